@@ -1,0 +1,95 @@
+//! `Builder`: how many processors, how big a stack reservation.
+
+use std::io;
+
+use crate::runtime::Runtime;
+use crate::stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+
+/// Largest stack reservation accepted (Go's limit on 64-bit).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+/// Largest number of workers accepted.
+pub const MAX_WORKERS: usize = 4096;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = goro_runtime::Runtime::builder().workers(2).stack_size(128 * 1024).build()?;
+/// assert_eq!(rt.block_on(|| 6 * 7), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per available CPU (or `GORO_MAXPROCS`), 256 KiB stacks.
+    pub fn new() -> Builder {
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+        }
+    }
+
+    /// Number of processors — OS threads running green threads in parallel (Go's
+    /// GOMAXPROCS). Overrides `GORO_MAXPROCS`.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Virtual reservation per green thread's stack, in bytes (rounded up to pages).
+    /// Physical pages are committed only when touched, so a large reservation costs
+    /// address space, not memory. Default 256 KiB; at least 16 KiB, at most 1 GiB.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// Errors: `InvalidInput` for a zero or excessive worker count, an out-of-range stack
+    /// size or a malformed `GORO_MAXPROCS`; the OS error if a thread cannot be started.
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = match self.workers {
+            Some(n) => n,
+            None => default_workers()?,
+        };
+        if workers == 0 || workers > MAX_WORKERS {
+            return Err(invalid(format!(
+                "goro: Builder::workers must be between 1 and {MAX_WORKERS}, got {workers}"
+            )));
+        }
+        if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&self.stack_size) {
+            return Err(invalid(format!(
+                "goro: Builder::stack_size must be between {MIN_STACK_SIZE} and {MAX_STACK_SIZE} \
+                 bytes, got {}",
+                self.stack_size
+            )));
+        }
+        Runtime::start(workers, self.stack_size)
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn default_workers() -> io::Result<usize> {
+    match std::env::var("GORO_MAXPROCS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(invalid(format!(
+                "goro: GORO_MAXPROCS must be a positive integer, got {v:?}"
+            ))),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}

@@ -1,0 +1,312 @@
+//! The green thread, Go's `G`: a corosensei coroutine on a pooled stack plus the little
+//! state the scheduler and the parking protocol need.
+//!
+//! # Status (Go's `_Grunnable`/`_Grunning`/`_Gwaiting`, folded into two words)
+//! * `park` (`park::state`) decides who wakes a parked G: `EMPTY` while it runs or sits in a
+//!   run queue, `PARKED` once its worker committed the park, `NOTIFIED` if a wake-up beat the
+//!   commit. Exactly one party requeues a parked G (invariant 2 there).
+//! * `co` is `Some` from spawn until the coroutine returns (or is unwound at shutdown).
+//!
+//! # Ownership of `co`
+//! `co` is touched only by the single party that currently owns the G's execution: the
+//! worker that popped it from a run queue (resume), or the runtime's shutdown after every
+//! worker has stopped (unwind). A G is in at most one run queue at a time and is resumed by
+//! one worker at a time — that is what the park protocol guarantees — so the `UnsafeCell`
+//! is never aliased mutably.
+//!
+//! # Why moving a G between threads is sound (the `unsafe impl Send`)
+//! corosensei's `Coroutine` is deliberately `!Send`: a suspended coroutine's stack may hold
+//! values that must stay on one thread (`Rc`, a std `MutexGuard`, a `thread_local!`
+//! borrow). goro moves suspended coroutines between workers, and argues soundness as
+//! follows:
+//! 1. The entry closure and its result are `Send + 'static` (`go`, `Runtime::spawn`
+//!    require it), so the G's initial and final states may cross threads.
+//! 2. A G migrates only while switched out at a park or yield point inside goro, never in
+//!    the middle of user code. The runtime itself keeps nothing thread-bound on the stack
+//!    across those points: its only thread-local is re-read after every switch
+//!    (`current.rs`), and the OS-level stack (the mapping) belongs to no thread.
+//! 3. What user code keeps on its stack *across a goro blocking call* is outside what the
+//!    type system can see. goro's documented contract (README, docs chapter on caveats)
+//!    is the same as may's and every stackful M:N runtime's: do not hold a `!Send` value
+//!    (an `Rc` shared with other code, a `thread_local!` reference, a std `MutexGuard`)
+//!    across `park`, `yield_now`, `sleep`, `join`, or a channel/sync operation. Under that
+//!    contract every value that crosses threads is `Send`, which is exactly corosensei's
+//!    stated condition for implementing `Send` manually.
+
+use std::cell::UnsafeCell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::park::state::ParkState;
+use crate::scheduler::Shared;
+use crate::stack::Stack;
+
+/// What a G tells its worker when it switches out.
+pub(crate) enum Suspend {
+    /// Requeue me at the tail of the local run queue (Go's `goyield`).
+    Yield,
+    /// Run this release step on the worker's stack, then commit my park.
+    Park(Release),
+}
+
+/// A type-erased `FnOnce()` living on the parked G's stack, moved out and run by the worker
+/// after the switch (Go's `unlockf` in `park_m`).
+pub(crate) struct Release {
+    call: unsafe fn(*mut u8),
+    data: *mut u8,
+}
+
+impl Release {
+    /// Wraps `f`, which must stay alive (unmoved) until [`Release::run`] has been called.
+    pub(crate) fn new<F: FnOnce()>(f: &mut std::mem::ManuallyDrop<F>) -> Release {
+        unsafe fn call<F: FnOnce()>(data: *mut u8) {
+            // SAFETY: `data` points at a `ManuallyDrop<F>` that nobody else will read or
+            // drop (contract of `Release::new`); reading moves it onto this stack.
+            let f = unsafe { std::ptr::read(data.cast::<F>()) };
+            let abort_on_unwind = AbortOnUnwind;
+            f();
+            std::mem::forget(abort_on_unwind);
+        }
+        Release {
+            call: call::<F>,
+            data: (f as *mut std::mem::ManuallyDrop<F>).cast(),
+        }
+    }
+
+    /// Runs the release step. After this returns the G's stack is no longer referenced.
+    ///
+    /// # Safety
+    /// Called at most once, while the `ManuallyDrop<F>` passed to `new` is still in place.
+    pub(crate) unsafe fn run(self) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { (self.call)(self.data) }
+    }
+}
+
+/// A release step runs on the scheduler's stack between two green threads; unwinding from
+/// it would tear through the worker loop, so it is a fatal runtime error instead.
+struct AbortOnUnwind;
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        crate::fatal("a park release step panicked");
+    }
+}
+
+pub(crate) type Co = Coroutine<(), Suspend, (), Stack>;
+
+/// Reference to a G, as held by run queues, wait queues and the registry.
+pub(crate) type GRef = Arc<G>;
+
+/// Called by the scheduler after the G has left the registry: publishes the join result.
+pub(crate) trait Completion: Send + Sync {
+    /// The coroutine returned; wake the joiner.
+    fn complete(&self);
+    /// The G was unwound by shutdown before finishing: record that, then wake the joiner.
+    fn cancel(&self);
+}
+
+/// A green thread (Go's `g`). G structs are recycled together with their stacks (Go's
+/// `gfput`/`gfget`): a finished G that nobody else references goes to a free list and the
+/// next spawn restarts it, so steady-state spawning allocates no G and maps no stack.
+pub(crate) struct G {
+    /// Unique per runtime and per incarnation, starting at 1.
+    id: AtomicU64,
+    /// Where `go`/`spawn` was called (`#[track_caller]`), for messages and `dump`.
+    spawn_site: AtomicPtr<Location<'static>>,
+    /// The parking word; see `park::state`.
+    pub(crate) park: ParkState,
+    /// What the G is parked on (`WaitReason as u8`), for diagnostics.
+    pub(crate) wait_reason: AtomicU8,
+    /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
+    /// forced unwind through instead of reporting it as a panic.
+    unwinding: AtomicBool,
+    /// Index in the registry shard (written under that shard's lock).
+    pub(crate) registry_slot: AtomicU32,
+    /// The runtime this G belongs to (where unparks from foreign threads inject it).
+    pub(crate) shared: Arc<Shared>,
+    /// Guard page of this G's stack, for the overflow handler: `(lo, hi, usable)`.
+    pub(crate) guard: (usize, usize, usize),
+    /// The coroutine while the G is live (spawned, not yet returned).
+    co: UnsafeCell<Option<Co>>,
+    /// The stack while the G is dead (in a free list).
+    stack: UnsafeCell<Option<Stack>>,
+    yielder: UnsafeCell<*const Yielder<(), Suspend>>,
+    completion: UnsafeCell<Option<Arc<dyn Completion>>>,
+}
+
+// SAFETY: see "Why moving a G between threads is sound" in the module docs; the
+// `UnsafeCell`s are accessed only by the one party owning the G's execution ("Ownership of
+// `co`" above) or, while the G is dead, by the one party owning it through a free list.
+unsafe impl Send for G {}
+// SAFETY: as for `Send`; the fields other threads read (`park`, `wait_reason`, `id`,
+// `spawn_site`, `unwinding`, `registry_slot`) are atomics or immutable.
+unsafe impl Sync for G {}
+
+impl std::fmt::Debug for G {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("G")
+            .field("id", &self.id())
+            .field("spawn_site", &self.spawn_site())
+            .finish()
+    }
+}
+
+impl G {
+    /// A dead G owning a fresh stack, ready for [`G::start`].
+    pub(crate) fn new(shared: Arc<Shared>, stack: Stack) -> GRef {
+        let (lo, hi) = stack.guard_range();
+        Arc::new(G {
+            id: AtomicU64::new(0),
+            spawn_site: AtomicPtr::new(std::ptr::null_mut()),
+            park: ParkState::new(),
+            wait_reason: AtomicU8::new(0),
+            unwinding: AtomicBool::new(false),
+            registry_slot: AtomicU32::new(u32::MAX),
+            shared,
+            guard: (lo, hi, stack.usable()),
+            co: UnsafeCell::new(None),
+            stack: UnsafeCell::new(Some(stack)),
+            yielder: UnsafeCell::new(std::ptr::null()),
+            completion: UnsafeCell::new(None),
+        })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn spawn_site(&self) -> Option<&'static Location<'static>> {
+        let p = self.spawn_site.load(Ordering::Relaxed);
+        // SAFETY: only ever set from a `&'static Location`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Makes a dead G live: a new coroutine running `body` on the G's stack. `body`
+    /// receives the G so it can tell a user panic from shutdown's forced unwind (see
+    /// [`G::is_unwinding`]).
+    ///
+    /// # Safety
+    /// The caller owns this dead G exclusively (fresh, or popped from a free list).
+    pub(crate) unsafe fn start<F>(
+        self: &Arc<G>,
+        id: u64,
+        spawn_site: &'static Location<'static>,
+        completion: Arc<dyn Completion>,
+        body: F,
+    ) where
+        F: FnOnce(&G) + Send + 'static,
+    {
+        self.id.store(id, Ordering::Relaxed);
+        self.spawn_site.store(
+            (spawn_site as *const Location<'static>).cast_mut(),
+            Ordering::Relaxed,
+        );
+        self.unwinding.store(false, Ordering::Relaxed);
+        // SAFETY: exclusive by this function's contract.
+        let stack =
+            unsafe { (*self.stack.get()).take() }.expect("goro: starting a G without a stack");
+        let me = GPtr(Arc::as_ptr(self));
+        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
+            let me = me;
+            // SAFETY: the G outlives its coroutine (the coroutine is a field of the G), and
+            // only this coroutine writes `yielder`, before anyone reads it.
+            unsafe { *(*me.0).yielder.get() = yielder };
+            // SAFETY: as above, the G outlives the coroutine running this closure.
+            body(unsafe { &*me.0 });
+        });
+        // SAFETY: exclusive by this function's contract.
+        unsafe {
+            *self.co.get() = Some(co);
+            *self.completion.get() = Some(completion);
+        }
+    }
+
+    /// Resumes the coroutine until it suspends or returns.
+    ///
+    /// # Safety
+    /// The caller owns this G's execution (it popped it from a run queue).
+    pub(crate) unsafe fn resume(&self) -> corosensei::CoroutineResult<Suspend, ()> {
+        // SAFETY: exclusive by this function's contract (module docs, "Ownership of `co`").
+        let co = unsafe { &mut *self.co.get() };
+        co.as_mut()
+            .expect("goro: resumed a finished green thread")
+            .resume(())
+    }
+
+    /// Makes a G whose coroutine returned dead again: its stack goes back into the G.
+    ///
+    /// # Safety
+    /// The caller owns this G's execution and the coroutine has returned.
+    pub(crate) unsafe fn retire(&self) {
+        // SAFETY: exclusive by this function's contract.
+        unsafe {
+            if let Some(co) = (*self.co.get()).take() {
+                *self.stack.get() = Some(co.into_stack());
+            }
+        }
+    }
+
+    /// Shrinks the dead G's stack if it grew deep, before it waits in a free list.
+    ///
+    /// # Safety
+    /// The caller owns this dead G exclusively.
+    pub(crate) unsafe fn shrink_dead_stack(&self) {
+        // SAFETY: exclusive by this function's contract.
+        if let Some(stack) = unsafe { (*self.stack.get()).as_mut() } {
+            stack.shrink_if_deep();
+        }
+    }
+
+    /// True if the G has a coroutine (spawned and not yet finished).
+    ///
+    /// # Safety
+    /// No worker runs this G concurrently (shutdown, after the workers stopped).
+    pub(crate) unsafe fn is_live(&self) -> bool {
+        // SAFETY: by this function's contract.
+        unsafe { (*self.co.get()).is_some() }
+    }
+
+    /// Unwinds a coroutine that will never run again (shutdown): its destructors run on the
+    /// calling thread. Does nothing if the G is dead.
+    ///
+    /// # Safety
+    /// No worker runs or will run this G any more.
+    pub(crate) unsafe fn unwind(&self) {
+        self.unwinding.store(true, Ordering::SeqCst);
+        // SAFETY: exclusive by this function's contract.
+        let co = unsafe { (*self.co.get()).take() };
+        drop(co); // corosensei's Drop force-unwinds a suspended coroutine
+    }
+
+    /// True while shutdown force-unwinds this G: a panic payload caught now is corosensei's
+    /// unwind marker and must be re-raised, not reported as the G's own panic.
+    pub(crate) fn is_unwinding(&self) -> bool {
+        self.unwinding.load(Ordering::SeqCst)
+    }
+
+    /// The yielder of the running coroutine.
+    ///
+    /// # Safety
+    /// Called from code running on this G's own stack.
+    pub(crate) unsafe fn yielder(&self) -> &Yielder<(), Suspend> {
+        // SAFETY: set at coroutine entry, valid for the coroutine's life; we are on it.
+        unsafe { &**self.yielder.get() }
+    }
+
+    /// Takes the completion for the scheduler to fire once the G is dead.
+    ///
+    /// # Safety
+    /// The caller owns this G's execution (it finished it, or shutdown unwound it).
+    pub(crate) unsafe fn take_completion(&self) -> Option<Arc<dyn Completion>> {
+        // SAFETY: exclusive by this function's contract.
+        unsafe { (*self.completion.get()).take() }
+    }
+}
+
+/// `*const G` that may be captured by the coroutine closure (which corosensei does not
+/// require to be `Send`, but our argument above covers it).
+#[derive(Clone, Copy)]
+struct GPtr(*const G);

@@ -1,0 +1,104 @@
+//! The green-thread free functions a Go programmer reaches for: `go`, `yield_now`,
+//! `sleep`, `num_goroutines`.
+
+use std::io;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::current;
+use crate::join::JoinHandle;
+use crate::park::{self, WaitReason};
+use crate::runtime::spawn_in;
+use crate::scheduler::Shared;
+use crate::timer::TimerWaker;
+
+/// The runtime of the calling worker thread, if any.
+fn current_shared() -> Option<Arc<Shared>> {
+    let w = current::worker();
+    // SAFETY: a non-null worker pointer is this thread's live worker context.
+    (!w.is_null()).then(|| unsafe { (*w).shared.clone() })
+}
+
+/// Starts a green thread running `f` (Go's `go f()`), on the caller's runtime.
+///
+/// Panics when called outside a runtime (start one with [`crate::run`] or use
+/// [`crate::Runtime::spawn`]) and when the stack cannot be mapped (see [`try_go`]).
+///
+/// ```
+/// goro_runtime::run(|| {
+///     let hs: Vec<_> = (0..10).map(|i| goro_runtime::go(move || i * i)).collect();
+///     let sum: i32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+///     assert_eq!(sum, 285);
+/// });
+/// ```
+#[track_caller]
+pub fn go<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    try_go(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`go`], but returns an error instead of panicking when the green thread's stack
+/// cannot be mapped (the message names `vm.max_map_count` / `RLIMIT_AS` and the fix).
+/// Still panics outside a runtime: that is a programming error, not a resource limit.
+#[track_caller]
+pub fn try_go<F, T>(f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let site = Location::caller();
+    let Some(shared) = current_shared() else {
+        panic!(
+            "goro::go called outside a goro runtime (at {site}): start one with \
+             `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
+        );
+    };
+    spawn_in(&shared, f, site)
+}
+
+/// Lets other green threads run (Go's `runtime.Gosched`): the caller goes to the back of
+/// its worker's queue. On a plain OS thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    if !park::yield_green() {
+        std::thread::yield_now();
+    }
+}
+
+/// Sleeps for `d` (Go's `time.Sleep`). In a green thread only the green thread waits, on a
+/// runtime timer; on a plain OS thread the thread sleeps. Any `Duration` is accepted,
+/// `Duration::MAX` included.
+pub fn sleep(d: Duration) {
+    let Some(shared) = current_shared() else {
+        return std::thread::sleep(d);
+    };
+    if d.is_zero() {
+        return yield_now();
+    }
+    match Instant::now().checked_add(d) {
+        Some(deadline) => sleep_until_in(&shared, deadline),
+        None => loop {
+            // Beyond the end of time: nothing will wake us but shutdown.
+            park::park(WaitReason::Sleep, || {});
+        },
+    }
+}
+
+fn sleep_until_in(shared: &Shared, deadline: Instant) {
+    let waker = TimerWaker::new(park::current());
+    if shared.timers.insert(deadline, waker.clone()) {
+        shared.timer_inserted();
+    }
+    while !waker.has_fired() {
+        park::park(WaitReason::Sleep, || {});
+    }
+}
+
+/// Live green threads of the caller's runtime (Go's `runtime.NumGoroutine`), the caller
+/// included; 0 on a thread outside any runtime.
+pub fn num_goroutines() -> usize {
+    current_shared().map_or(0, |s| s.live())
+}

@@ -1,0 +1,59 @@
+//! goro-runtime: Go's scheduler for Rust — green threads on small, growable, pooled
+//! stacks, multiplexed M:N onto worker OS threads with work stealing.
+//!
+//! Most users reach this through the `goro` facade. This crate also exports the low-level
+//! [`park`] API that `goro-chan` and `goro::sync` are built on.
+//!
+//! # Glossary
+//! | goro | Go | where |
+//! |---|---|---|
+//! | green thread | goroutine, `g` | `coroutine.rs` |
+//! | worker | `m` (OS thread) | `scheduler/worker.rs` |
+//! | processor | `p` | `scheduler/processor.rs` |
+//! | `runnext` | `p.runnext` | `scheduler/runnext.rs` |
+//! | global queue | `sched.runq` | `scheduler/mod.rs` |
+//! | searching worker | spinning `m` | `scheduler/idle.rs` |
+//! | [`park::park`] / [`park::Unparker::unpark`] | `gopark` / `goready` | `park/` |
+//! | timekeeper | the `m` blocked in `netpoll(delay)` | `timer.rs` |
+//!
+//! # Module map
+//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking.
+//! * `overflow.rs` — the SIGSEGV handler that names the green thread that overflowed.
+//! * `coroutine.rs` — the G, and why moving it between threads is sound.
+//! * `current.rs` — the one thread-local, read fresh after every switch.
+//! * `park/` — the park/unpark protocol (loom-checked state machine, OS-thread parker).
+//! * `scheduler/` — G/M/P: queues, stealing, idle workers, the registry.
+//! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
+//!
+//! # Thread-locals in green threads
+//! A green thread may resume on a different OS thread after any call that can block
+//! (`join`, `sleep`, `yield_now`, channel and sync operations). Do not hold a
+//! `thread_local!` reference, an `Rc`, or a `std::sync::MutexGuard` across such a call.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod builder;
+mod coroutine;
+mod current;
+mod green;
+mod join;
+mod loom;
+mod overflow;
+pub mod park;
+mod runtime;
+mod scheduler;
+mod stack;
+mod timer;
+
+pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
+pub use green::{go, num_goroutines, sleep, try_go, yield_now};
+pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
+pub use runtime::{run, Runtime};
+pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+
+/// A runtime invariant was broken: print and abort (Go's `throw`). Not for user errors.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    eprintln!("goro: fatal error: {msg}");
+    std::process::abort()
+}

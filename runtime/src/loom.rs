@@ -1,0 +1,19 @@
+//! The std/loom switch (tokio's `crate::loom`).
+//!
+//! The modules whose interleavings are model-checked (`park::state`, `park::thread`) import
+//! their atomics and locks from here. Under `RUSTFLAGS="--cfg loom"` they become loom's
+//! instrumented types, so `cargo test --lib loom_` explores every interleaving of the park
+//! protocol. The rest of the runtime (stack switching, worker threads) cannot run under loom
+//! and keeps using `std` directly.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Condvar, Mutex,
+};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Condvar, Mutex,
+};

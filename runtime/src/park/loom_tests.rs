@@ -1,0 +1,101 @@
+//! loom models of the parking protocol (run with `RUSTFLAGS="--cfg loom"`, see `.ci/run`).
+//!
+//! loom cannot follow a stack switch, so the green-thread form is modelled the way the
+//! worker executes it: the parked party's last act is `commit()` (run by the worker after
+//! the switch), and whoever sees `Commit::Notified` or `Notify::MustWake` "requeues" it.
+
+use super::state::{Commit, Notify, ParkState};
+use super::thread::ThreadParker;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// An OS thread waiting for a flag never misses the wake-up, whatever the interleaving
+/// (loom reports a deadlock if the parker could sleep forever).
+#[test]
+fn loom_thread_park_unpark_no_lost_wakeup() {
+    loom::model(|| {
+        let parker = Arc::new(ThreadParker::new());
+        let flag = Arc::new(AtomicBool::new(false));
+        let (p2, f2) = (parker.clone(), flag.clone());
+        let waker = thread::spawn(move || {
+            f2.store(true, Ordering::Release);
+            p2.unpark();
+        });
+        while !flag.load(Ordering::Acquire) {
+            parker.park();
+        }
+        waker.join().unwrap();
+    });
+}
+
+/// Two wakers racing for one parked thread: it wakes, and no waker blocks.
+#[test]
+fn loom_thread_two_wakers() {
+    loom::model(|| {
+        let parker = Arc::new(ThreadParker::new());
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut hs = Vec::new();
+        for _ in 0..2 {
+            let (p, c) = (parker.clone(), count.clone());
+            hs.push(thread::spawn(move || {
+                c.fetch_add(1, Ordering::Release);
+                p.unpark();
+            }));
+        }
+        while count.load(Ordering::Acquire) < 2 {
+            parker.park();
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+}
+
+/// Green-thread form: a G registered itself, then its worker commits the park while a
+/// waker notifies. Exactly one side requeues the G: never zero (lost wake-up), never two
+/// (the G would run on two workers at once).
+#[test]
+fn loom_green_commit_vs_notify_requeues_once() {
+    loom::model(|| {
+        let state = Arc::new(ParkState::new());
+        let requeued = Arc::new(AtomicUsize::new(0));
+        let (s2, r2) = (state.clone(), requeued.clone());
+        let waker = thread::spawn(move || {
+            if s2.notify() == Notify::MustWake {
+                r2.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        if state.commit() == Commit::Notified {
+            requeued.fetch_add(1, Ordering::Relaxed);
+        }
+        waker.join().unwrap();
+        assert_eq!(requeued.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// Two wakers and a committing worker: still exactly one requeue; the other waker's
+/// token coalesces (or is left for the G's next park, which then returns spuriously).
+#[test]
+fn loom_green_two_wakers_requeue_once() {
+    loom::model(|| {
+        let state = Arc::new(ParkState::new());
+        let requeued = Arc::new(AtomicUsize::new(0));
+        let mut hs = Vec::new();
+        for _ in 0..2 {
+            let (s, r) = (state.clone(), requeued.clone());
+            hs.push(thread::spawn(move || {
+                if s.notify() == Notify::MustWake {
+                    r.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        if state.commit() == Commit::Notified {
+            requeued.fetch_add(1, Ordering::Relaxed);
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(requeued.load(Ordering::Relaxed), 1);
+    });
+}

@@ -1,0 +1,254 @@
+//! Park and unpark: the one blocking primitive everything in goro is built on
+//! (Go's `gopark`/`goready`).
+//!
+//! # The protocol
+//! A party that must wait (a green thread, or a plain OS thread) does three things:
+//!
+//! 1. takes its [`Unparker`] with [`current`] and **registers** it where a waker will find
+//!    it — a channel's wait queue, a join slot, a timer — usually under some lock;
+//! 2. calls [`park`] with a **release** step (typically: drop that lock's guard);
+//! 3. when `park` returns, **re-checks** its condition and parks again if it is not met
+//!    (wake-ups may be spurious, exactly like `std::thread::park`).
+//!
+//! For a green thread, `park` switches its stack out first and runs `release` on the
+//! worker's stack afterwards (Go's `unlockf` in `park_m`). Until `release` runs, no waker
+//! can see the registration, and once it has run the green thread is already off its
+//! stack, so a waker can requeue it at once: a wake-up is never lost and a green thread is
+//! never resumed while it is still running. The park is then committed with the state
+//! machine in `park::state` (checked with loom), which also absorbs a wake-up that raced
+//! ahead of the commit (for registrations made without a lock).
+//!
+//! For an OS thread, `park` runs `release` and then blocks the thread; the same state
+//! machine's token makes the order safe.
+//!
+//! # Rules for `release`
+//! * It must not panic (that is a fatal runtime error: it runs between two green threads).
+//! * It must not park. It may unpark others.
+//! * It should be short: it delays the next green thread on this worker.
+//!
+//! # Keep wait records off the stack
+//! A parked green thread's stack may be released to the kernel in the future (compaction of
+//! parked stacks), so wait records and value slots that wakers write into belong in the heap
+//! (an `Arc`) or in the channel, not in the parked frame.
+
+pub(crate) mod state;
+pub(crate) mod thread;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+use std::cell::Cell;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use crate::coroutine::{GRef, Release, Suspend, G};
+use crate::current;
+use state::Notify;
+use thread::ThreadParker;
+
+/// Why a green thread is parked (Go's `waitReason`), shown by diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not parked, or no reason given.
+    Unknown = 0,
+    /// `goro::sleep`.
+    Sleep,
+    /// `JoinHandle::join`.
+    Join,
+    /// Blocked sending on a channel.
+    ChanSend,
+    /// Blocked receiving from a channel.
+    ChanRecv,
+    /// Blocked in `select!`.
+    Select,
+    /// A `goro::sync` primitive (mutex, wait group, semaphore...).
+    Sync,
+    /// Waiting for a socket or file descriptor.
+    Io,
+    /// Anything else.
+    Other,
+}
+
+impl WaitReason {
+    /// Go's wording for the reason ("chan receive", "sleep", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Unknown => "unknown",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Join => "join",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::Select => "select",
+            WaitReason::Sync => "sync",
+            WaitReason::Io => "IO wait",
+            WaitReason::Other => "other",
+        }
+    }
+}
+
+/// Wakes one parked party: a green thread or an OS thread.
+///
+/// Cheap to clone (one reference count). Unparking a party that is not parked leaves a
+/// token so its next [`park`] returns at once; several unparks coalesce into one token.
+#[derive(Clone)]
+pub struct Unparker {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Green(GRef),
+    Thread(Arc<ThreadParker>),
+}
+
+impl std::fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::Green(g) => write!(f, "Unparker(green thread {})", g.id()),
+            Inner::Thread(_) => f.write_str("Unparker(OS thread)"),
+        }
+    }
+}
+
+impl Unparker {
+    /// Wakes the party (or leaves it a token). Callable from any thread, inside or outside
+    /// a runtime. A green thread is queued on the calling worker's `runnext` slot when the
+    /// caller is a worker of the same runtime (it runs next, cache-warm: what makes
+    /// channel ping-pong cheap), otherwise on its runtime's global queue.
+    #[doc(alias = "goready")]
+    pub fn unpark(self) {
+        match self.inner {
+            Inner::Green(g) => {
+                if g.park.notify() == Notify::MustWake {
+                    crate::scheduler::ready(g);
+                }
+            }
+            Inner::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// True if this wakes a green thread (false: an OS thread).
+    pub fn is_green_thread(&self) -> bool {
+        matches!(self.inner, Inner::Green(_))
+    }
+
+    /// True if both wake the same party.
+    pub fn will_wake(&self, other: &Unparker) -> bool {
+        match (&self.inner, &other.inner) {
+            (Inner::Green(a), Inner::Green(b)) => Arc::ptr_eq(a, b),
+            (Inner::Thread(a), Inner::Thread(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The id of the green thread this wakes (`None` for an OS thread).
+    pub fn green_thread_id(&self) -> Option<u64> {
+        match &self.inner {
+            Inner::Green(g) => Some(g.id()),
+            Inner::Thread(_) => None,
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
+    /// Set on a thread that is unwinding a dropped runtime's green threads.
+    static UNWINDING_RUNTIME: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The running green thread, if the caller is one.
+pub(crate) fn current_g() -> Option<*const G> {
+    let w = current::worker();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null worker pointer is this thread's live worker context; we use it
+    // before any switch.
+    let g = unsafe { (*w).current_g() };
+    (!g.is_null()).then_some(g)
+}
+
+/// The [`Unparker`] of the caller: its green thread, or else its OS thread.
+pub fn current() -> Unparker {
+    match current_g() {
+        Some(g) => {
+            // SAFETY: the worker holds a strong reference to the G it runs, and we are that
+            // G, so the count is at least one while we add ours.
+            let g = unsafe {
+                Arc::increment_strong_count(g);
+                Arc::from_raw(g)
+            };
+            Unparker {
+                inner: Inner::Green(g),
+            }
+        }
+        None => Unparker {
+            inner: Inner::Thread(THREAD_PARKER.with(Arc::clone)),
+        },
+    }
+}
+
+/// True when called from a green thread (false on a plain OS thread).
+pub fn in_green_thread() -> bool {
+    current_g().is_some()
+}
+
+/// Parks the caller until its [`Unparker`] is used; `release` runs once the caller is
+/// committed to waiting. See the module docs for the protocol and the rules for `release`.
+///
+/// May return spuriously: always re-check the condition you wait for.
+#[doc(alias = "gopark")]
+pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
+    match current_g() {
+        // SAFETY: `g` is the green thread running this code, on its own stack.
+        Some(g) => unsafe { park_green(&*g, reason, release) },
+        None => {
+            release();
+            if UNWINDING_RUNTIME.with(Cell::get) {
+                panic!(
+                    "goro: a green thread tried to block while its runtime was shutting down \
+                     (a destructor waited on a channel, a join or a lock); nothing can wake it"
+                );
+            }
+            THREAD_PARKER.with(|p| p.park());
+        }
+    }
+}
+
+/// # Safety
+/// `g` is the green thread running this code.
+unsafe fn park_green<F: FnOnce()>(g: &G, reason: WaitReason, release: F) {
+    g.wait_reason
+        .store(reason as u8, std::sync::atomic::Ordering::Relaxed);
+    let mut release = ManuallyDrop::new(release);
+    let step = Release::new(&mut release);
+    // SAFETY: we run on `g`'s stack (contract). `release` stays in this frame, untouched,
+    // until the worker has run the step: we are suspended until then.
+    unsafe { g.yielder().suspend(Suspend::Park(step)) };
+    // Resumed — possibly on another worker. Nothing read from TLS before the switch is
+    // used after it.
+    g.wait_reason.store(
+        WaitReason::Unknown as u8,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Yields the running green thread to the back of its worker's queue. False (and does
+/// nothing) on an OS thread.
+pub(crate) fn yield_green() -> bool {
+    match current_g() {
+        Some(g) => {
+            // SAFETY: `g` is the running green thread and we are on its stack.
+            unsafe { (*g).yielder().suspend(Suspend::Yield) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Marks the calling OS thread as unwinding a runtime's green threads (see [`park`]).
+pub(crate) fn set_unwinding_runtime(on: bool) {
+    UNWINDING_RUNTIME.with(|c| c.set(on));
+}

@@ -1,0 +1,275 @@
+//! `Runtime`: owns the worker threads; `run` is the `func main()` of a goro program.
+//!
+//! # Shutdown (`Drop`), in order
+//! 1. Set the shutdown flag and wake every worker. A worker finishes the green thread it is
+//!    running (until it parks or yields — green threads are not preempted), then leaves its
+//!    loop, drops its queued references and hands its cached stacks to the pool.
+//! 2. Join every worker thread. No green thread runs after this point.
+//! 3. Unwind every green thread still registered (parked, queued, or never started), on the
+//!    dropping thread: corosensei resumes each suspended coroutine with a forced unwind, so
+//!    destructors on its stack run, like a thread's at `pthread_exit` but with Rust drops.
+//!    Each one's `JoinHandle` then reports `Err(SHUTDOWN_PAYLOAD)`. Destructors may unpark
+//!    others or even register new green threads' wake-ups; the loop repeats until the
+//!    registry is empty. A destructor that *blocks* is a bug: it gets a clear panic.
+//! 4. Drop queued references, timers and pooled stacks (unmapping them).
+
+use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::sync::Arc;
+
+use crate::builder::Builder;
+use crate::coroutine::G;
+use crate::current;
+use crate::join::{JoinHandle, JoinState};
+use crate::park;
+use crate::scheduler::{worker, Shared};
+use crate::stack::{self, Stack};
+use std::sync::atomic::Ordering;
+
+/// A goro runtime: `workers` OS threads multiplexing green threads.
+///
+/// ```
+/// let rt = goro_runtime::Runtime::new()?;
+/// let h = rt.spawn(|| 1 + 1);           // from a plain thread
+/// assert_eq!(h.join().unwrap(), 2);
+/// assert_eq!(rt.block_on(|| goro_runtime::go(|| 3).join().unwrap()), 3);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime with default settings (see [`Builder::new`]).
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn start(workers: usize, stack_size: usize) -> io::Result<Runtime> {
+        crate::overflow::install();
+        let (shared, locals) = Shared::new(workers, stack_size);
+        let mut rt = Runtime {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(workers),
+        };
+        for (i, local) in locals.into_iter().enumerate() {
+            // On failure `rt` drops, stopping the workers already started.
+            rt.threads.push(worker::spawn(shared.clone(), i, local)?);
+        }
+        Ok(rt)
+    }
+
+    /// Spawns a green thread from any thread, inside or outside this runtime.
+    ///
+    /// Panics with a message naming the limit (`vm.max_map_count`, `RLIMIT_AS`) if its stack
+    /// cannot be mapped; use [`try_spawn`](Self::try_spawn) to handle that instead.
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_spawn(f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`spawn`](Self::spawn), but returns the error if the stack cannot be mapped.
+    #[track_caller]
+    pub fn try_spawn<F, T>(&self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_in(&self.shared, f, Location::caller())
+    }
+
+    /// Runs `f` as a green thread and blocks the calling thread until it returns. A panic
+    /// in `f` resumes in the caller.
+    #[track_caller]
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(f).join() {
+            Ok(v) => v,
+            Err(p) => resume_unwind(p),
+        }
+    }
+
+    /// Live green threads of this runtime.
+    pub fn num_goroutines(&self) -> usize {
+        self.shared.live()
+    }
+
+    /// Number of processors (worker threads).
+    pub fn workers(&self) -> usize {
+        self.shared.num_workers()
+    }
+
+    /// Total green threads spawned so far.
+    pub fn spawned(&self) -> u64 {
+        self.shared.started()
+    }
+
+    /// (searching, sleeping) worker counts right now.
+    pub fn idle_workers(&self) -> (usize, usize) {
+        self.shared.idle.counts()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if is_worker_of(&self.shared) {
+            panic!(
+                "goro: a Runtime was dropped from inside one of its own green threads; \
+                 it cannot wait for the worker running that green thread. Drop it from \
+                 the thread that created it."
+            );
+        }
+        // Step 1 and 2.
+        self.shared.begin_shutdown();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // Step 3.
+        park::set_unwinding_runtime(true);
+        loop {
+            let gs = self.shared.registry.drain();
+            if gs.is_empty() {
+                break;
+            }
+            for g in gs {
+                // SAFETY: every worker has exited; nobody else runs these Gs.
+                if unsafe { g.is_live() } {
+                    unwind_one(&g);
+                }
+            }
+        }
+        park::set_unwinding_runtime(false);
+        // Step 4.
+        self.shared.drain_queues();
+        self.shared.timers.clear();
+    }
+}
+
+fn unwind_one(g: &Arc<G>) {
+    // SAFETY: every worker has exited (step 2), so nobody else runs this G.
+    let r = catch_unwind(AssertUnwindSafe(|| unsafe { g.unwind() }));
+    // SAFETY: as above.
+    if let Some(c) = unsafe { g.take_completion() } {
+        c.cancel();
+    }
+    if let Err(p) = r {
+        // A destructor panicked while being unwound: report it, keep shutting down.
+        let msg = p
+            .downcast_ref::<&str>()
+            .copied()
+            .or(p.downcast_ref::<String>().map(String::as_str));
+        eprintln!(
+            "goro: green thread {} panicked while being unwound at shutdown: {}",
+            g.id(),
+            msg.unwrap_or("(non-string payload)")
+        );
+    }
+}
+
+fn is_worker_of(shared: &Arc<Shared>) -> bool {
+    let w = current::worker();
+    // SAFETY: a non-null worker pointer is this thread's live worker context.
+    !w.is_null() && Arc::ptr_eq(unsafe { &(*w).shared }, shared)
+}
+
+/// Spawns a green thread in `shared`'s runtime: from one of its workers onto that
+/// worker's processor (`runnext`, Go's `newproc`), otherwise onto the global queue.
+pub(crate) fn spawn_in<F, T>(
+    shared: &Arc<Shared>,
+    f: F,
+    site: &'static Location<'static>,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let w = current::worker();
+    // SAFETY: a non-null worker pointer is this thread's live worker context, used before
+    // any switch.
+    let ctx = (!w.is_null())
+        .then(|| unsafe { &*w })
+        .filter(|c| Arc::ptr_eq(&c.shared, shared));
+    let dead = match ctx {
+        Some(c) => c.p.get_dead_g(shared),
+        None => shared.gpool.get(),
+    };
+    let g = match dead {
+        Some(g) => g,
+        None => {
+            let stack = Stack::new(shared.stack_size)
+                .map_err(|e| stack::map_error(e, shared.stack_size, shared.live()))?;
+            let g = G::new(shared.clone(), stack);
+            shared.registry.insert(g.clone());
+            g
+        }
+    };
+    let id = match ctx {
+        Some(c) => c.p.next_id(shared),
+        None => shared.reserve_ids(1),
+    };
+    let join = Arc::new(JoinState::<T>::new());
+    let result = join.clone();
+    let body = move |g: &G| {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        if let Err(p) = r {
+            if g.is_unwinding() {
+                resume_unwind(p); // shutdown's forced unwind: let it through
+            }
+            // SAFETY: we are the green thread, storing its result once, before completion.
+            unsafe { result.set(Err(p)) };
+        } else {
+            // SAFETY: as above.
+            unsafe { result.set(r) };
+        }
+    };
+    // SAFETY: `g` is fresh or came from a free list: dead and exclusively ours.
+    unsafe { g.start(id, site, join.clone(), body) };
+    match ctx {
+        Some(c) => {
+            let counter = &shared.remotes[c.p.index].started;
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+            c.ready_next(g);
+        }
+        None => {
+            shared.started_outside.fetch_add(1, Ordering::AcqRel);
+            shared.inject(g);
+        }
+    }
+    Ok(JoinHandle::new(join, id))
+}
+
+/// Runs `f` as the main green thread of a new default runtime and returns its value
+/// (Go's `func main()`). A panic in `f` resumes in the caller. When `f` returns, the
+/// runtime is dropped: green threads still running or parked are unwound (their
+/// destructors run) before `run` returns.
+///
+/// ```
+/// let v = goro_runtime::run(|| {
+///     let h = goro_runtime::go(|| 20);
+///     h.join().unwrap() + 22
+/// });
+/// assert_eq!(v, 42);
+/// ```
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
+    rt.block_on(f)
+}

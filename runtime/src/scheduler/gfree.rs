@@ -1,0 +1,101 @@
+//! Free lists of dead green threads, each still owning its stack (Go's `gfput`/`gfget`).
+//!
+//! A G whose coroutine returned, and that nobody else references, is recycled: its stack
+//! (shrunk if it grew deep) stays mapped and the next spawn starts a new coroutine on it.
+//! That keeps both `malloc` and `mmap` off the steady-state spawn path — and, just as
+//! important, keeps a G allocated on one worker from being freed on another, which with
+//! glibc's per-thread arenas turns every spawn into a contended arena lock.
+//!
+//! Per-processor lists need no lock. A spawning processor drains its list while a
+//! finishing one fills its own, so lists exchange halves with the runtime-wide pool (one
+//! lock per batch), as Go's stack cache refills from the global stack pool.
+//!
+//! # Invariants
+//! 1. A G in a free list is dead (`co` is `None`, its stack is in `stack`), registered,
+//!    and referenced only by the list and the registry.
+//! 2. The pool holds at most `POOL_MAX` Gs; beyond that they are discarded (removed from
+//!    the registry and dropped, unmapping the stack).
+
+use std::sync::Mutex;
+
+use super::Shared;
+use crate::coroutine::GRef;
+
+/// Per-processor list bound; past it half the list moves to the pool.
+const LOCAL_MAX: usize = 64;
+/// Pool bound (invariant 2).
+const POOL_MAX: usize = 4096;
+
+/// The runtime-wide pool.
+#[derive(Debug, Default)]
+pub(crate) struct GPool {
+    free: Mutex<Vec<GRef>>,
+}
+
+impl GPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<GRef>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One dead G, for a spawn from outside the runtime's workers.
+    pub(crate) fn get(&self) -> Option<GRef> {
+        self.lock().pop()
+    }
+
+    fn put_batch(&self, gs: impl Iterator<Item = GRef>, shared: &Shared) {
+        let mut discard = Vec::new();
+        {
+            let mut free = self.lock();
+            for g in gs {
+                if free.len() < POOL_MAX {
+                    free.push(g);
+                } else {
+                    discard.push(g);
+                }
+            }
+        }
+        for g in discard {
+            drop(shared.registry.remove(&g));
+        }
+    }
+
+    /// Empties the pool (shutdown).
+    pub(crate) fn clear(&self) {
+        drop(std::mem::take(&mut *self.lock()));
+    }
+}
+
+/// A processor's free list. Executed only by the worker that owns the processor.
+#[derive(Debug, Default)]
+pub(crate) struct GFreeList {
+    gs: Vec<GRef>,
+}
+
+impl GFreeList {
+    /// A dead G to restart: from this list, else a batch from the pool. `None`: allocate.
+    pub(crate) fn get(&mut self, shared: &Shared) -> Option<GRef> {
+        if let Some(g) = self.gs.pop() {
+            return Some(g);
+        }
+        {
+            let mut free = shared.gpool.lock();
+            let k = free.len().saturating_sub(LOCAL_MAX / 2);
+            self.gs.extend(free.drain(k..));
+        }
+        self.gs.pop()
+    }
+
+    /// Keeps a dead G (invariant 1 holds for it) for the next spawn.
+    pub(crate) fn put(&mut self, g: GRef, shared: &Shared) {
+        self.gs.push(g);
+        if self.gs.len() > LOCAL_MAX {
+            let half = self.gs.len() / 2;
+            shared.gpool.put_batch(self.gs.drain(..half), shared);
+        }
+    }
+
+    /// Hands every G to the pool (worker exit).
+    pub(crate) fn flush(&mut self, shared: &Shared) {
+        shared.gpool.put_batch(self.gs.drain(..), shared);
+    }
+}

@@ -1,0 +1,250 @@
+//! The scheduler: Go's G/M/P model.
+//!
+//! # Glossary (Go's names in parentheses)
+//! * **green thread** (`G`, [`crate::coroutine::G`]): a coroutine with its own stack.
+//! * **worker** (`M`, [`worker::WorkerCtx`]): an OS thread that runs green threads.
+//! * **processor** (`P`, [`processor::Processor`]): the right to run green threads, with a
+//!   local run queue, a `runnext` slot, a stack cache and an RNG. There are `workers` of
+//!   them (GOMAXPROCS). Today each worker owns one processor for life; the split exists so
+//!   that a worker blocked in a system call can hand its processor to another thread
+//!   (`blocking`, the netpoller issue) without moving the queue.
+//!
+//! # Where a runnable G can be
+//! In exactly one of: a processor's `runnext` slot, a processor's local queue (bounded at
+//! 256, overflow moves half to the global queue, as Go's `runqputslow`), or the global
+//! [`Injector`] (Gs readied from outside the runtime, overflow, and Gs from spawns made
+//! from OS threads).
+//!
+//! # Finding work (`worker::WorkerCtx::find_runnable`, Go's `findRunnable`)
+//! due timers → every 61st round one G from the global queue (fairness: two Gs respawning
+//! each other cannot starve it) → `runnext` (at most 16 rounds in a row, then the queue
+//! gets a turn) → local queue → a batch from the global queue → *searching*: steal half of
+//! a random victim's queue → a victim's `runnext` that stayed put for 3 µs → sleep. The
+//! spinning/idle protocol that decides who sleeps and who gets woken is in `idle.rs`.
+//!
+//! # Waking workers
+//! Readying work that another worker could run (a push to a local queue, the global queue)
+//! wakes a sleeping worker only if nobody is searching. Putting a G in `runnext` wakes
+//! nobody (tokio's LIFO-slot rule): the G runs next here, and waking a worker to watch it
+//! would cost a futex round trip per channel hand-off.
+
+pub(crate) mod gfree;
+pub(crate) mod idle;
+pub(crate) mod processor;
+pub(crate) mod registry;
+pub(crate) mod runnext;
+pub(crate) mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_deque::{Injector, Stealer, Worker as LocalQueue};
+use crossbeam_utils::CachePadded;
+
+use crate::coroutine::GRef;
+use crate::current;
+use crate::park::thread::ThreadParker;
+use crate::timer::Timers;
+use gfree::GPool;
+use idle::Idle;
+use registry::Registry;
+use runnext::RunNext;
+
+/// The parts of a processor other workers touch: its queue's stealing end, its `runnext`
+/// slot, and the parker its worker sleeps on.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer<GRef>,
+    pub(crate) runnext: RunNext,
+    pub(crate) parker: ThreadParker,
+    /// Green threads started / finished on this processor (written only by its worker).
+    pub(crate) started: AtomicU64,
+    pub(crate) finished: AtomicU64,
+}
+
+const NO_TIMEKEEPER: usize = usize::MAX;
+
+/// State shared by all workers of one runtime (Go's `sched`).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    pub(crate) injector: Injector<GRef>,
+    pub(crate) idle: Idle,
+    pub(crate) timers: Timers,
+    pub(crate) registry: Registry,
+    pub(crate) gpool: GPool,
+    /// Reservation of every green thread's stack.
+    pub(crate) stack_size: usize,
+    shutdown: AtomicBool,
+    next_id: AtomicU64,
+    /// The sleeping worker that waits for the earliest timer (see `timer.rs`).
+    timekeeper: AtomicUsize,
+    /// Green threads started from outside the workers (`Runtime::spawn` on an OS thread).
+    pub(crate) started_outside: AtomicU64,
+}
+
+impl Shared {
+    /// Creates the shared state and the local queues to hand to the worker threads.
+    pub(crate) fn new(workers: usize, stack_size: usize) -> (Arc<Shared>, Vec<LocalQueue<GRef>>) {
+        let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
+        let remotes = locals
+            .iter()
+            .map(|l| {
+                CachePadded::new(Remote {
+                    stealer: l.stealer(),
+                    runnext: RunNext::new(),
+                    parker: ThreadParker::new(),
+                    started: AtomicU64::new(0),
+                    finished: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            remotes,
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            timers: Timers::new(),
+            registry: Registry::new(),
+            gpool: GPool::default(),
+            stack_size,
+            shutdown: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            timekeeper: AtomicUsize::new(NO_TIMEKEEPER),
+            started_outside: AtomicU64::new(0),
+        });
+        (shared, locals)
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Green threads started so far.
+    pub(crate) fn started(&self) -> u64 {
+        let inside: u64 = self
+            .remotes
+            .iter()
+            .map(|r| r.started.load(Ordering::Acquire))
+            .sum();
+        inside + self.started_outside.load(Ordering::Acquire)
+    }
+
+    /// Live green threads: started minus finished. Exact for a caller that has observed
+    /// (joined) the starts and finishes it cares about; transiently approximate otherwise.
+    pub(crate) fn live(&self) -> usize {
+        let finished: u64 = self
+            .remotes
+            .iter()
+            .map(|r| r.finished.load(Ordering::Acquire))
+            .sum();
+        self.started().saturating_sub(finished) as usize
+    }
+
+    /// Reserves `n` consecutive G ids; returns the first.
+    pub(crate) fn reserve_ids(&self, n: u64) -> u64 {
+        self.next_id.fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// Queues a G on the global queue and wakes a worker for it if needed.
+    pub(crate) fn inject(&self, g: GRef) {
+        if self.is_shutdown() {
+            // Nobody will run it; its coroutine is (or will be) unwound from the registry.
+            return;
+        }
+        self.injector.push(g);
+        self.notify_parked();
+    }
+
+    /// Wakes a sleeping worker if nobody is searching (Go's `wakep`).
+    pub(crate) fn notify_parked(&self) {
+        if let Some(i) = self.idle.worker_to_notify() {
+            self.remotes[i].parker.unpark();
+        }
+    }
+
+    /// Called by the last searcher going to sleep: if any queue still has work, wake a
+    /// worker for it (it may have been pushed while we were deciding).
+    pub(crate) fn notify_if_work_pending(&self) {
+        let pending =
+            self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
+        if pending {
+            self.notify_parked();
+        }
+    }
+
+    /// A timer became the earliest: re-arm the sleeping timekeeper, or make sure some
+    /// worker will look at the timers.
+    pub(crate) fn timer_inserted(&self) {
+        // SeqCst: pairs with `try_become_timekeeper` + `Timers::next_deadline` (a Dekker
+        // pair: either we see the keeper, or the keeper sees our timer).
+        match self.timekeeper.load(Ordering::SeqCst) {
+            NO_TIMEKEEPER => {
+                if !self.is_own_worker() {
+                    self.notify_parked();
+                }
+                // else: this worker checks timers before it sleeps.
+            }
+            k => self.remotes[k].parker.unpark(),
+        }
+    }
+
+    fn is_own_worker(&self) -> bool {
+        let w = current::worker();
+        // SAFETY: a non-null worker pointer is this thread's live worker context.
+        !w.is_null() && std::ptr::eq(unsafe { &*(*w).shared }, self)
+    }
+
+    pub(crate) fn try_become_timekeeper(&self, worker: usize) -> bool {
+        self.timekeeper
+            .compare_exchange(NO_TIMEKEEPER, worker, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    pub(crate) fn release_timekeeper(&self, worker: usize) {
+        let _ = self.timekeeper.compare_exchange(
+            worker,
+            NO_TIMEKEEPER,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Step 1 of shutdown: workers stop picking green threads and exit their loops.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for r in self.remotes.iter() {
+            r.parker.unpark();
+        }
+    }
+
+    /// Drops every queued reference (after the workers exited).
+    pub(crate) fn drain_queues(&self) {
+        while !self.injector.is_empty() {
+            drop(self.injector.steal().success());
+        }
+        for r in self.remotes.iter() {
+            drop(r.runnext.take());
+        }
+        self.gpool.clear();
+    }
+}
+
+/// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).
+pub(crate) fn ready(g: GRef) {
+    let w = current::worker();
+    if !w.is_null() {
+        // SAFETY: a non-null worker pointer is this thread's live worker context, used
+        // before any switch.
+        let ctx = unsafe { &*w };
+        if Arc::ptr_eq(&ctx.shared, &g.shared) {
+            ctx.ready_next(g);
+            return;
+        }
+    }
+    let shared = g.shared.clone();
+    shared.inject(g);
+}

@@ -1,0 +1,209 @@
+//! A processor (Go's `P`): a local run queue, the `runnext` slot, a stack cache, G-id
+//! batches and a random number generator.
+//!
+//! Executed only by the worker that owns this processor, except the queue's stealing end
+//! and `runnext`, which other workers reach through `Shared::remotes`.
+
+use std::cell::{Cell, RefCell};
+
+use crossbeam_deque::{Steal, Worker as LocalQueue};
+
+use super::gfree::GFreeList;
+use super::Shared;
+use crate::coroutine::GRef;
+
+/// Local queue bound (Go: 256). Past it, half moves to the global queue.
+pub(crate) const LOCAL_CAP: usize = 256;
+/// Every this many rounds, the global queue goes first (Go and tokio: 61).
+const GLOBAL_INTERVAL: u32 = 61;
+/// Rounds `runnext` may win in a row before the local queue gets a turn.
+const RUNNEXT_STREAK: u32 = 16;
+/// G ids handed to a processor at a time (Go's `_GoidCacheBatch`).
+const ID_BATCH: u64 = 16;
+
+#[derive(Debug)]
+pub(crate) struct Processor {
+    pub(crate) index: usize,
+    local: LocalQueue<GRef>,
+    free: RefCell<GFreeList>,
+    rng: Cell<u64>,
+    tick: Cell<u32>,
+    streak: Cell<u32>,
+    ids: Cell<(u64, u64)>,
+}
+
+impl Processor {
+    pub(crate) fn new(index: usize, local: LocalQueue<GRef>) -> Processor {
+        Processor {
+            index,
+            local,
+            free: RefCell::new(GFreeList::default()),
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            ),
+            tick: Cell::new(0),
+            streak: Cell::new(0),
+            ids: Cell::new((0, 0)),
+        }
+    }
+
+    /// xorshift64*: cheap, good enough for victim choice and select's poll order.
+    pub(crate) fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub(crate) fn next_id(&self, shared: &Shared) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = shared.reserve_ids(ID_BATCH);
+            end = next + ID_BATCH;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
+    /// A dead G to restart, if this processor (or the pool) has one.
+    pub(crate) fn get_dead_g(&self, shared: &Shared) -> Option<GRef> {
+        self.free.borrow_mut().get(shared)
+    }
+
+    /// Keeps a dead G for the next spawn.
+    pub(crate) fn put_dead_g(&self, g: GRef, shared: &Shared) {
+        self.free.borrow_mut().put(g, shared);
+    }
+
+    /// Queues `g` at the tail of the local queue; overflow moves the older half to the
+    /// global queue (Go's `runqputslow`). True if it overflowed.
+    pub(crate) fn push_local(&self, g: GRef, shared: &Shared) -> bool {
+        let overflow = self.local.len() >= LOCAL_CAP;
+        if overflow {
+            for _ in 0..LOCAL_CAP / 2 {
+                match self.local.pop() {
+                    Some(old) => shared.injector.push(old),
+                    None => break,
+                }
+            }
+        }
+        self.local.push(g);
+        overflow
+    }
+
+    /// True if `runnext` or the local queue holds a G.
+    pub(crate) fn has_work(&self, shared: &Shared) -> bool {
+        !self.local.is_empty() || !shared.remotes[self.index].runnext.is_empty()
+    }
+
+    /// The next G from this processor or the global queue (not stealing).
+    pub(crate) fn next(&self, shared: &Shared) -> Option<GRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % GLOBAL_INTERVAL == 0 {
+            if let Some(g) = steal_retry(|| shared.injector.steal()) {
+                return Some(g);
+            }
+        }
+        let runnext = &shared.remotes[self.index].runnext;
+        if self.streak.get() < RUNNEXT_STREAK {
+            if let Some(g) = runnext.take() {
+                self.streak.set(self.streak.get() + 1);
+                return Some(g);
+            }
+        }
+        self.streak.set(0);
+        if let Some(g) = self.local.pop().or_else(|| runnext.take()) {
+            return Some(g);
+        }
+        self.pull_global(shared)
+    }
+
+    /// A batch from the global queue: a fair share, at most half a local queue.
+    fn pull_global(&self, shared: &Shared) -> Option<GRef> {
+        if shared.injector.is_empty() {
+            return None;
+        }
+        let share = shared.injector.len() / shared.num_workers() + 1;
+        let limit = share.min(LOCAL_CAP / 2);
+        steal_retry(|| {
+            shared
+                .injector
+                .steal_batch_with_limit_and_pop(&self.local, limit)
+        })
+    }
+
+    /// Steals half of a random victim's queue (Go's `runqsteal`), then tries the global
+    /// queue. Executed while searching.
+    #[doc(alias = "runqsteal")]
+    pub(crate) fn steal(&self, shared: &Shared) -> Option<GRef> {
+        let n = shared.num_workers();
+        for _ in 0..2 {
+            let mut retry = false;
+            let start = (self.rand() % n as u64) as usize;
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let stealer = &shared.remotes[victim].stealer;
+                match stealer.steal_batch_with_limit_and_pop(&self.local, LOCAL_CAP / 2) {
+                    Steal::Success(g) => return Some(g),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if let Some(g) = self.pull_global(shared) {
+                return Some(g);
+            }
+            if !retry {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Steals a victim's `runnext` G if it stayed there across a short pause: its worker
+    /// is busy with something long (Go: `usleep(3)` in `runqgrab`).
+    pub(crate) fn steal_runnext(&self, shared: &Shared) -> Option<GRef> {
+        let n = shared.num_workers();
+        let start = (self.rand() % n as u64) as usize;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let slot = &shared.remotes[victim].runnext;
+            let seen = slot.peek();
+            if seen.is_null() {
+                continue;
+            }
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_micros(3) {
+                std::hint::spin_loop();
+            }
+            if let Some(g) = slot.steal_if(seen) {
+                return Some(g);
+            }
+        }
+        None
+    }
+
+    /// Worker exit: drop queued references and hand dead Gs to the pool.
+    pub(crate) fn shutdown(&self, shared: &Shared) {
+        while self.local.pop().is_some() {}
+        self.free.borrow_mut().flush(shared);
+    }
+}
+
+fn steal_retry(mut f: impl FnMut() -> Steal<GRef>) -> Option<GRef> {
+    loop {
+        match f() {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Every G struct of a runtime, live or dead (Go's `allgs`): what shutdown unwinds.
+//!
+//! The registry holds a strong reference to each G, so a G parked on something that
+//! nobody will ever signal stays alive (as a leaked goroutine does in Go) until the runtime
+//! drops and unwinds it, running its destructors. Because G structs are recycled through
+//! free lists, the registry is touched only when a G struct is created or discarded, not
+//! on every spawn: the hot path takes no lock here.
+//!
+//! Sharded by address; each shard is a slab (O(1) insert and remove by the slot index
+//! kept in the G).
+//!
+//! # Invariants
+//! 1. A G struct is in the registry from creation until it is discarded (free list
+//!    overflow, or still referenced elsewhere when it died). Live Gs are never discarded.
+//! 2. `G::registry_slot` is written only under its shard's lock.
+//!
+//! # Lock order
+//! Shard locks are leaves; at most one is held at a time.
+
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use crossbeam_utils::CachePadded;
+
+use crate::coroutine::GRef;
+
+const SHARDS: usize = 32;
+
+#[derive(Debug, Default)]
+struct Shard {
+    slots: Vec<Option<GRef>>,
+    free: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry {
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, g: &GRef) -> std::sync::MutexGuard<'_, Shard> {
+        // By address: a G keeps its registry entry across incarnations (ids change).
+        let h = (std::sync::Arc::as_ptr(g) as usize >> 8) % SHARDS;
+        self.shards[h].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn insert(&self, g: GRef) {
+        let mut s = self.shard(&g);
+        let idx = match s.free.pop() {
+            Some(i) => i,
+            None => {
+                s.slots.push(None);
+                u32::try_from(s.slots.len() - 1).expect("goro: registry shard overflow")
+            }
+        };
+        g.registry_slot.store(idx, Ordering::Relaxed);
+        s.slots[idx as usize] = Some(g);
+    }
+
+    /// Removes a dead G being discarded. Returns the registry's reference.
+    pub(crate) fn remove(&self, g: &GRef) -> Option<GRef> {
+        let mut s = self.shard(g);
+        let idx = g.registry_slot.load(Ordering::Relaxed);
+        let slot = s.slots.get_mut(idx as usize)?;
+        match slot {
+            Some(x) if std::sync::Arc::ptr_eq(x, g) => {}
+            _ => return None,
+        }
+        let out = slot.take();
+        s.free.push(idx);
+        out
+    }
+
+    /// Removes and returns every G (shutdown).
+    pub(crate) fn drain(&self) -> Vec<GRef> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(s.slots.drain(..).flatten());
+            s.free.clear();
+        }
+        out
+    }
+
+    /// Calls `f` on every live G (diagnostics). Holds one shard lock at a time.
+    #[allow(dead_code)] // used by dump() (debugging issue)
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&GRef)) {
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            s.slots.iter().flatten().for_each(&mut f);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! A worker (Go's `M`): an OS thread that runs green threads from its processor.
+//!
+//! ```text
+//!   run_loop ──▶ find_runnable ──▶ run_g ── resume ──▶ [green thread runs]
+//!      ▲             │ nothing                          │ yield: requeue at tail
+//!      │             ▼                                  │ park: run release, commit
+//!      └──────────  park_worker (sleep; timekeeper) ◀───┘ return: recycle stack, complete
+//! ```
+//!
+//! # Running a green thread (`run_g`)
+//! The worker resumes the coroutine; control comes back when the green thread yields,
+//! parks or returns. On park the worker runs the green thread's *release* step on its own
+//! stack — after the switch, so a waker that the release makes possible can only find a
+//! green thread that is already off-CPU — then commits the park (`park::state`). If a
+//! wake-up beat the commit, the green thread is resumed again at once (Go's `park_m` when
+//! `unlockf` fails).
+//!
+//! # Sleeping (`park_worker`)
+//! tokio's `transition_to_parked`/`transition_from_parked` (see `idle.rs`), plus the timer
+//! duty: one sleeping worker is the timekeeper and sleeps only until the earliest timer.
+
+use std::cell::Cell;
+use std::io;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::CoroutineResult;
+use crossbeam_deque::Worker as LocalQueue;
+
+use super::processor::Processor;
+use super::Shared;
+use crate::coroutine::{GRef, Suspend, G};
+use crate::current;
+use crate::park::state::Commit;
+
+/// Polling rounds a searching worker makes before it sleeps.
+const SPIN_ROUNDS: usize = 32;
+
+/// Everything a worker thread owns. Lives on the worker thread's stack for the thread's
+/// life; reached through `current::worker()`.
+#[derive(Debug)]
+pub(crate) struct WorkerCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) p: Processor,
+    /// The G being resumed right now (null in the scheduler loop).
+    current: Cell<*const G>,
+}
+
+/// Starts worker `index` on a new OS thread.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    index: usize,
+    local: LocalQueue<GRef>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("goro-worker-{index}"))
+        .spawn(move || {
+            let _altstack = crate::overflow::AltStack::install();
+            let ctx = WorkerCtx {
+                shared,
+                p: Processor::new(index, local),
+                current: Cell::new(ptr::null()),
+            };
+            current::set_worker(&ctx);
+            ctx.run_loop();
+            current::set_worker(ptr::null());
+            ctx.p.shutdown(&ctx.shared);
+        })
+}
+
+impl WorkerCtx {
+    /// The G this worker is running (null in the scheduler loop).
+    pub(crate) fn current_g(&self) -> *const G {
+        self.current.get()
+    }
+
+    /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
+    /// another worker could take it, so that case may wake one.
+    pub(crate) fn ready_next(&self, g: GRef) {
+        let shared = &*self.shared;
+        if let Some(old) = shared.remotes[self.p.index].runnext.put(g) {
+            self.p.push_local(old, shared);
+            shared.notify_parked();
+        }
+    }
+
+    fn run_loop(&self) {
+        let mut searching = false;
+        while !self.shared.is_shutdown() {
+            match self.find_runnable(&mut searching) {
+                Some(g) => {
+                    if searching {
+                        searching = false;
+                        if self.shared.idle.transition_worker_from_searching() {
+                            self.shared.notify_parked();
+                        }
+                    }
+                    self.run_g(g);
+                }
+                None => {
+                    if let Some(g) = self.spin(searching) {
+                        self.shared
+                            .idle
+                            .transition_worker_from_searching_if(&mut searching, &self.shared);
+                        self.run_g(g);
+                    } else {
+                        self.park_worker(&mut searching);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Go's `findRunnable`, minus the sleep (see the scheduler module docs for the order).
+    fn find_runnable(&self, searching: &mut bool) -> Option<GRef> {
+        let shared = &*self.shared;
+        self.run_timers();
+        if let Some(g) = self.p.next(shared) {
+            return Some(g);
+        }
+        if !*searching {
+            *searching = shared.idle.transition_worker_to_searching();
+            if !*searching {
+                return None;
+            }
+        }
+        self.p
+            .steal(shared)
+            .or_else(|| self.p.steal_runnext(shared))
+    }
+
+    /// A searching worker keeps looking for a short while before it sleeps (Go's spinning
+    /// M): work readied within a few microseconds is picked up without a futex round trip
+    /// for the submitter (waking a sleeper) or for us (sleeping and waking).
+    fn spin(&self, searching: bool) -> Option<GRef> {
+        if !searching {
+            return None;
+        }
+        let shared = &*self.shared;
+        let backoff = crossbeam_utils::Backoff::new();
+        for _ in 0..SPIN_ROUNDS {
+            backoff.spin();
+            if shared.is_shutdown() {
+                return None;
+            }
+            let found = self.p.next(shared).or_else(|| self.p.steal(shared));
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    fn run_timers(&self) {
+        let timers = &self.shared.timers;
+        if timers.is_pending_relaxed() {
+            let now = Instant::now();
+            if timers.is_due(now) {
+                timers.fire_due(now);
+            }
+        }
+    }
+
+    /// Runs `g` until it yields, parks for good, or returns.
+    fn run_g(&self, g: GRef) {
+        loop {
+            self.current.set(Arc::as_ptr(&g));
+            // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
+            // most one queue, and only the park protocol's single winner requeues it).
+            let result = unsafe { g.resume() };
+            self.current.set(ptr::null());
+            match result {
+                CoroutineResult::Yield(Suspend::Yield) => {
+                    self.p.push_local(g, &self.shared);
+                    return;
+                }
+                CoroutineResult::Yield(Suspend::Park(release)) => {
+                    // SAFETY: the G is suspended inside `park_green`, whose frame keeps the
+                    // release closure in place until it is resumed; we run it exactly once.
+                    unsafe { release.run() };
+                    match g.park.commit() {
+                        Commit::Parked => return, // a waker holds its own reference
+                        Commit::Notified => continue,
+                    }
+                }
+                CoroutineResult::Return(()) => {
+                    self.finish(g);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The coroutine returned: make the G dead, recycle it if nobody else holds it, count
+    /// it out, then wake its joiner.
+    fn finish(&self, g: GRef) {
+        let shared = &*self.shared;
+        // SAFETY: we ran `g` to completion; nobody else owns its execution.
+        let completion = unsafe {
+            g.retire();
+            g.take_completion()
+        };
+        // Only the registry and we hold it: nobody can reach it to unpark it any more.
+        if Arc::strong_count(&g) == 2 {
+            // SAFETY: dead, and exclusively ours (see above).
+            unsafe { g.shrink_dead_stack() };
+            self.p.put_dead_g(g, shared);
+        } else {
+            // A stale `Unparker` still points at it: never reuse it (that waker could wake
+            // the next incarnation); discard it once the last reference goes.
+            drop(shared.registry.remove(&g));
+        }
+        let counter = &shared.remotes[self.p.index].finished;
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+        if let Some(c) = completion {
+            c.complete();
+        }
+    }
+
+    /// Sleeps until there is work (or shutdown). See `idle.rs` for the protocol.
+    fn park_worker(&self, searching: &mut bool) {
+        let shared = &*self.shared;
+        let index = self.p.index;
+        if self.p.has_work(shared) {
+            return;
+        }
+        if shared.idle.transition_worker_to_parked(index, *searching) {
+            shared.notify_if_work_pending();
+        }
+        *searching = false;
+        let parker = &shared.remotes[index].parker;
+        loop {
+            if shared.is_shutdown() {
+                return;
+            }
+            let keeper = shared.try_become_timekeeper(index);
+            let deadline = if keeper {
+                shared.timers.next_deadline()
+            } else {
+                None
+            };
+            parker.park_until(deadline);
+            if keeper {
+                shared.release_timekeeper(index);
+            }
+            self.run_timers();
+            if self.p.has_work(shared) {
+                *searching = !shared.idle.unpark_worker_by_id(index);
+                return;
+            }
+            if !shared.idle.is_parked(index) {
+                *searching = true;
+                return;
+            }
+        }
+    }
+}

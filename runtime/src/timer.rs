@@ -1,0 +1,213 @@
+//! Timers: a runtime-wide deadline heap behind `sleep` (and, later, channel timeouts,
+//! `after`/`tick` and socket deadlines).
+//!
+//! Firing a timer unparks whoever waits on it. Timers are run by workers: each scheduling
+//! round reads the earliest deadline (one relaxed atomic load, nothing when no timer is
+//! pending) and fires what is due; when every worker is idle, exactly one of them — the
+//! *timekeeper* — sleeps with the earliest deadline as its timeout, and inserting an earlier
+//! timer wakes it (`Shared::timer_inserted`).
+//!
+//! # Invariants
+//! 1. `next` is the earliest `when` in `heap` (u64::MAX when empty), updated under `heap`'s
+//!    lock; readers without the lock may see a stale value and only ever check too early
+//!    (harmless) or learn about an earlier timer through the timekeeper wake-up.
+//! 2. A `TimerWaker` is fired at most once (`fired` goes false → true once).
+//!
+//! # Lock order
+//! `heap` is a leaf: wakers are unparked after it is released.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::park::Unparker;
+
+/// Whoever waits for a timer: fired once, then unparked.
+#[derive(Debug)]
+pub(crate) struct TimerWaker {
+    fired: AtomicBool,
+    unparker: Unparker,
+}
+
+impl TimerWaker {
+    pub(crate) fn new(unparker: Unparker) -> Arc<TimerWaker> {
+        Arc::new(TimerWaker {
+            fired: AtomicBool::new(false),
+            unparker,
+        })
+    }
+
+    pub(crate) fn has_fired(&self) -> bool {
+        // Acquire: pairs with the release in `fire`.
+        self.fired.load(Ordering::Acquire)
+    }
+
+    fn fire(&self) {
+        if !self.fired.swap(true, Ordering::AcqRel) {
+            self.unparker.clone().unpark();
+        }
+    }
+}
+
+struct Entry {
+    when: u64,
+    seq: u64,
+    waker: Arc<TimerWaker>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.when, self.seq) == (o.when, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (self.when, self.seq).cmp(&(o.when, o.seq))
+    }
+}
+
+struct Heap {
+    entries: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+}
+
+/// The timer heap of one runtime.
+pub(crate) struct Timers {
+    epoch: Instant,
+    heap: Mutex<Heap>,
+    /// Earliest deadline in nanoseconds since `epoch` (invariant 1).
+    next: AtomicU64,
+}
+
+impl std::fmt::Debug for Timers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timers")
+            .field("next", &self.next.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Timers {
+    pub(crate) fn new() -> Timers {
+        Timers {
+            epoch: Instant::now(),
+            heap: Mutex::new(Heap {
+                entries: BinaryHeap::new(),
+                seq: 0,
+            }),
+            next: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(d).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Adds a timer. True if it is now the earliest (the timekeeper must re-arm).
+    pub(crate) fn insert(&self, when: Instant, waker: Arc<TimerWaker>) -> bool {
+        let when = self.nanos(when);
+        let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        h.seq += 1;
+        let seq = h.seq;
+        h.entries.push(Reverse(Entry { when, seq, waker }));
+        let earliest = self.next.load(Ordering::Relaxed) > when;
+        if earliest {
+            // SeqCst: pairs with the timekeeper claiming its role before reading `next`.
+            self.next.store(when, Ordering::SeqCst);
+        }
+        earliest
+    }
+
+    /// True if some timer is due at `now` (cheap pre-check without the lock).
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        let next = self.next.load(Ordering::Relaxed);
+        next != u64::MAX && next <= self.nanos(now)
+    }
+
+    /// Cheap hot-path check: might a timer be pending? (Relaxed; see invariant 1.)
+    pub(crate) fn is_pending_relaxed(&self) -> bool {
+        self.next.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    /// The earliest deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match self.next.load(Ordering::SeqCst) {
+            u64::MAX => None,
+            n => Some(self.epoch + Duration::from_nanos(n)),
+        }
+    }
+
+    /// Fires every timer due at `now`; returns how many.
+    pub(crate) fn fire_due(&self, now: Instant) -> usize {
+        let now = self.nanos(now);
+        let mut due = Vec::new();
+        {
+            let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(Reverse(e)) = h.entries.peek() {
+                if e.when > now {
+                    break;
+                }
+                let Some(Reverse(e)) = h.entries.pop() else {
+                    break;
+                };
+                due.push(e.waker);
+            }
+            let next = h.entries.peek().map_or(u64::MAX, |Reverse(e)| e.when);
+            self.next.store(next, Ordering::SeqCst);
+        }
+        for w in &due {
+            w.fire();
+        }
+        due.len()
+    }
+
+    /// Drops every pending timer (shutdown).
+    pub(crate) fn clear(&self) {
+        let entries =
+            std::mem::take(&mut self.heap.lock().unwrap_or_else(|e| e.into_inner()).entries);
+        self.next.store(u64::MAX, Ordering::SeqCst);
+        drop(entries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::park;
+
+    #[test]
+    fn fires_in_deadline_order() {
+        let t = Timers::new();
+        let now = Instant::now();
+        let a = TimerWaker::new(park::current());
+        let b = TimerWaker::new(park::current());
+        assert!(t.insert(now + Duration::from_millis(20), b.clone()));
+        assert!(
+            t.insert(now + Duration::from_millis(10), a.clone()),
+            "earlier one re-arms"
+        );
+        assert!(!t.insert(
+            now + Duration::from_millis(30),
+            TimerWaker::new(park::current())
+        ));
+        assert_eq!(
+            t.next_deadline().unwrap(),
+            t.epoch + Duration::from_nanos(t.nanos(now + Duration::from_millis(10)))
+        );
+        assert_eq!(t.fire_due(now + Duration::from_millis(15)), 1);
+        assert!(a.has_fired() && !b.has_fired());
+        assert!(!t.is_due(now + Duration::from_millis(15)));
+        assert_eq!(t.fire_due(now + Duration::from_millis(100)), 2);
+        assert!(b.has_fired());
+        assert!(!t.is_pending_relaxed());
+    }
+}

@@ -1,0 +1,143 @@
+//! Fatal and limit paths, each in a child process (this test binary re-executed with
+//! `GORO_CHILD` set): stack overflow, mapping failures under a low RLIMIT_AS.
+
+use std::process::Command;
+
+fn child(name: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", name)
+        .output()
+        .unwrap()
+}
+
+fn is_child(name: &str) -> bool {
+    std::env::var("GORO_CHILD").as_deref() == Ok(name)
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let buf = std::hint::black_box([n as u8; 512]);
+    if n == 0 {
+        return buf[0] as u64;
+    }
+    recurse(n - 1) + std::hint::black_box(buf[1]) as u64
+}
+
+#[test]
+fn stack_overflow_names_the_green_thread_and_the_fix() {
+    if is_child("stack_overflow_names_the_green_thread_and_the_fix") {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(1)
+            .stack_size(64 * 1024)
+            .build()
+            .unwrap();
+        rt.block_on(|| recurse(1 << 20));
+        unreachable!();
+    }
+    let out = child("stack_overflow_names_the_green_thread_and_the_fix");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("has overflowed its stack"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("green thread 1"), "stderr: {stderr}");
+    assert!(stderr.contains("rt_limits.rs"), "spawn site: {stderr}");
+    assert!(stderr.contains("stack_size"), "stderr: {stderr}");
+    assert!(stderr.contains("64 KiB"), "stderr: {stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}", out.status);
+}
+
+#[test]
+fn os_thread_overflow_still_reported_by_std() {
+    if is_child("os_thread_overflow_still_reported_by_std") {
+        let _rt = goro_runtime::Runtime::new().unwrap(); // installs goro's handler
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(|| recurse(1 << 20))
+            .unwrap()
+            .join()
+            .ok();
+        unreachable!();
+    }
+    let out = child("os_thread_overflow_still_reported_by_std");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("has overflowed its stack"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("green thread"), "not ours: {stderr}");
+}
+
+fn vm_size() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let l = s.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn mapping_failure_is_a_clear_error_not_a_crash() {
+    if is_child("mapping_failure_is_a_clear_error_not_a_crash") {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(1)
+            .stack_size(1 << 20)
+            .build()
+            .unwrap();
+        let limit = vm_size() + (64 << 20);
+        let lim = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: setrlimit on our own process.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+        let (ok, err, panic_msg) = rt.block_on(|| {
+            let mut hs = Vec::new();
+            let err = loop {
+                match goro_runtime::try_go(|| {
+                    goro_runtime::park::park(goro_runtime::park::WaitReason::Other, || {})
+                }) {
+                    Ok(h) => hs.push(h),
+                    Err(e) => break e,
+                }
+                assert!(hs.len() < 10_000, "RLIMIT_AS never hit");
+            };
+            let p = std::panic::catch_unwind(|| goro_runtime::go(|| ())).unwrap_err();
+            let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+            (hs.len(), err.to_string(), msg)
+        });
+        println!("CHILD ok={ok}\nCHILD err={err}\nCHILD panic={panic_msg}");
+        drop(rt);
+        println!("CHILD done");
+        return;
+    }
+    let out = child("mapping_failure_is_a_clear_error_not_a_crash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "status {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CHILD done"), "{stdout}");
+    let err = stdout
+        .lines()
+        .find(|l| l.starts_with("CHILD err="))
+        .unwrap();
+    for needle in [
+        "cannot map",
+        "vm.max_map_count",
+        "RLIMIT_AS",
+        "sysctl",
+        "stack_size",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    let panic = stdout
+        .lines()
+        .find(|l| l.starts_with("CHILD panic="))
+        .unwrap();
+    assert!(panic.contains("vm.max_map_count"), "{panic}");
+}

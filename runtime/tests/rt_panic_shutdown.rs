@@ -1,0 +1,130 @@
+//! Panics stay inside their green thread; dropping a runtime unwinds what is left.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use goro_runtime::park::{self, WaitReason};
+use goro_runtime::{go, run, Runtime, SHUTDOWN_PAYLOAD};
+
+#[test]
+fn panic_is_delivered_by_join_and_the_runtime_keeps_going() {
+    run(|| {
+        let n = std::hint::black_box(42);
+        let h = go(move || -> u32 { panic!("boom {n}") });
+        let err = h.join().unwrap_err();
+        assert_eq!(err.downcast_ref::<String>().unwrap(), "boom 42");
+        // Others still run.
+        let hs: Vec<_> = (0..100).map(|i| go(move || i)).collect();
+        assert_eq!(hs.into_iter().map(|h| h.join().unwrap()).sum::<i32>(), 4950);
+    });
+}
+
+#[test]
+fn many_panics_do_not_leak_or_poison() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let errs = rt.block_on(|| {
+        let hs: Vec<_> = (0..1000)
+            .map(|i| go(move || if i % 2 == 0 { panic!("even") } else { i }))
+            .collect();
+        hs.into_iter()
+            .filter(|_| true)
+            .map(|h| h.join().is_err() as usize)
+            .sum::<usize>()
+    });
+    assert_eq!(errs, 500);
+    assert_eq!(rt.num_goroutines(), 0);
+}
+
+struct DropCounter(Arc<AtomicUsize>);
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Parks forever (nobody keeps its unparker).
+fn park_forever() {
+    loop {
+        park::park(WaitReason::Other, || {});
+    }
+}
+
+#[test]
+fn drop_unwinds_parked_green_threads_and_runs_destructors() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let guard = DropCounter(drops.clone());
+        handles.push(rt.spawn(move || {
+            let _g = guard;
+            park_forever();
+        }));
+    }
+    // Some never even start: spawned after the others, into the global queue.
+    let d = drops.clone();
+    rt.block_on(move || {
+        while goro_runtime::num_goroutines() < 101 {
+            goro_runtime::yield_now();
+        }
+        let _keep = DropCounter(d);
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "only the finished main's guard"
+    );
+    drop(rt);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        101,
+        "every parked green thread was unwound"
+    );
+    for h in handles {
+        let err = h.join().unwrap_err();
+        assert_eq!(*err.downcast_ref::<&str>().unwrap(), SHUTDOWN_PAYLOAD);
+    }
+}
+
+#[test]
+fn run_returns_after_left_behind_green_threads_are_unwound() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    run(move || {
+        for _ in 0..10 {
+            let g = DropCounter(d.clone());
+            go(move || {
+                let _g = g;
+                park_forever();
+            });
+        }
+        goro_runtime::sleep(Duration::from_millis(5));
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn unstarted_green_threads_are_dropped_at_shutdown() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let d = drops.clone();
+    // The spawner never yields, so the 50 children are still queued when the runtime drops.
+    let release = Arc::new(AtomicUsize::new(0));
+    let r = release.clone();
+    let spawner = rt.spawn(move || {
+        for _ in 0..50 {
+            let g = DropCounter(d.clone());
+            go(move || drop(g));
+        }
+        while r.load(Ordering::Acquire) == 0 {
+            std::hint::spin_loop();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    release.store(1, Ordering::Release);
+    spawner.join().unwrap();
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), 50);
+}

@@ -1,0 +1,47 @@
+//! # goro: Go's concurrency model for Rust
+//!
+//! Green threads (`go`) on an M:N work-stealing scheduler with small, growable, pooled
+//! stacks. This crate is the facade: everything is re-exported from the workspace crates.
+//!
+//! ```
+//! let answer = goro::run(|| {
+//!     let handles: Vec<_> = (1..=3).map(|i| goro::go(move || i * 7)).collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! | Go | goro |
+//! |---|---|
+//! | `go f()` | `goro::go(move \|\| f())` → [`JoinHandle<T>`] |
+//! | `func main()` + runtime | [`goro::run(\|\| ...)`](run) or [`Runtime::builder()`](Runtime::builder)`...build()?.block_on(...)` |
+//! | `runtime.Gosched()` | [`goro::yield_now()`](yield_now) |
+//! | `time.Sleep(d)` | [`goro::sleep(d)`](sleep) |
+//! | `runtime.NumGoroutine()` | [`goro::num_goroutines()`](num_goroutines) |
+//! | `GOMAXPROCS` | [`Builder::workers`] or the `GORO_MAXPROCS` environment variable |
+//!
+//! The walkthrough of how each mechanism works is in [`docs`].
+
+#![forbid(unsafe_code)]
+
+#[doc(inline)]
+pub use goro_runtime::{
+    go, num_goroutines, run, sleep, try_go, yield_now, Builder, JoinHandle, Runtime,
+    DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+};
+
+/// Low-level park/unpark, for building your own blocking primitives.
+pub use goro_runtime::park;
+
+/// The walkthrough: how goro works, one mechanism per chapter. Every code block in it is
+/// compiled and run by `cargo test`.
+pub mod docs {
+    #[doc = include_str!("../docs/00-overview.md")]
+    pub mod ch00_overview {}
+    #[doc = include_str!("../docs/01-green-threads-and-stacks.md")]
+    pub mod ch01_green_threads_and_stacks {}
+    #[doc = include_str!("../docs/02-scheduler.md")]
+    pub mod ch02_scheduler {}
+    #[doc = include_str!("../docs/03-parking.md")]
+    pub mod ch03_parking {}
+}
