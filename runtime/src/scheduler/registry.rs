@@ -89,13 +89,4 @@ impl Registry {
         }
         out
     }
-
-    /// Calls `f` on every live G (diagnostics). Holds one shard lock at a time.
-    #[allow(dead_code)] // used by dump() (debugging issue)
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&GRef)) {
-        for s in self.shards.iter() {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner());
-            s.slots.iter().flatten().for_each(&mut f);
-        }
-    }
 }
