@@ -24,14 +24,13 @@ fn spawn(n: usize) {
     let c = counter.clone();
     let ns = goro::run(move || {
         let start = Instant::now();
-        let hs: Vec<_> = (0..n)
-            .map(|_| {
-                let c = c.clone();
-                goro::go(move || {
-                    c.fetch_add(1, Ordering::Relaxed);
-                })
-            })
-            .collect();
+        let mut hs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = c.clone();
+            hs.push(goro::go(move || {
+                c.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
         for h in hs {
             h.join().unwrap();
         }

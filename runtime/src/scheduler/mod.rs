@@ -19,7 +19,8 @@
 //! due timers → every 61st round one G from the global queue (fairness: two Gs respawning
 //! each other cannot starve it) → `runnext` (at most 16 rounds in a row, then the queue
 //! gets a turn) → local queue → a batch from the global queue → *searching*: steal half of
-//! a random victim's queue → a victim's `runnext` that stayed put for 3 µs → sleep. The
+//! a random victim's queue → a few more rounds of that (spinning) → a victim's `runnext`
+//! that stayed put for ~3 µs → sleep. The
 //! spinning/idle protocol that decides who sleeps and who gets woken is in `idle.rs`.
 //!
 //! # Waking workers
