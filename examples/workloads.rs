@@ -2,12 +2,13 @@
 //! `../shared/anchors/run.sh --goro .` runs goro beside Go, tokio and may in one matrix.
 //!
 //! Usage: `workloads <workload> <n>`; prints one line `<workload> goro <value> <unit>`.
-//! Implemented so far: spawn (W1), yield (W6), memory (W7). Channel workloads arrive with
-//! goro-chan.
+//! W9 (echo-server) arrives with the netpoller.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use goro::chan::{bounded, Receiver};
 
 fn report(w: &str, v: f64, unit: &str) {
     println!("{w} goro {v:.1} {unit}");
@@ -79,50 +80,20 @@ fn map_count() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
 }
 
-/// A one-shot gate built on the park API (stands in for a channel until goro-chan):
-/// waiters park until `open` is called.
-struct Gate {
-    open: Mutex<bool>,
-    waiters: Mutex<Vec<goro::park::Unparker>>,
-}
-
-impl Gate {
-    fn wait(&self) {
-        loop {
-            let open = self.open.lock().unwrap();
-            if *open {
-                return;
-            }
-            self.waiters.lock().unwrap().push(goro::park::current());
-            goro::park::park(goro::park::WaitReason::Other, move || drop(open));
-        }
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        for w in self.waiters.lock().unwrap().drain(..) {
-            w.unpark();
-        }
-    }
-}
-
-/// W7: n green threads parked at once; RSS growth per green thread.
+/// W7: n green threads parked at once on one channel; RSS growth per green thread.
 fn memory(n: usize) {
     let rt = goro::Runtime::new().unwrap();
-    let gate = Arc::new(Gate {
-        open: Mutex::new(false),
-        waiters: Mutex::new(Vec::with_capacity(n)),
-    });
+    let (gate_tx, gate_rx) = bounded::<()>(0);
     let started = Arc::new(AtomicUsize::new(0));
     let before = rss();
-    let (g2, s2) = (gate.clone(), started.clone());
+    let s2 = started.clone();
     let hs = rt.block_on(move || {
         let hs: Vec<_> = (0..n)
             .map(|_| {
-                let (g, s) = (g2.clone(), s2.clone());
+                let (g, s) = (gate_rx.clone(), s2.clone());
                 goro::go(move || {
                     s.fetch_add(1, Ordering::Relaxed);
-                    g.wait();
+                    let _ = g.recv();
                 })
             })
             .collect();
@@ -134,12 +105,155 @@ fn memory(n: usize) {
     std::thread::sleep(Duration::from_millis(200));
     let after = rss();
     let maps = map_count();
-    gate.open();
+    drop(gate_tx); // close: every parked receiver wakes
     for h in hs {
         h.join().unwrap();
     }
-    eprintln!("memory goro: rss before={before} after={after} n={n} maps={maps} (stack reservation 256 KiB, committed on touch)");
+    eprintln!(
+        "memory goro: rss before={before} after={after} n={n} maps={maps} (stack reservation 256 KiB, committed on touch)"
+    );
     report("memory", (after - before) as f64 / n as f64, "B/task");
+}
+
+fn ns_per(t: Instant, n: usize) -> f64 {
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// W2: round trips over two unbuffered channels.
+fn pingpong(rounds: usize) {
+    let ns = goro::run(move || {
+        let (a_tx, a_rx) = bounded::<usize>(0);
+        let (b_tx, b_rx) = bounded::<usize>(0);
+        goro::go(move || {
+            for v in &a_rx {
+                b_tx.send(v + 1).unwrap();
+            }
+        });
+        let start = Instant::now();
+        let mut v = 0;
+        for _ in 0..rounds {
+            a_tx.send(v).unwrap();
+            v = b_rx.recv().unwrap();
+        }
+        if v != rounds {
+            die("pingpong: bad value");
+        }
+        ns_per(start, rounds)
+    });
+    report("pingpong", ns, "ns/rt");
+}
+
+/// W3: one producer, one consumer, capacity 128.
+fn spsc(n: usize) {
+    let ns = goro::run(move || {
+        let (tx, rx) = bounded::<u64>(128);
+        let start = Instant::now();
+        goro::go(move || (0..n as u64).for_each(|i| tx.send(i).unwrap()));
+        let sum: u64 = rx.iter().sum();
+        if sum != n as u64 * (n as u64 - 1) / 2 {
+            die("spsc: bad sum");
+        }
+        ns_per(start, n)
+    });
+    report("spsc", ns, "ns/msg");
+}
+
+/// W4: 4 producers, 4 consumers, one capacity-128 channel.
+fn mpmc(n: usize) {
+    let ns = goro::run(move || {
+        let per = n / 4;
+        let (tx, rx) = bounded::<u64>(128);
+        let start = Instant::now();
+        let producers: Vec<_> = (0..4u64)
+            .map(|p| {
+                let tx = tx.clone();
+                goro::go(move || (0..per as u64).for_each(|i| tx.send(p * per as u64 + i).unwrap()))
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let rx = rx.clone();
+                goro::go(move || rx.iter().sum::<u64>())
+            })
+            .collect();
+        producers.into_iter().for_each(|h| h.join().unwrap());
+        let total: u64 = consumers.into_iter().map(|h| h.join().unwrap()).sum();
+        let m = (per * 4) as u64;
+        if total != m * (m - 1) / 2 {
+            die("mpmc: bad total");
+        }
+        ns_per(start, per * 4)
+    });
+    report("mpmc", ns, "ns/msg");
+}
+
+/// W5: one consumer selects over 4 capacity-16 channels, each fed by its own producer.
+fn select(per: usize) {
+    let ns = goro::run(move || {
+        let chans: Vec<_> = (0..4).map(|_| bounded::<u64>(16)).collect();
+        let start = Instant::now();
+        let mut rxs: Vec<Receiver<u64>> = Vec::new();
+        for (tx, rx) in chans {
+            goro::go(move || (0..per as u64).for_each(|j| tx.send(j).unwrap()));
+            rxs.push(rx);
+        }
+        let nil = goro::chan::never::<u64>();
+        let mut open = [true; 4];
+        let (mut sum, mut count) = (0u64, 0usize);
+        let pick = |i: usize, open: &[bool; 4]| if open[i] { &rxs[i] } else { &nil };
+        while open.iter().any(|o| *o) {
+            let (i, v) = goro::select! {
+                recv(pick(0, &open)) -> v => (0, v),
+                recv(pick(1, &open)) -> v => (1, v),
+                recv(pick(2, &open)) -> v => (2, v),
+                recv(pick(3, &open)) -> v => (3, v),
+            };
+            match v {
+                Ok(v) => {
+                    sum += v;
+                    count += 1;
+                }
+                Err(_) => open[i] = false,
+            }
+        }
+        let p = per as u64;
+        if count != 4 * per || sum != 4 * (p * (p - 1) / 2) {
+            die("select: bad count/sum");
+        }
+        ns_per(start, count)
+    });
+    report("select", ns, "ns/msg");
+}
+
+/// W8: the concurrent prime sieve (a daisy chain of unbuffered channels).
+fn sieve(nth: usize) {
+    let (ms, prime) = goro::run(move || {
+        let start = Instant::now();
+        let (tx, mut rx) = bounded::<u64>(0);
+        goro::go(move || {
+            let mut i = 2;
+            while tx.send(i).is_ok() {
+                i += 1;
+            }
+        });
+        let mut prime = 0;
+        for _ in 0..nth {
+            prime = rx.recv().unwrap();
+            let (tx1, rx1) = bounded::<u64>(0);
+            let input = std::mem::replace(&mut rx, rx1);
+            goro::go(move || {
+                for v in &input {
+                    if v % prime != 0 && tx1.send(v).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        (start.elapsed().as_secs_f64() * 1e3, prime)
+    });
+    eprintln!("sieve goro: prime #{nth} = {prime}");
+    report("sieve", ms, "ms");
 }
 
 fn main() {
@@ -153,6 +267,11 @@ fn main() {
         "spawn" => spawn(n(200_000)),
         "yield" => yield_(n(1_000_000)),
         "memory" => memory(n(100_000)),
-        _ => die("usage: workloads <spawn|yield|memory> [n]"),
+        "pingpong" => pingpong(n(500_000)),
+        "spsc" => spsc(n(5_000_000)),
+        "mpmc" => mpmc(n(4_000_000)),
+        "select" => select(n(1_000_000)),
+        "sieve" => sieve(n(3000)),
+        _ => die("usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve> [n]"),
     }
 }

@@ -19,6 +19,12 @@
 //! | `time.Sleep(d)` | [`goro::sleep(d)`](sleep) |
 //! | `runtime.NumGoroutine()` | [`goro::num_goroutines()`](num_goroutines) |
 //! | `GOMAXPROCS` | [`Builder::workers`] or the `GORO_MAXPROCS` environment variable |
+//! | `make(chan T, n)` | [`goro::chan::bounded::<T>(n)`](chan::bounded) (n = 0: unbuffered) |
+//! | `ch <- v` / `v, ok := <-ch` | `tx.send(v)` / `rx.recv()` (`Err` once closed and drained) |
+//! | `close(ch)` | `tx.close()` (also: the last `Sender` dropped) |
+//! | `for v := range ch` | `for v in &rx` |
+//! | `select { ... default: }` | [`goro::select!`](select) `{ recv(rx) -> r => .., send(tx, v) -> r => .., default => .. }` |
+//! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].
 
@@ -32,6 +38,24 @@ pub use goro_runtime::{
 
 /// Low-level park/unpark, for building your own blocking primitives.
 pub use goro_runtime::park;
+
+/// Channels (Go's `chan`): `bounded(n)`, `Sender`/`Receiver`, errors, the dynamic `Select`.
+pub mod chan {
+    #[doc(inline)]
+    pub use goro_chan::{
+        bounded, never, IntoIter, Iter, Receiver, RecvError, RecvHandle, RecvTimeoutError, Select,
+        SendError, SendHandle, SendTimeoutError, Sender, TryIter, TryRecvError, TrySendError,
+    };
+}
+
+/// Timers (Go's `time.After`, `time.Tick`, `time.Sleep`).
+pub mod time {
+    #[doc(inline)]
+    pub use goro_chan::time::{after, sleep, tick};
+}
+
+#[doc(inline)]
+pub use goro_chan::select;
 
 /// The walkthrough: how goro works, one mechanism per chapter. Every code block in it is
 /// compiled and run by `cargo test`.

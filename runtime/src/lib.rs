@@ -51,6 +51,11 @@ pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use runtime::{run, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 
+/// Timer callbacks, the building block of `goro::time::{after, tick}`.
+pub mod time {
+    pub use crate::timer::{call_at, Timer};
+}
+
 /// A runtime invariant was broken: print and abort (Go's `throw`). Not for user errors.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {

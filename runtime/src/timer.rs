@@ -1,5 +1,5 @@
-//! Timers: a runtime-wide deadline heap behind `sleep` (and, later, channel timeouts,
-//! `after`/`tick` and socket deadlines).
+//! Timers: a runtime-wide deadline heap behind `sleep`, timed parks (channel timeouts) and
+//! timer callbacks (`goro::time::{after, tick}`); socket deadlines will join them.
 //!
 //! Firing a timer unparks whoever waits on it. Timers are run by workers: each scheduling
 //! round reads the earliest deadline (one relaxed atomic load, nothing when no timer is
@@ -11,7 +11,10 @@
 //! 1. `next` is the earliest `when` in `heap` (u64::MAX when empty), updated under `heap`'s
 //!    lock; readers without the lock may see a stale value and only ever check too early
 //!    (harmless) or learn about an earlier timer through the timekeeper wake-up.
-//! 2. A `TimerWaker` is fired at most once (`fired` goes false → true once).
+//! 2. A `TimerWaker` is fired or cancelled at most once: whoever takes its action runs
+//!    (or drops) it.
+//!
+//! Code outside any worker arms its timers on the global timer thread (`arm`).
 //!
 //! # Lock order
 //! `heap` is a leaf: wakers are unparked after it is released.
@@ -24,18 +27,38 @@ use std::time::{Duration, Instant};
 
 use crate::park::Unparker;
 
-/// Whoever waits for a timer: fired once, then unparked.
-#[derive(Debug)]
+/// What a timer does when it fires.
+pub(crate) enum Action {
+    /// Wake a parked party (sleep, timed parks).
+    Unpark(Unparker),
+    /// Run a callback (timer channels). It runs on a worker's scheduler stack or on the
+    /// global timer thread, so it must not block.
+    Call(Box<dyn FnOnce() + Send>),
+}
+
+/// One armed timer: fired or cancelled at most once (invariant 2).
 pub(crate) struct TimerWaker {
     fired: AtomicBool,
-    unparker: Unparker,
+    action: Mutex<Option<Action>>,
+}
+
+impl std::fmt::Debug for TimerWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerWaker")
+            .field("fired", &self.has_fired())
+            .finish()
+    }
 }
 
 impl TimerWaker {
     pub(crate) fn new(unparker: Unparker) -> Arc<TimerWaker> {
+        Self::with_action(Action::Unpark(unparker))
+    }
+
+    pub(crate) fn with_action(action: Action) -> Arc<TimerWaker> {
         Arc::new(TimerWaker {
             fired: AtomicBool::new(false),
-            unparker,
+            action: Mutex::new(Some(action)),
         })
     }
 
@@ -44,10 +67,24 @@ impl TimerWaker {
         self.fired.load(Ordering::Acquire)
     }
 
+    fn take(&self) -> Option<Action> {
+        self.action.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     fn fire(&self) {
-        if !self.fired.swap(true, Ordering::AcqRel) {
-            self.unparker.clone().unpark();
+        if let Some(action) = self.take() {
+            self.fired.store(true, Ordering::Release);
+            match action {
+                Action::Unpark(u) => u.unpark(),
+                Action::Call(f) => f(),
+            }
         }
+    }
+
+    /// Disarms the timer. True if it had not fired yet. Its heap entry stays until its
+    /// deadline but holds nothing (the action is dropped here).
+    pub(crate) fn cancel(&self) -> bool {
+        self.take().is_some()
     }
 }
 
@@ -210,4 +247,74 @@ mod tests {
         assert!(b.has_fired());
         assert!(!t.is_pending_relaxed());
     }
+}
+
+/// The timers of code that runs outside any runtime worker (plain OS threads, or no
+/// runtime at all): one lazily started thread sleeping until the earliest deadline.
+struct GlobalTimers {
+    timers: Timers,
+    parker: crate::park::thread::ThreadParker,
+}
+
+fn global() -> &'static GlobalTimers {
+    static GLOBAL: std::sync::OnceLock<&'static GlobalTimers> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let g: &'static GlobalTimers = Box::leak(Box::new(GlobalTimers {
+            timers: Timers::new(),
+            parker: crate::park::thread::ThreadParker::new(),
+        }));
+        std::thread::Builder::new()
+            .name("goro-timer".into())
+            .spawn(move || loop {
+                g.timers.fire_due(Instant::now());
+                g.parker.park_until(g.timers.next_deadline());
+            })
+            .expect("goro: cannot start the timer thread");
+        g
+    })
+}
+
+/// Arms `waker` for `deadline` on the caller's runtime (a worker), or on the global timer
+/// thread when the caller is not a worker.
+pub(crate) fn arm(deadline: Instant, waker: Arc<TimerWaker>) {
+    let w = crate::current::worker();
+    if !w.is_null() {
+        // SAFETY: a non-null worker pointer is this thread's live worker context.
+        let shared = unsafe { &(*w).shared };
+        if shared.timers.insert(deadline, waker) {
+            shared.timer_inserted();
+        }
+        return;
+    }
+    let g = global();
+    if g.timers.insert(deadline, waker) {
+        g.parker.unpark();
+    }
+}
+
+/// A timer armed with [`call_at`]; dropping it does not cancel it.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    waker: Arc<TimerWaker>,
+}
+
+impl Timer {
+    /// Disarms the timer. True if it had not fired yet (the callback will not run).
+    pub fn cancel(&self) -> bool {
+        self.waker.cancel()
+    }
+
+    /// True once the timer has fired.
+    pub fn has_fired(&self) -> bool {
+        self.waker.has_fired()
+    }
+}
+
+/// Runs `f` at `deadline`, on a worker of the caller's runtime, or on goro's timer thread
+/// when called outside a runtime. `f` must not block (it runs between green threads):
+/// timer channels use it to `try_send`. A deadline in the past fires at the next check.
+pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
+    let waker = TimerWaker::with_action(Action::Call(Box::new(f)));
+    arm(deadline, waker.clone());
+    Timer { waker }
 }

@@ -40,6 +40,7 @@ mod loom_tests;
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::coroutine::{GRef, Release, Suspend, G};
 use crate::current;
@@ -213,6 +214,25 @@ pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
                 );
             }
             THREAD_PARKER.with(|p| p.park());
+        }
+    }
+}
+
+/// Like [`park`], but also returns once `deadline` has passed (the caller re-checks the
+/// clock). A green thread arms a runtime timer that is cancelled when `park_until`
+/// returns; an OS thread waits on its condvar with a timeout.
+pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F) {
+    match current_g() {
+        Some(g) => {
+            let timer = crate::timer::TimerWaker::new(current());
+            crate::timer::arm(deadline, timer.clone());
+            // SAFETY: `g` is the green thread running this code, on its own stack.
+            unsafe { park_green(&*g, reason, release) };
+            timer.cancel();
+        }
+        None => {
+            release();
+            THREAD_PARKER.with(|p| p.park_until(Some(deadline)));
         }
     }
 }

@@ -1,0 +1,404 @@
+//! Channel core: one lock, a ring buffer, two wait queues (Go's `hchan`).
+//!
+//! Ported in spirit from Go's `src/runtime/chan.go`; the code is goro's own.
+//!
+//! # Invariants (hold whenever `lock` is free)
+//! 1. At least one of `sendq` and `recvq` is empty, except when one select waits on both
+//!    directions of the same channel.
+//! 2. `ring.len() > 0` implies `recvq` is empty; `ring.len() < cap` implies `sendq` is
+//!    empty. An unbuffered channel (`cap == 0`) never buffers: every send hands off.
+//! 3. Once `closed` is set it is never cleared, and `sendq` is empty while `closed`.
+//! 4. The `*_hint` atomics mirror `ring.len()`, `closed` and the queue lengths; they are
+//!    written under the lock and read without it only by non-blocking fast paths.
+//!
+//! # Locking
+//! `lock` guards `state` and the waiters linked into its queues. Never unpark while holding
+//! it: the locked operations return the `Unparker` to wake, and the caller wakes it after
+//! unlocking (Go: "do not ready a G while holding this lock").
+//!
+//! # Closing
+//! `close` (explicit, or the last `Sender` dropping) wakes every receiver with `Closed` and
+//! every parked sender with its value handed back. Receivers drain what is buffered first.
+//! When the last `Receiver` drops, the buffer is dropped and senders (parked and future)
+//! get their values back: `rx_gone` closes the send side only.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use goro_runtime::park::{self, Unparker, WaitReason};
+
+use crate::lock::RawLock;
+use crate::ring::Ring;
+use crate::waitq::{WaitQueue, Waiter, CLOSED, DONE, WAITING};
+
+pub(crate) struct State<T> {
+    pub(crate) ring: Ring<T>,
+    pub(crate) recvq: WaitQueue<T>,
+    pub(crate) sendq: WaitQueue<T>,
+    pub(crate) closed: bool,
+    /// Every receiver is gone: sends fail (the buffer was dropped).
+    pub(crate) rx_gone: bool,
+}
+
+/// Why a non-blocking send did not complete.
+pub(crate) enum SendFail<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// Why a non-blocking receive did not complete.
+pub(crate) enum RecvFail {
+    Empty,
+    Closed,
+}
+
+pub(crate) struct Chan<T> {
+    lock: RawLock,
+    state: UnsafeCell<State<T>>,
+    cap: usize,
+    len_hint: AtomicUsize,
+    closed_hint: AtomicBool,
+    recv_waiters_hint: AtomicUsize,
+    send_waiters_hint: AtomicUsize,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+}
+
+// SAFETY: `state` is only accessed with `lock` held (see `locked`); values of type `T: Send`
+// move between threads through it.
+unsafe impl<T: Send> Send for Chan<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Chan<T> {}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Arc<Chan<T>> {
+        Arc::new(Chan {
+            lock: RawLock::default(),
+            state: UnsafeCell::new(State {
+                ring: Ring::new(cap),
+                recvq: WaitQueue::default(),
+                sendq: WaitQueue::default(),
+                closed: false,
+                rx_gone: false,
+            }),
+            cap,
+            len_hint: AtomicUsize::new(0),
+            closed_hint: AtomicBool::new(false),
+            recv_waiters_hint: AtomicUsize::new(0),
+            send_waiters_hint: AtomicUsize::new(0),
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        })
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len_hint.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed_hint.load(Ordering::Acquire)
+    }
+
+    /// Address used to order locks in `select` (Go's lockorder).
+    pub(crate) fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    pub(crate) fn raw_lock(&self) -> &RawLock {
+        &self.lock
+    }
+
+    /// The state, for code that holds the lock.
+    ///
+    /// # Safety
+    /// The caller holds `lock` for as long as it uses the reference.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn locked(&self) -> &mut State<T> {
+        // SAFETY: forwarded: exclusive while the lock is held.
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// Refreshes the lock-free mirrors (invariant 4). Called before unlocking.
+    pub(crate) fn sync_hints(&self, s: &State<T>) {
+        self.len_hint.store(s.ring.len(), Ordering::Relaxed);
+        self.recv_waiters_hint
+            .store(s.recvq.len(), Ordering::Relaxed);
+        self.send_waiters_hint
+            .store(s.sendq.len(), Ordering::Relaxed);
+        if s.closed || s.rx_gone {
+            // Release: a fast path that sees `closed` also sees the state before it.
+            self.closed_hint.store(true, Ordering::Release);
+        }
+    }
+
+    /// Go's `full(c)`: a non-blocking send would certainly fail right now.
+    fn looks_full(&self) -> bool {
+        if self.cap == 0 {
+            self.recv_waiters_hint.load(Ordering::Relaxed) == 0
+        } else {
+            self.len_hint.load(Ordering::Relaxed) == self.cap
+        }
+    }
+
+    /// Go's `empty(c)`: a non-blocking receive would certainly fail right now.
+    fn looks_empty(&self) -> bool {
+        if self.cap == 0 {
+            self.send_waiters_hint.load(Ordering::Relaxed) == 0
+        } else {
+            self.len_hint.load(Ordering::Relaxed) == 0
+        }
+    }
+
+    // ---- operations with the lock held (shared with select) ----
+
+    /// Tries to send. On success returns the receiver to wake (after unlocking).
+    ///
+    /// # Safety
+    /// The caller holds `lock`.
+    pub(crate) unsafe fn send_locked(&self, v: T) -> Result<Option<Unparker>, SendFail<T>> {
+        // SAFETY: lock held (contract).
+        let s = unsafe { self.locked() };
+        if s.closed || s.rx_gone {
+            return Err(SendFail::Closed(v));
+        }
+        if let Some(w) = s.recvq.dequeue() {
+            // Direct handoff: straight into the receiver's slot, never through the buffer.
+            // SAFETY: `w` was just dequeued under the lock (waitq protocol).
+            unsafe { w.put(v) };
+            w.finish(DONE);
+            return Ok(Some(w.unparker.clone()));
+        }
+        if !s.ring.is_full() {
+            s.ring.push(v);
+            return Ok(None);
+        }
+        Err(SendFail::Full(v))
+    }
+
+    /// Tries to receive. On success returns the value and the sender to wake.
+    ///
+    /// # Safety
+    /// The caller holds `lock`.
+    pub(crate) unsafe fn recv_locked(&self) -> Result<(T, Option<Unparker>), RecvFail> {
+        // SAFETY: lock held (contract).
+        let s = unsafe { self.locked() };
+        if let Some(w) = s.sendq.dequeue() {
+            // SAFETY: `w` was just dequeued under the lock (waitq protocol); a queued
+            // sender always holds its value.
+            let sent = unsafe { w.take() }.expect("goro: parked sender without a value");
+            w.finish(DONE);
+            let v = match s.ring.pop() {
+                // Full buffer (invariant 2): take the head, the sender's value goes to the
+                // tail, so FIFO order is kept (Go's `recv`).
+                Some(head) => {
+                    s.ring.push(sent);
+                    head
+                }
+                None => sent, // unbuffered: direct handoff
+            };
+            return Ok((v, Some(w.unparker.clone())));
+        }
+        if let Some(v) = s.ring.pop() {
+            return Ok((v, None));
+        }
+        if s.closed {
+            return Err(RecvFail::Closed);
+        }
+        Err(RecvFail::Empty)
+    }
+
+    fn unlock(&self) {
+        // SAFETY: only called by code holding the lock.
+        self.sync_hints(unsafe { self.locked() });
+        self.lock.unlock();
+    }
+
+    // ---- public operations ----
+
+    pub(crate) fn try_send(&self, v: T) -> Result<(), SendFail<T>> {
+        if self.looks_full() && !self.is_closed() {
+            return Err(SendFail::Full(v));
+        }
+        self.lock.lock();
+        // SAFETY: lock held.
+        let r = unsafe { self.send_locked(v) };
+        self.unlock();
+        r.map(wake)
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, RecvFail> {
+        if self.looks_empty() && !self.is_closed() {
+            // Go's fast path re-checks emptiness after seeing "not closed"; we lock when in
+            // doubt instead, which is never wrong.
+            return Err(RecvFail::Empty);
+        }
+        self.lock.lock();
+        // SAFETY: lock held.
+        let r = unsafe { self.recv_locked() };
+        self.unlock();
+        r.map(|(v, w)| {
+            wake(w);
+            v
+        })
+    }
+
+    /// Blocking send; `deadline` bounds the wait. `Err(Full(v))` means timed out.
+    pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendFail<T>> {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let v = match unsafe { self.send_locked(v) } {
+            Ok(w) => {
+                self.unlock();
+                wake(w);
+                return Ok(());
+            }
+            Err(SendFail::Closed(v)) => {
+                self.unlock();
+                return Err(SendFail::Closed(v));
+            }
+            Err(SendFail::Full(v)) => v,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.unlock();
+            return Err(SendFail::Full(v));
+        }
+        let w = Waiter::new(park::current(), Some(v), None);
+        // SAFETY: lock held.
+        unsafe { self.locked() }.sendq.push(w.clone());
+        self.park_on(&w, WaitReason::ChanSend, deadline);
+        match w.outcome() {
+            DONE => Ok(()),
+            // SAFETY: final outcome CLOSED: the waker left the value in the slot.
+            CLOSED => Err(SendFail::Closed(
+                unsafe { w.take() }.expect("goro: value lost"),
+            )),
+            // SAFETY: `park_on` returns WAITING only after removing `w` from the queue
+            // under the lock (timeout): nobody else can touch it.
+            _ => Err(SendFail::Full(
+                unsafe { w.take() }.expect("goro: value lost"),
+            )),
+        }
+    }
+
+    /// Blocking receive; `deadline` bounds the wait. `Err(Empty)` means timed out.
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvFail> {
+        self.lock.lock();
+        // SAFETY: lock held.
+        match unsafe { self.recv_locked() } {
+            Ok((v, w)) => {
+                self.unlock();
+                wake(w);
+                return Ok(v);
+            }
+            Err(RecvFail::Closed) => {
+                self.unlock();
+                return Err(RecvFail::Closed);
+            }
+            Err(RecvFail::Empty) => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.unlock();
+            return Err(RecvFail::Empty);
+        }
+        let w = Waiter::new(park::current(), None, None);
+        // SAFETY: lock held.
+        unsafe { self.locked() }.recvq.push(w.clone());
+        self.park_on(&w, WaitReason::ChanRecv, deadline);
+        match w.outcome() {
+            // SAFETY: final outcome DONE: the waker put the value and will not touch it.
+            DONE => Ok(unsafe { w.take() }.expect("goro: delivered value missing")),
+            CLOSED => Err(RecvFail::Closed),
+            _ => Err(RecvFail::Empty),
+        }
+    }
+
+    /// Parks until `w` has an outcome, or the deadline passed and `w` was withdrawn.
+    /// Entered with the lock held (and `w` queued); returns without it.
+    fn park_on(&self, w: &Arc<Waiter<T>>, reason: WaitReason, deadline: Option<Instant>) {
+        let release = || self.unlock();
+        match deadline {
+            None => park::park(reason, release),
+            Some(d) => park::park_until(reason, d, release),
+        }
+        loop {
+            if w.outcome() != WAITING {
+                return;
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    self.lock.lock();
+                    // SAFETY: lock held.
+                    let s = unsafe { self.locked() };
+                    let removed = s.sendq.remove(w) || s.recvq.remove(w);
+                    self.unlock();
+                    if removed {
+                        return; // withdrawn: outcome stays WAITING
+                    }
+                    // A waker dequeued it before we locked: its outcome is being set.
+                    while w.outcome() == WAITING {
+                        std::hint::spin_loop();
+                    }
+                    return;
+                }
+                park::park_until(reason, d, || {});
+            } else {
+                park::park(reason, || {});
+            }
+        }
+    }
+
+    /// Closes the channel. True if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let s = unsafe { self.locked() };
+        if s.closed {
+            self.unlock();
+            return false;
+        }
+        s.closed = true;
+        let mut wake_list = s.recvq.drain_claimed();
+        wake_list.extend(s.sendq.drain_claimed());
+        for w in &wake_list {
+            w.finish(CLOSED);
+        }
+        self.unlock();
+        for w in wake_list {
+            w.unparker.clone().unpark();
+        }
+        true
+    }
+
+    /// The last receiver is gone: drop the buffer, fail parked and future sends.
+    pub(crate) fn disconnect_receivers(&self) {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let s = unsafe { self.locked() };
+        s.rx_gone = true;
+        let mut dropped = Vec::with_capacity(s.ring.len());
+        while let Some(v) = s.ring.pop() {
+            dropped.push(v);
+        }
+        let wake_list = s.sendq.drain_claimed();
+        for w in &wake_list {
+            w.finish(CLOSED);
+        }
+        self.unlock();
+        drop(dropped); // user destructors run outside the lock
+        for w in wake_list {
+            w.unparker.clone().unpark();
+        }
+    }
+}
+
+fn wake(w: Option<Unparker>) {
+    if let Some(w) = w {
+        w.unpark();
+    }
+}

@@ -1,0 +1,478 @@
+//! `select`: Go's `selectgo`, for any number and mix of cases and element types.
+//!
+//! Ported in spirit from Go's `src/runtime/select.go`.
+//!
+//! 1. **pollorder**: the cases in a random order (Fisher–Yates), so that when several are
+//!    ready each is chosen with equal probability.
+//! 2. **lockorder**: the channels sorted by address; every distinct channel is locked in
+//!    that order, so two selects over the same channels can never deadlock.
+//! 3. **Pass 1**: with all locks held, the first ready case in pollorder completes. None
+//!    ready and non-blocking (`default`): unlock, return `None`.
+//! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every
+//!    channel; the green thread parks, and the park's release step unlocks the channels
+//!    *after* the switch (touching nothing after the last unlock: the select's memory may
+//!    be gone right after it).
+//! 5. **Pass 3**: woken, relock everything. A waker had to win the claim (CAS) before
+//!    completing a waiter, so exactly one case fired; the losers are dequeued.
+//!
+//! A select never loses or duplicates a value: a value moves only under its channel's
+//! lock, into or out of the one waiter that won the claim.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goro_runtime::park::{self, Unparker, WaitReason};
+
+use crate::channel::{Receiver, Sender};
+use crate::error::{RecvError, SendError};
+use crate::hchan::{Chan, RecvFail, SendFail};
+use crate::lock::RawLock;
+use crate::waitq::{Claim, Waiter, CLOSED, DONE};
+
+/// One case of a select, type-erased. Methods marked "lock held" are called only while
+/// the select holds every channel lock.
+trait Case {
+    fn addr(&self) -> usize;
+    fn lock(&self) -> &RawLock;
+    /// Refreshes the channel's lock-free mirrors (lock held, before unlocking).
+    fn sync_hints(&self);
+    /// Lock held: completes the case now if it is ready; returns the party to wake.
+    fn try_now(&mut self) -> Option<Option<Unparker>>;
+    /// Lock held: queues a select waiter for this case.
+    fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker);
+    /// Lock held: dequeues this case's waiter if it is still queued (a loser).
+    fn unregister(&mut self);
+    /// Lock held, after this case won: takes the outcome the waker left in the waiter.
+    fn collect(&mut self);
+}
+
+struct RecvCase<'a, T> {
+    chan: &'a Chan<T>,
+    waiter: Option<Arc<Waiter<T>>>,
+    result: Option<Result<T, RecvError>>,
+}
+
+struct SendCase<'a, T> {
+    chan: &'a Chan<T>,
+    value: Option<T>,
+    waiter: Option<Arc<Waiter<T>>>,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+impl<T> Case for RecvCase<'_, T> {
+    fn addr(&self) -> usize {
+        self.chan.addr()
+    }
+    fn lock(&self) -> &RawLock {
+        self.chan.raw_lock()
+    }
+    fn sync_hints(&self) {
+        // SAFETY: lock held (trait contract).
+        self.chan.sync_hints(unsafe { self.chan.locked() });
+    }
+    fn try_now(&mut self) -> Option<Option<Unparker>> {
+        // SAFETY: lock held (trait contract).
+        match unsafe { self.chan.recv_locked() } {
+            Ok((v, w)) => {
+                self.result = Some(Ok(v));
+                Some(w)
+            }
+            Err(RecvFail::Closed) => {
+                self.result = Some(Err(RecvError));
+                Some(None)
+            }
+            Err(RecvFail::Empty) => None,
+        }
+    }
+    fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker) {
+        let w = Waiter::new(me.clone(), None, Some((claim.clone(), index)));
+        // SAFETY: lock held (trait contract).
+        unsafe { self.chan.locked() }.recvq.push(w.clone());
+        self.waiter = Some(w);
+    }
+    fn unregister(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            // SAFETY: lock held (trait contract).
+            unsafe { self.chan.locked() }.recvq.remove(&w);
+        }
+    }
+    fn collect(&mut self) {
+        let w = self
+            .waiter
+            .take()
+            .expect("goro: select winner without a waiter");
+        self.result = Some(match w.outcome() {
+            // SAFETY: final outcome: the waker is done with the slot.
+            DONE => Ok(unsafe { w.take() }.expect("goro: delivered value missing")),
+            _ => Err(RecvError),
+        });
+    }
+}
+
+impl<T> Case for SendCase<'_, T> {
+    fn addr(&self) -> usize {
+        self.chan.addr()
+    }
+    fn lock(&self) -> &RawLock {
+        self.chan.raw_lock()
+    }
+    fn sync_hints(&self) {
+        // SAFETY: lock held (trait contract).
+        self.chan.sync_hints(unsafe { self.chan.locked() });
+    }
+    fn try_now(&mut self) -> Option<Option<Unparker>> {
+        let v = self.value.take().expect("goro: send case without a value");
+        // SAFETY: lock held (trait contract).
+        match unsafe { self.chan.send_locked(v) } {
+            Ok(w) => {
+                self.result = Some(Ok(()));
+                Some(w)
+            }
+            Err(SendFail::Closed(v)) => {
+                self.result = Some(Err(SendError(v)));
+                Some(None)
+            }
+            Err(SendFail::Full(v)) => {
+                self.value = Some(v);
+                None
+            }
+        }
+    }
+    fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker) {
+        let w = Waiter::new(me.clone(), self.value.take(), Some((claim.clone(), index)));
+        // SAFETY: lock held (trait contract).
+        unsafe { self.chan.locked() }.sendq.push(w.clone());
+        self.waiter = Some(w);
+    }
+    fn unregister(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            // SAFETY: lock held (trait contract).
+            if unsafe { self.chan.locked() }.sendq.remove(&w) {
+                // SAFETY: removed under the lock: nobody else can reach the slot.
+                self.value = unsafe { w.take() }; // dropped with the select
+            }
+        }
+    }
+    fn collect(&mut self) {
+        let w = self
+            .waiter
+            .take()
+            .expect("goro: select winner without a waiter");
+        self.result = Some(match w.outcome() {
+            DONE => Ok(()),
+            // SAFETY: final outcome CLOSED: the waker left our value in the slot.
+            CLOSED => Err(SendError(unsafe { w.take() }.expect("goro: value lost"))),
+            o => unreachable!("goro: select winner with outcome {o}"),
+        });
+    }
+}
+
+/// A select over a run-time set of cases (Go's `reflect.Select`; the engine of
+/// [`select!`](crate::select)).
+///
+/// ```
+/// use goro_chan::{bounded, Select};
+/// let chans: Vec<_> = (0..4).map(|_| bounded::<u32>(1)).collect();
+/// chans[2].0.send(42).unwrap();
+/// let mut sel = Select::new();
+/// let handles: Vec<_> = chans.iter().map(|(_, rx)| sel.recv(rx)).collect();
+/// let fired = sel.select();
+/// assert_eq!(fired, handles[2].index());
+/// assert_eq!(sel.recv_result(handles[2]), Ok(42));
+/// ```
+pub struct Select<'a> {
+    id: u64,
+    cases: Vec<Box<dyn Case + 'a>>,
+}
+
+impl std::fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Select")
+            .field("cases", &self.cases.len())
+            .finish()
+    }
+}
+
+/// Names a receive case of one [`Select`]; turns into the received value with
+/// [`Select::recv_result`].
+#[derive(Debug)]
+pub struct RecvHandle<T> {
+    select: u64,
+    index: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// Names a send case of one [`Select`]; see [`Select::send_result`].
+#[derive(Debug)]
+pub struct SendHandle<T> {
+    select: u64,
+    index: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for RecvHandle<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for RecvHandle<T> {}
+impl<T> Clone for SendHandle<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendHandle<T> {}
+
+impl<T> RecvHandle<T> {
+    /// The case's index (what [`Select::select`] returns when it fires).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl<T> SendHandle<T> {
+    /// The case's index (what [`Select::select`] returns when it fires).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Select<'a> {
+    /// An empty select (blocks forever, like Go's `select {}`, until cases are added).
+    pub fn new() -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        Select {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            cases: Vec::new(),
+        }
+    }
+
+    /// Adds a receive case.
+    pub fn recv<T: 'a>(&mut self, rx: &'a Receiver<T>) -> RecvHandle<T> {
+        self.cases.push(Box::new(RecvCase {
+            chan: &rx.chan,
+            waiter: None,
+            result: None,
+        }));
+        RecvHandle {
+            select: self.id,
+            index: self.cases.len() - 1,
+            _t: PhantomData,
+        }
+    }
+
+    /// Adds a send case; `v` is dropped when the select is dropped if the case does not fire.
+    pub fn send<T: 'a>(&mut self, tx: &'a Sender<T>, v: T) -> SendHandle<T> {
+        self.cases.push(Box::new(SendCase {
+            chan: &tx.chan,
+            value: Some(v),
+            waiter: None,
+            result: None,
+        }));
+        SendHandle {
+            select: self.id,
+            index: self.cases.len() - 1,
+            _t: PhantomData,
+        }
+    }
+
+    /// Waits until one case completes; returns its index.
+    pub fn select(&mut self) -> usize {
+        self.run(true, None)
+            .expect("goro: a blocking select returned without a case")
+    }
+
+    /// Completes a ready case, if any, without waiting (a select with `default`).
+    pub fn try_select(&mut self) -> Option<usize> {
+        self.run(false, None)
+    }
+
+    /// Waits at most `d` for a case to complete.
+    pub fn select_timeout(&mut self, d: Duration) -> Option<usize> {
+        match Instant::now().checked_add(d) {
+            Some(deadline) => self.run(true, Some(deadline)),
+            None => Some(self.select()),
+        }
+    }
+
+    /// The outcome of the receive case `h` (after it fired).
+    ///
+    /// Panics if `h` belongs to another select or its case did not fire.
+    pub fn recv_result<T: 'a>(&mut self, h: RecvHandle<T>) -> Result<T, RecvError> {
+        assert_eq!(
+            h.select, self.id,
+            "goro: RecvHandle used with another Select"
+        );
+        let case: *mut (dyn Case + 'a) = &mut *self.cases[h.index];
+        // SAFETY: `h` was created by `recv::<T>` on this very select (id checked), which
+        // pushed a `RecvCase<'a, T>` at `h.index`; cases are never removed or reordered.
+        let case = unsafe { &mut *(case as *mut RecvCase<'a, T>) };
+        case.result
+            .take()
+            .expect("goro: recv_result for a case that did not fire")
+    }
+
+    /// The outcome of the send case `h` (after it fired); `Err` hands the value back.
+    ///
+    /// Panics if `h` belongs to another select or its case did not fire.
+    pub fn send_result<T: 'a>(&mut self, h: SendHandle<T>) -> Result<(), SendError<T>> {
+        assert_eq!(
+            h.select, self.id,
+            "goro: SendHandle used with another Select"
+        );
+        let case: *mut (dyn Case + 'a) = &mut *self.cases[h.index];
+        // SAFETY: as in `recv_result`, for a `SendCase<'a, T>` pushed by `send::<T>`.
+        let case = unsafe { &mut *(case as *mut SendCase<'a, T>) };
+        case.result
+            .take()
+            .expect("goro: send_result for a case that did not fire")
+    }
+
+    fn run(&mut self, block: bool, deadline: Option<Instant>) -> Option<usize> {
+        let n = self.cases.len();
+        if n == 0 {
+            return self.run_empty(block, deadline);
+        }
+        let poll = poll_order(n);
+        let locks = lock_order(&self.cases);
+        self.lock_all(&locks);
+
+        // Pass 1.
+        for &i in &poll {
+            if let Some(w) = self.cases[i].try_now() {
+                self.unlock_all(&locks);
+                if let Some(w) = w {
+                    w.unpark();
+                }
+                return Some(i);
+            }
+        }
+        if !block || deadline.is_some_and(|d| Instant::now() >= d) {
+            self.unlock_all(&locks);
+            return None;
+        }
+
+        // Pass 2.
+        let claim = Claim::new();
+        let me = park::current();
+        for (i, case) in self.cases.iter_mut().enumerate() {
+            case.register(&claim, i, &me);
+        }
+        self.park(&locks, deadline);
+
+        // Pass 3.
+        loop {
+            self.lock_all(&locks);
+            let winner = claim.winner();
+            if winner < n {
+                for (i, case) in self.cases.iter_mut().enumerate() {
+                    if i != winner {
+                        case.unregister();
+                    }
+                }
+                self.cases[winner].collect();
+                self.unlock_all(&locks);
+                return Some(winner);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d)
+                && claim.try_win(crate::waitq::ABANDONED)
+            {
+                // We hold every lock, so no waker is between claiming and completing.
+                self.cases.iter_mut().for_each(|c| c.unregister());
+                self.unlock_all(&locks);
+                return None;
+            }
+            self.park(&locks, deadline); // spurious wake-up: our waiters are still queued
+        }
+    }
+
+    fn run_empty(&self, block: bool, deadline: Option<Instant>) -> Option<usize> {
+        if !block {
+            return None;
+        }
+        loop {
+            match deadline {
+                Some(d) if Instant::now() >= d => return None,
+                Some(d) => park::park_until(WaitReason::Select, d, || {}),
+                None => park::park(WaitReason::Select, || {}),
+            }
+        }
+    }
+
+    /// Parks with every lock held; the release step unlocks them after the switch.
+    fn park(&self, locks: &[usize], deadline: Option<Instant>) {
+        let cases = &self.cases;
+        let release = move || {
+            for &i in locks {
+                cases[i].sync_hints();
+                // The last iteration's unlock is the last access to select memory: the
+                // loop only compares local iterator pointers afterwards.
+                cases[i].lock().unlock();
+            }
+        };
+        match deadline {
+            None => park::park(WaitReason::Select, release),
+            Some(d) => park::park_until(WaitReason::Select, d, release),
+        }
+    }
+
+    fn lock_all(&self, locks: &[usize]) {
+        for &i in locks {
+            self.cases[i].lock().lock();
+        }
+    }
+
+    fn unlock_all(&self, locks: &[usize]) {
+        for &i in locks {
+            self.cases[i].sync_hints();
+            self.cases[i].lock().unlock();
+        }
+    }
+}
+
+/// Case indices of distinct channels, sorted by channel address (Go's lockorder; a
+/// channel that appears in several cases is locked once).
+fn lock_order(cases: &[Box<dyn Case + '_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_unstable_by_key(|&i| cases[i].addr());
+    order.dedup_by_key(|i| cases[*i].addr());
+    order
+}
+
+/// A uniformly random permutation of `0..n` (Go's pollorder).
+fn poll_order(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (rand() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// xorshift64*, per OS thread. Read and written without a park in between, so migration
+/// between threads cannot tear it (and a stale state only changes the random stream).
+#[inline(never)]
+fn rand() -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            x = (s as *const _ as u64) ^ 0x9E37_79B9_7F4A_7C15 | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}

@@ -1,0 +1,214 @@
+//! Wait queues of parked senders and receivers (Go's `waitq` of `sudog`s).
+//!
+//! A [`Waiter`] is one blocked operation: who to wake, a slot for the value (a sender's
+//! value waiting to be taken; the value delivered to a receiver), and the outcome. It is on
+//! the heap (an `Arc` shared by the parked party and the queue), never on the parked green
+//! thread's stack, so parked stacks stay free to be compacted.
+//!
+//! # Protocol
+//! * A waker touches a waiter only while holding the channel lock and while the waiter is
+//!   in that channel's queue (it dequeues it first). It fills or empties `slot`, then sets
+//!   `outcome` (release) and, *after unlocking*, unparks.
+//! * The parked party reads `slot` only after seeing a final `outcome` (acquire), or under
+//!   the lock after removing itself from the queue (timeout, select loser).
+//! * A select waiter carries the select's shared [`Claim`]: a waker must win the claim (CAS
+//!   `NONE → case index`) before completing the waiter; a waiter whose claim is taken is a
+//!   loser and is dropped from the queue (Go's `selectDone` check in `waitq.dequeue`).
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use goro_runtime::park::Unparker;
+
+/// Still queued.
+pub(crate) const WAITING: u8 = 0;
+/// Completed: the value was handed over.
+pub(crate) const DONE: u8 = 1;
+/// Woken by close (or by the last receiver leaving): a sender still holds its value.
+pub(crate) const CLOSED: u8 = 2;
+
+/// The claim shared by all waiters of one blocked select.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    winner: AtomicUsize,
+}
+
+pub(crate) const NO_WINNER: usize = usize::MAX;
+/// The selecting party gave up (timeout): no waker may claim any more.
+pub(crate) const ABANDONED: usize = usize::MAX - 1;
+
+impl Claim {
+    pub(crate) fn new() -> Arc<Claim> {
+        Arc::new(Claim {
+            winner: AtomicUsize::new(NO_WINNER),
+        })
+    }
+
+    /// Wins the select for case `index`. Exactly one call ever succeeds.
+    pub(crate) fn try_win(&self, index: usize) -> bool {
+        // AcqRel: the winner's delivery (after this) is published by the outcome store; the
+        // CAS itself orders competing wakers on different channels.
+        self.winner
+            .compare_exchange(NO_WINNER, index, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn winner(&self) -> usize {
+        self.winner.load(Ordering::Acquire)
+    }
+}
+
+/// One blocked channel operation (Go's `sudog`).
+pub(crate) struct Waiter<T> {
+    pub(crate) unparker: Unparker,
+    slot: UnsafeCell<Option<T>>,
+    outcome: AtomicU8,
+    select: Option<(Arc<Claim>, usize)>,
+}
+
+// SAFETY: `slot` is accessed under the protocol in the module docs (the channel lock or a
+// final outcome orders every access); the value crossing threads is a `T: Send`.
+unsafe impl<T: Send> Send for Waiter<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Waiter<T> {}
+
+impl<T> Waiter<T> {
+    pub(crate) fn new(
+        unparker: Unparker,
+        value: Option<T>,
+        select: Option<(Arc<Claim>, usize)>,
+    ) -> Arc<Self> {
+        Arc::new(Waiter {
+            unparker,
+            slot: UnsafeCell::new(value),
+            outcome: AtomicU8::new(WAITING),
+            select,
+        })
+    }
+
+    pub(crate) fn outcome(&self) -> u8 {
+        // Acquire: pairs with `finish`.
+        self.outcome.load(Ordering::Acquire)
+    }
+
+    /// Takes the slot's value.
+    ///
+    /// # Safety
+    /// Caller is the waker holding the channel lock with the waiter dequeued, or the owner
+    /// after a final outcome or after removing the waiter from its queue under the lock.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: forwarded.
+        unsafe { (*self.slot.get()).take() }
+    }
+
+    /// Puts a value in the slot (a waker delivering to a receiver).
+    ///
+    /// # Safety
+    /// As for [`take`](Self::take), waker side.
+    pub(crate) unsafe fn put(&self, v: T) {
+        // SAFETY: forwarded.
+        unsafe { *self.slot.get() = Some(v) };
+    }
+
+    /// Publishes the outcome. The waker then unparks `unparker` after unlocking.
+    pub(crate) fn finish(&self, outcome: u8) {
+        self.outcome.store(outcome, Ordering::Release);
+    }
+}
+
+/// FIFO of waiters (Go's `waitq`).
+pub(crate) struct WaitQueue<T> {
+    q: VecDeque<Arc<Waiter<T>>>,
+}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue { q: VecDeque::new() }
+    }
+}
+
+impl<T> WaitQueue<T> {
+    pub(crate) fn push(&mut self, w: Arc<Waiter<T>>) {
+        self.q.push_back(w);
+    }
+
+    /// The first waiter that can still be completed. Select waiters are claimed here; the
+    /// ones whose select already has a winner are dropped.
+    pub(crate) fn dequeue(&mut self) -> Option<Arc<Waiter<T>>> {
+        while let Some(w) = self.q.pop_front() {
+            match &w.select {
+                Some((claim, index)) if !claim.try_win(*index) => continue,
+                _ => return Some(w),
+            }
+        }
+        None
+    }
+
+    /// Removes `w` if it is still queued (timeout, select loser). True if it was.
+    pub(crate) fn remove(&mut self, w: &Arc<Waiter<T>>) -> bool {
+        match self.q.iter().position(|x| Arc::ptr_eq(x, w)) {
+            Some(i) => {
+                self.q.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    /// Takes every waiter, claiming select waiters (close).
+    pub(crate) fn drain_claimed(&mut self) -> Vec<Arc<Waiter<T>>> {
+        let mut out = Vec::with_capacity(self.q.len());
+        while let Some(w) = self.dequeue() {
+            out.push(w);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_and_remove() {
+        let mut q = WaitQueue::default();
+        let me = goro_runtime::park::current();
+        let ws: Vec<_> = (0..3)
+            .map(|i| Waiter::new(me.clone(), Some(i), None))
+            .collect();
+        for w in &ws {
+            q.push(w.clone());
+        }
+        assert!(q.remove(&ws[1]));
+        assert!(!q.remove(&ws[1]));
+        assert!(Arc::ptr_eq(&q.dequeue().unwrap(), &ws[0]));
+        assert!(Arc::ptr_eq(&q.dequeue().unwrap(), &ws[2]));
+        assert!(q.dequeue().is_none());
+    }
+
+    #[test]
+    fn select_losers_are_skipped() {
+        let mut q = WaitQueue::default();
+        let me = goro_runtime::park::current();
+        let claim = Claim::new();
+        let a = Waiter::new(me.clone(), None::<u8>, Some((claim.clone(), 0)));
+        let b = Waiter::new(me.clone(), None::<u8>, Some((claim.clone(), 1)));
+        let plain = Waiter::new(me, None::<u8>, None);
+        q.push(a.clone());
+        q.push(plain.clone());
+        assert!(claim.try_win(1), "case 1 won elsewhere");
+        assert!(
+            Arc::ptr_eq(&q.dequeue().unwrap(), &plain),
+            "a lost: skipped"
+        );
+        q.push(b);
+        assert!(q.dequeue().is_none(), "b's select is already won");
+        assert_eq!(claim.winner(), 1);
+    }
+}

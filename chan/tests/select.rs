@@ -1,0 +1,317 @@
+//! select!: readiness, fairness, default, timeouts, exactly-once under stress, and ports
+//! of Go's runtime/chan_test.go select tests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goro_chan::*;
+use goro_runtime::{go, run, Runtime};
+
+#[test]
+fn ready_case_fires_and_default_runs_when_nothing_is_ready() {
+    let (tx, rx) = bounded::<i32>(1);
+    let r = select! {
+        recv(rx) -> _ => "recv",
+        default => "default",
+    };
+    assert_eq!(r, "default");
+    tx.send(4).unwrap();
+    let r = select! {
+        recv(rx) -> v => v.unwrap() * 10,
+        default => -1,
+    };
+    assert_eq!(r, 40);
+    let r = select! {
+        send(tx, 1) -> res => { res.unwrap(); 1 }
+        default => 0,
+    };
+    assert_eq!(r, 1);
+}
+
+#[test]
+fn closed_channel_is_ready_for_recv_and_send() {
+    let (tx, rx) = bounded::<i32>(0);
+    tx.close();
+    select! { recv(rx) -> v => assert_eq!(v, Err(RecvError)) }
+    select! { send(tx, 5) -> r => assert_eq!(r, Err(SendError(5))) }
+}
+
+#[test]
+fn random_choice_among_ready_cases() {
+    // Go's TestSelectFairness: both ready every time; each must win roughly half.
+    let (t1, r1) = bounded::<u8>(1);
+    let (t2, r2) = bounded::<u8>(1);
+    let (mut a, mut b) = (0, 0);
+    for _ in 0..10_000 {
+        let _ = t1.try_send(1);
+        let _ = t2.try_send(2);
+        select! {
+            recv(r1) -> _ => a += 1,
+            recv(r2) -> _ => b += 1,
+        }
+    }
+    assert!(a > 4000 && b > 4000, "a={a} b={b}");
+}
+
+#[test]
+fn timeout_arm_with_after() {
+    run(|| {
+        let (_tx, rx) = bounded::<u8>(0);
+        let t = Instant::now();
+        let timed_out = select! {
+            recv(rx) -> _ => false,
+            recv(goro_chan::time::after(Duration::from_millis(30))) -> _ => true,
+        };
+        assert!(timed_out);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+    });
+}
+
+#[test]
+fn blocking_select_is_woken_by_a_sender_on_any_case() {
+    run(|| {
+        for which in 0..3 {
+            let chans: Vec<_> = (0..3).map(|_| bounded::<usize>(0)).collect();
+            let tx = chans[which].0.clone();
+            let h = go(move || {
+                goro_runtime::sleep(Duration::from_millis(5));
+                tx.send(which * 100).unwrap();
+            });
+            let got = select! {
+                recv(chans[0].1) -> v => (0, v.unwrap()),
+                recv(chans[1].1) -> v => (1, v.unwrap()),
+                recv(chans[2].1) -> v => (2, v.unwrap()),
+            };
+            assert_eq!(got, (which, which * 100));
+            h.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn blocked_send_case_and_losers_are_dequeued() {
+    run(|| {
+        let (t1, r1) = bounded::<u32>(0);
+        let (t2, r2) = bounded::<u32>(0);
+        let h = go(move || {
+            select! {
+                send(t1, 1) -> r => { r.unwrap(); 1 }
+                send(t2, 2) -> r => { r.unwrap(); 2 }
+            }
+        });
+        goro_runtime::sleep(Duration::from_millis(10));
+        assert_eq!(r2.recv(), Ok(2));
+        assert_eq!(h.join().unwrap(), 2);
+        // The losing waiter on t1 was removed: no value is offered there (the sender
+        // went away with the green thread, so the channel is closed and empty).
+        assert_eq!(r1.try_recv(), Err(TryRecvError::Closed));
+    });
+}
+
+#[test]
+fn arms_can_break_and_continue_the_enclosing_loop() {
+    let (tx, rx) = bounded(10);
+    (0..5).for_each(|i| tx.send(i).unwrap());
+    drop(tx);
+    let mut seen = vec![];
+    'outer: loop {
+        select! {
+            recv(rx) -> v => match v {
+                Ok(v) if v % 2 == 1 => continue 'outer,
+                Ok(v) => seen.push(v),
+                Err(_) => break 'outer,
+            },
+        }
+    }
+    assert_eq!(seen, [0, 2, 4]);
+}
+
+#[test]
+fn operands_are_evaluated_once_in_source_order() {
+    let order = std::cell::RefCell::new(vec![]);
+    let (tx, rx) = bounded::<u8>(1);
+    let (tx2, _rx2) = bounded::<u8>(0);
+    tx.send(1).unwrap();
+    select! {
+        recv({ order.borrow_mut().push("rx"); &rx }) -> _ => {}
+        send({ order.borrow_mut().push("tx"); &tx2 }, { order.borrow_mut().push("v"); 9 }) -> _ => {}
+    }
+    assert_eq!(*order.borrow(), ["rx", "tx", "v"]);
+}
+
+#[test]
+fn self_select_on_both_directions() {
+    // Go's TestSelfSelect: two green threads each select send and recv on the same
+    // channel; they must pair up with each other, never with themselves.
+    for cap in [0, 10] {
+        run(move || {
+            let (tx, rx) = bounded::<u32>(cap);
+            let hs: Vec<_> = (0..2u32)
+                .map(|p| {
+                    let (tx, rx) = (tx.clone(), rx.clone());
+                    go(move || {
+                        for i in 0..1000 {
+                            if p == 0 || i % 2 == 0 {
+                                select! {
+                                    send(tx, p) -> r => r.unwrap(),
+                                    recv(rx) -> v => if cap == 0 { assert_ne!(v.unwrap(), p, "received own value") },
+                                }
+                            } else {
+                                select! {
+                                    recv(rx) -> v => if cap == 0 { assert_ne!(v.unwrap(), p, "received own value") },
+                                    send(tx, p) -> r => r.unwrap(),
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+    }
+}
+
+#[test]
+fn duplicate_channel_in_one_select() {
+    // Go's TestSelectDuplicateChannel: the same channel in several cases must not
+    // deadlock (it is locked once) and exactly one case fires.
+    run(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let h = go(move || {
+            select! {
+                recv(rx) -> v => v.unwrap(),
+                recv(rx) -> v => v.unwrap() + 100,
+            }
+        });
+        goro_runtime::sleep(Duration::from_millis(5));
+        tx.send(1).unwrap();
+        assert!([1, 101].contains(&h.join().unwrap()));
+    });
+}
+
+#[test]
+fn select_stress_never_loses_or_duplicates() {
+    // Producers on 4 channels; consumers select over all of them (some with a default
+    // branch, some with timeouts); every value is received exactly once.
+    let per = if std::env::var_os("GORO_STRESS").is_some() {
+        100_000
+    } else {
+        10_000
+    };
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let counts = rt.block_on(move || {
+        let chans: Vec<_> = (0..4).map(|i| bounded::<u64>([0, 1, 4, 16][i])).collect();
+        let received = Arc::new((0..4 * per).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+        let producers: Vec<_> = chans
+            .iter()
+            .enumerate()
+            .map(|(c, (tx, _))| {
+                let tx = tx.clone();
+                go(move || (0..per).for_each(|i| tx.send((c * per + i) as u64).unwrap()))
+            })
+            .collect();
+        let rxs: Vec<Receiver<u64>> = chans.iter().map(|(_, rx)| rx.clone()).collect();
+        drop(chans);
+        let consumers: Vec<_> = (0..3)
+            .map(|k| {
+                let rxs = rxs.clone();
+                let received = received.clone();
+                go(move || {
+                    let mut open = [true; 4];
+                    let nev = never::<u64>();
+                    let pick = |i: usize, open: &[bool; 4]| if open[i] { &rxs[i] } else { &nev };
+                    while open.iter().any(|o| *o) {
+                        let (idx, v) = if k == 0 {
+                            select! {
+                                recv(pick(0, &open)) -> v => (0, v),
+                                recv(pick(1, &open)) -> v => (1, v),
+                                recv(pick(2, &open)) -> v => (2, v),
+                                recv(pick(3, &open)) -> v => (3, v),
+                                default => { goro_runtime::yield_now(); continue }
+                            }
+                        } else {
+                            select! {
+                                recv(pick(0, &open)) -> v => (0, v),
+                                recv(pick(1, &open)) -> v => (1, v),
+                                recv(pick(2, &open)) -> v => (2, v),
+                                recv(pick(3, &open)) -> v => (3, v),
+                                recv(goro_chan::time::after(Duration::from_millis(1))) -> _ => continue,
+                            }
+                        };
+                        match v {
+                            Ok(v) => {
+                                received[v as usize].fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => open[idx] = false,
+                        }
+                    }
+                })
+            })
+            .collect();
+        producers.into_iter().for_each(|p| p.join().unwrap());
+        consumers.into_iter().for_each(|c| c.join().unwrap());
+        received.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>()
+    });
+    let bad: Vec<_> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 1)
+        .take(5)
+        .collect();
+    assert!(bad.is_empty(), "values not received exactly once: {bad:?}");
+}
+
+#[test]
+fn dynamic_select_over_a_runtime_number_of_channels() {
+    let chans: Vec<_> = (0..10).map(|_| bounded::<usize>(1)).collect();
+    chans[7].0.send(70).unwrap();
+    let mut sel = Select::new();
+    let hs: Vec<_> = chans.iter().map(|(_, rx)| sel.recv(rx)).collect();
+    let i = sel.select();
+    assert_eq!(i, 7);
+    assert_eq!(sel.recv_result(hs[i]), Ok(70));
+    let mut sel = Select::new();
+    for (_, rx) in &chans {
+        sel.recv(rx);
+    }
+    assert_eq!(sel.select_timeout(Duration::from_millis(10)), None);
+    assert_eq!(sel.try_select(), None);
+}
+
+#[test]
+fn select_on_os_threads() {
+    let (tx, rx) = bounded::<u8>(0);
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        tx.send(3).unwrap();
+    });
+    let v = select! { recv(rx) -> v => v.unwrap() };
+    assert_eq!(v, 3);
+    h.join().unwrap();
+}
+
+#[test]
+fn tick_drops_ticks_for_a_slow_reader_and_after_fires_once() {
+    run(|| {
+        let t = goro_chan::time::tick(Duration::from_millis(5));
+        goro_runtime::sleep(Duration::from_millis(40));
+        assert_eq!(t.len(), 1, "at most one pending tick");
+        t.recv().unwrap();
+        t.recv().unwrap();
+        let a = goro_chan::time::after(Duration::from_millis(1));
+        a.recv().unwrap();
+        assert_eq!(
+            a.recv_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Timeout),
+            "one value, never closed"
+        );
+        assert_eq!(
+            goro_chan::time::tick(Duration::ZERO).try_recv(),
+            Err(TryRecvError::Empty)
+        );
+        let _ = goro_chan::time::after(Duration::MAX);
+    });
+}
