@@ -170,9 +170,11 @@ impl<T> Chan<T> {
         if let Some(w) = s.recvq.dequeue() {
             // Direct handoff: straight into the receiver's slot, never through the buffer.
             // SAFETY: `w` was just dequeued under the lock (waitq protocol).
-            unsafe { w.put(v) };
-            w.finish(DONE);
-            return Ok(Some(w.unparker.clone()));
+            unsafe {
+                let w = w.get();
+                w.put(v);
+                return Ok(Some(w.finish(DONE)));
+            }
         }
         if !s.ring.is_full() {
             s.ring.push(v);
@@ -191,8 +193,13 @@ impl<T> Chan<T> {
         if let Some(w) = s.sendq.dequeue() {
             // SAFETY: `w` was just dequeued under the lock (waitq protocol); a queued
             // sender always holds its value.
-            let sent = unsafe { w.take() }.expect("goro: parked sender without a value");
-            w.finish(DONE);
+            let (sent, unparker) = unsafe {
+                let w = w.get();
+                (
+                    w.take().expect("goro: parked sender without a value"),
+                    w.finish(DONE),
+                )
+            };
             let v = match s.ring.pop() {
                 // Full buffer (invariant 2): take the head, the sender's value goes to the
                 // tail, so FIFO order is kept (Go's `recv`).
@@ -202,7 +209,7 @@ impl<T> Chan<T> {
                 }
                 None => sent, // unbuffered: direct handoff
             };
-            return Ok((v, Some(w.unparker.clone())));
+            return Ok((v, Some(unparker)));
         }
         if let Some(v) = s.ring.pop() {
             return Ok((v, None));
@@ -268,10 +275,11 @@ impl<T> Chan<T> {
             self.unlock();
             return Err(SendFail::Full(v));
         }
-        let w = Waiter::new(park::current(), Some(v), None);
-        // SAFETY: lock held.
-        unsafe { self.locked() }.sendq.push(w.clone());
-        self.park_on(&w, WaitReason::ChanSend, deadline);
+        let w = Queued::new(self, Waiter::new(park::current(), Some(v), None));
+        // SAFETY: lock held; `Queued` keeps the waiter alive while it is queued, also if
+        // this green thread is unwound while parked (waitq protocol).
+        unsafe { self.locked() }.sendq.push(&w.w);
+        let w = w.park(WaitReason::ChanSend, deadline);
         match w.outcome() {
             DONE => Ok(()),
             // SAFETY: final outcome CLOSED: the waker left the value in the slot.
@@ -306,10 +314,10 @@ impl<T> Chan<T> {
             self.unlock();
             return Err(RecvFail::Empty);
         }
-        let w = Waiter::new(park::current(), None, None);
-        // SAFETY: lock held.
-        unsafe { self.locked() }.recvq.push(w.clone());
-        self.park_on(&w, WaitReason::ChanRecv, deadline);
+        let w = Queued::new(self, Waiter::new(park::current(), None, None));
+        // SAFETY: as in `send`.
+        unsafe { self.locked() }.recvq.push(&w.w);
+        let w = w.park(WaitReason::ChanRecv, deadline);
         match w.outcome() {
             // SAFETY: final outcome DONE: the waker put the value and will not touch it.
             DONE => Ok(unsafe { w.take() }.expect("goro: delivered value missing")),
@@ -320,7 +328,7 @@ impl<T> Chan<T> {
 
     /// Parks until `w` has an outcome, or the deadline passed and `w` was withdrawn.
     /// Entered with the lock held (and `w` queued); returns without it.
-    fn park_on(&self, w: &Arc<Waiter<T>>, reason: WaitReason, deadline: Option<Instant>) {
+    fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
         match deadline {
             None => park::park(reason, release),
@@ -332,12 +340,7 @@ impl<T> Chan<T> {
             }
             if let Some(d) = deadline {
                 if Instant::now() >= d {
-                    self.lock.lock();
-                    // SAFETY: lock held.
-                    let s = unsafe { self.locked() };
-                    let removed = s.sendq.remove(w) || s.recvq.remove(w);
-                    self.unlock();
-                    if removed {
+                    if self.withdraw(w) {
                         return; // withdrawn: outcome stays WAITING
                     }
                     // A waker dequeued it before we locked: its outcome is being set.
@@ -353,6 +356,16 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Takes `w` out of its queue, under the lock. False if a waker dequeued it first.
+    pub(crate) fn withdraw(&self, w: &Waiter<T>) -> bool {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let s = unsafe { self.locked() };
+        let removed = s.sendq.remove(w) || s.recvq.remove(w);
+        self.unlock();
+        removed
+    }
+
     /// Closes the channel. True if this call closed it.
     pub(crate) fn close(&self) -> bool {
         self.lock.lock();
@@ -363,14 +376,16 @@ impl<T> Chan<T> {
             return false;
         }
         s.closed = true;
-        let mut wake_list = s.recvq.drain_claimed();
-        wake_list.extend(s.sendq.drain_claimed());
-        for w in &wake_list {
-            w.finish(CLOSED);
-        }
+        let mut waiters = s.recvq.drain_claimed();
+        waiters.extend(s.sendq.drain_claimed());
+        // SAFETY: each was just dequeued under the lock (waitq protocol).
+        let wake_list: Vec<Unparker> = waiters
+            .iter()
+            .map(|w| unsafe { w.get().finish(CLOSED) })
+            .collect();
         self.unlock();
-        for w in wake_list {
-            w.unparker.clone().unpark();
+        for u in wake_list {
+            u.unpark();
         }
         true
     }
@@ -385,14 +400,50 @@ impl<T> Chan<T> {
         while let Some(v) = s.ring.pop() {
             dropped.push(v);
         }
-        let wake_list = s.sendq.drain_claimed();
-        for w in &wake_list {
-            w.finish(CLOSED);
-        }
+        let waiters = s.sendq.drain_claimed();
+        // SAFETY: each was just dequeued under the lock (waitq protocol).
+        let wake_list: Vec<Unparker> = waiters
+            .iter()
+            .map(|w| unsafe { w.get().finish(CLOSED) })
+            .collect();
         self.unlock();
         drop(dropped); // user destructors run outside the lock
-        for w in wake_list {
-            w.unparker.clone().unpark();
+        for u in wake_list {
+            u.unpark();
+        }
+    }
+}
+
+/// A waiter linked into one of `chan`'s queues, owned by the parked party. Dropping it
+/// while still queued — a green thread unwound by shutdown while parked — withdraws it
+/// under the lock first, so no queue ever points at freed memory.
+struct Queued<'c, T> {
+    chan: &'c Chan<T>,
+    w: Box<Waiter<T>>,
+}
+
+impl<'c, T> Queued<'c, T> {
+    fn new(chan: &'c Chan<T>, w: Box<Waiter<T>>) -> Self {
+        Queued { chan, w }
+    }
+
+    /// Parks until the waiter has an outcome or was withdrawn (timeout); it is then out of
+    /// every queue and the box is handed back.
+    fn park(self, reason: WaitReason, deadline: Option<Instant>) -> Box<Waiter<T>> {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.chan.park_on(&this.w, reason, deadline);
+        // SAFETY: `this` is never used again; the box is moved out exactly once.
+        unsafe { std::ptr::read(&this.w) }
+    }
+}
+
+impl<T> Drop for Queued<'_, T> {
+    fn drop(&mut self) {
+        if self.w.outcome() == WAITING && !self.chan.withdraw(&self.w) {
+            // A waker dequeued it and is about to publish the outcome (its last access).
+            while self.w.outcome() == WAITING {
+                std::hint::spin_loop();
+            }
         }
     }
 }

@@ -50,14 +50,14 @@ trait Case {
 
 struct RecvCase<'a, T> {
     chan: &'a Chan<T>,
-    waiter: Option<Arc<Waiter<T>>>,
+    waiter: Option<Box<Waiter<T>>>,
     result: Option<Result<T, RecvError>>,
 }
 
 struct SendCase<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
-    waiter: Option<Arc<Waiter<T>>>,
+    waiter: Option<Box<Waiter<T>>>,
     result: Option<Result<(), SendError<T>>>,
 }
 
@@ -88,8 +88,9 @@ impl<T> Case for RecvCase<'_, T> {
     }
     fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker) {
         let w = Waiter::new(me.clone(), None, Some((claim.clone(), index)));
-        // SAFETY: lock held (trait contract).
-        unsafe { self.chan.locked() }.recvq.push(w.clone());
+        // SAFETY: lock held (trait contract); the Box lives in `self.waiter` until it is
+        // unregistered or collected, both under the lock (waitq protocol).
+        unsafe { self.chan.locked() }.recvq.push(&w);
         self.waiter = Some(w);
     }
     fn unregister(&mut self) {
@@ -142,8 +143,8 @@ impl<T> Case for SendCase<'_, T> {
     }
     fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker) {
         let w = Waiter::new(me.clone(), self.value.take(), Some((claim.clone(), index)));
-        // SAFETY: lock held (trait contract).
-        unsafe { self.chan.locked() }.sendq.push(w.clone());
+        // SAFETY: as for the receive case.
+        unsafe { self.chan.locked() }.sendq.push(&w);
         self.waiter = Some(w);
     }
     fn unregister(&mut self) {
@@ -166,6 +167,37 @@ impl<T> Case for SendCase<'_, T> {
             CLOSED => Err(SendError(unsafe { w.take() }.expect("goro: value lost"))),
             o => unreachable!("goro: select winner with outcome {o}"),
         });
+    }
+}
+
+/// A case dropped while its waiter is still queued (the selecting green thread was
+/// unwound by shutdown while parked) withdraws it first, so no queue points at freed memory.
+fn withdraw_on_drop<T>(chan: &Chan<T>, waiter: Option<Box<Waiter<T>>>) {
+    let Some(w) = waiter else { return };
+    if w.outcome() != crate::waitq::WAITING || chan.withdraw(&w) {
+        return;
+    }
+    // Not queued any more: either a waker won our claim and is finishing (wait for its
+    // last access), or it was skipped as a loser (nobody will touch it).
+    let (claim, index) = w
+        .select_claim()
+        .expect("goro: select waiter without a claim");
+    if claim.winner() == index {
+        while w.outcome() == crate::waitq::WAITING {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl<T> Drop for RecvCase<'_, T> {
+    fn drop(&mut self) {
+        withdraw_on_drop(self.chan, self.waiter.take());
+    }
+}
+
+impl<T> Drop for SendCase<'_, T> {
+    fn drop(&mut self) {
+        withdraw_on_drop(self.chan, self.waiter.take());
     }
 }
 

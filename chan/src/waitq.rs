@@ -1,22 +1,26 @@
 //! Wait queues of parked senders and receivers (Go's `waitq` of `sudog`s).
 //!
 //! A [`Waiter`] is one blocked operation: who to wake, a slot for the value (a sender's
-//! value waiting to be taken; the value delivered to a receiver), and the outcome. It is on
-//! the heap (an `Arc` shared by the parked party and the queue), never on the parked green
-//! thread's stack, so parked stacks stay free to be compacted.
+//! value waiting to be taken; the value delivered to a receiver), and the outcome. It is a
+//! `Box` owned by the parked party — on the heap, never on the parked green thread's stack,
+//! so parked stacks stay free to be compacted — and the queue holds a raw pointer to it.
 //!
-//! # Protocol
+//! # Protocol (why the raw pointers are sound)
+//! * The owner keeps its `Box` alive while the waiter is queued, and frees it only after
+//!   seeing a final `outcome` or after removing the waiter from the queue under the lock.
 //! * A waker touches a waiter only while holding the channel lock and while the waiter is
-//!   in that channel's queue (it dequeues it first). It fills or empties `slot`, then sets
-//!   `outcome` (release) and, *after unlocking*, unparks.
-//! * The parked party reads `slot` only after seeing a final `outcome` (acquire), or under
-//!   the lock after removing itself from the queue (timeout, select loser).
+//!   (or was just dequeued from) that channel's queue. It fills or empties `slot`, *moves*
+//!   the `Unparker` out, then publishes `outcome` (release) — its last access — and unparks
+//!   after unlocking.
+//! * The owner reads `slot` only after seeing a final `outcome` (acquire), or under the lock
+//!   after removing itself from the queue (timeout, select loser).
 //! * A select waiter carries the select's shared [`Claim`]: a waker must win the claim (CAS
 //!   `NONE → case index`) before completing the waiter; a waiter whose claim is taken is a
 //!   loser and is dropped from the queue (Go's `selectDone` check in `waitq.dequeue`).
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -62,14 +66,14 @@ impl Claim {
 
 /// One blocked channel operation (Go's `sudog`).
 pub(crate) struct Waiter<T> {
-    pub(crate) unparker: Unparker,
+    unparker: UnsafeCell<Option<Unparker>>,
     slot: UnsafeCell<Option<T>>,
     outcome: AtomicU8,
     select: Option<(Arc<Claim>, usize)>,
 }
 
-// SAFETY: `slot` is accessed under the protocol in the module docs (the channel lock or a
-// final outcome orders every access); the value crossing threads is a `T: Send`.
+// SAFETY: the cells are accessed under the protocol in the module docs (the channel lock or
+// a final outcome orders every access); the value crossing threads is a `T: Send`.
 unsafe impl<T: Send> Send for Waiter<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Waiter<T> {}
@@ -79,9 +83,9 @@ impl<T> Waiter<T> {
         unparker: Unparker,
         value: Option<T>,
         select: Option<(Arc<Claim>, usize)>,
-    ) -> Arc<Self> {
-        Arc::new(Waiter {
-            unparker,
+    ) -> Box<Self> {
+        Box::new(Waiter {
+            unparker: UnsafeCell::new(Some(unparker)),
             slot: UnsafeCell::new(value),
             outcome: AtomicU8::new(WAITING),
             select,
@@ -112,15 +116,40 @@ impl<T> Waiter<T> {
         unsafe { *self.slot.get() = Some(v) };
     }
 
-    /// Publishes the outcome. The waker then unparks `unparker` after unlocking.
-    pub(crate) fn finish(&self, outcome: u8) {
+    /// The select claim and case index of a select waiter.
+    pub(crate) fn select_claim(&self) -> Option<(&Claim, usize)> {
+        self.select.as_ref().map(|(c, i)| (&**c, *i))
+    }
+
+    /// Publishes the outcome and hands the waker the `Unparker` to use after unlocking.
+    /// This is the waker's last access to the waiter.
+    ///
+    /// # Safety
+    /// Waker side, lock held, waiter dequeued (module docs); called once per waiter.
+    pub(crate) unsafe fn finish(&self, outcome: u8) -> Unparker {
+        // SAFETY: forwarded; the owner reads `unparker` never again once queued.
+        let u = unsafe { (*self.unparker.get()).take() }.expect("goro: waiter finished twice");
         self.outcome.store(outcome, Ordering::Release);
+        u
+    }
+}
+
+/// A queued waiter, as the queue and wakers see it.
+pub(crate) struct WaiterRef<T>(NonNull<Waiter<T>>);
+
+impl<T> WaiterRef<T> {
+    /// # Safety
+    /// The waiter is alive (it is queued, or was just dequeued under the lock that is still
+    /// held): module docs.
+    pub(crate) unsafe fn get(&self) -> &Waiter<T> {
+        // SAFETY: forwarded.
+        unsafe { self.0.as_ref() }
     }
 }
 
 /// FIFO of waiters (Go's `waitq`).
 pub(crate) struct WaitQueue<T> {
-    q: VecDeque<Arc<Waiter<T>>>,
+    q: VecDeque<NonNull<Waiter<T>>>,
 }
 
 impl<T> Default for WaitQueue<T> {
@@ -130,25 +159,30 @@ impl<T> Default for WaitQueue<T> {
 }
 
 impl<T> WaitQueue<T> {
-    pub(crate) fn push(&mut self, w: Arc<Waiter<T>>) {
-        self.q.push_back(w);
+    /// Queues the owner's waiter. The owner must keep the `Box` alive while it is queued.
+    pub(crate) fn push(&mut self, w: &Waiter<T>) {
+        self.q.push_back(NonNull::from(w));
     }
 
     /// The first waiter that can still be completed. Select waiters are claimed here; the
-    /// ones whose select already has a winner are dropped.
-    pub(crate) fn dequeue(&mut self) -> Option<Arc<Waiter<T>>> {
-        while let Some(w) = self.q.pop_front() {
+    /// ones whose select already has a winner are dropped from the queue (their owner frees
+    /// them after relocking this channel).
+    pub(crate) fn dequeue(&mut self) -> Option<WaiterRef<T>> {
+        while let Some(p) = self.q.pop_front() {
+            // SAFETY: queued waiters are alive (module docs); we hold the lock.
+            let w = unsafe { p.as_ref() };
             match &w.select {
                 Some((claim, index)) if !claim.try_win(*index) => continue,
-                _ => return Some(w),
+                _ => return Some(WaiterRef(p)),
             }
         }
         None
     }
 
     /// Removes `w` if it is still queued (timeout, select loser). True if it was.
-    pub(crate) fn remove(&mut self, w: &Arc<Waiter<T>>) -> bool {
-        match self.q.iter().position(|x| Arc::ptr_eq(x, w)) {
+    pub(crate) fn remove(&mut self, w: &Waiter<T>) -> bool {
+        let target = NonNull::from(w);
+        match self.q.iter().position(|x| *x == target) {
             Some(i) => {
                 self.q.remove(i);
                 true
@@ -162,7 +196,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// Takes every waiter, claiming select waiters (close).
-    pub(crate) fn drain_claimed(&mut self) -> Vec<Arc<Waiter<T>>> {
+    pub(crate) fn drain_claimed(&mut self) -> Vec<WaiterRef<T>> {
         let mut out = Vec::with_capacity(self.q.len());
         while let Some(w) = self.dequeue() {
             out.push(w);
@@ -183,12 +217,15 @@ mod tests {
             .map(|i| Waiter::new(me.clone(), Some(i), None))
             .collect();
         for w in &ws {
-            q.push(w.clone());
+            q.push(w);
         }
         assert!(q.remove(&ws[1]));
         assert!(!q.remove(&ws[1]));
-        assert!(Arc::ptr_eq(&q.dequeue().unwrap(), &ws[0]));
-        assert!(Arc::ptr_eq(&q.dequeue().unwrap(), &ws[2]));
+        // SAFETY: the boxes in `ws` outlive the queue's use of them.
+        unsafe {
+            assert_eq!(q.dequeue().unwrap().get().take(), Some(0));
+            assert_eq!(q.dequeue().unwrap().get().take(), Some(2));
+        }
         assert!(q.dequeue().is_none());
     }
 
@@ -200,14 +237,16 @@ mod tests {
         let a = Waiter::new(me.clone(), None::<u8>, Some((claim.clone(), 0)));
         let b = Waiter::new(me.clone(), None::<u8>, Some((claim.clone(), 1)));
         let plain = Waiter::new(me, None::<u8>, None);
-        q.push(a.clone());
-        q.push(plain.clone());
+        q.push(&a);
+        q.push(&plain);
         assert!(claim.try_win(1), "case 1 won elsewhere");
+        let got = q.dequeue().unwrap();
+        // SAFETY: `plain` outlives this use.
         assert!(
-            Arc::ptr_eq(&q.dequeue().unwrap(), &plain),
+            std::ptr::eq(unsafe { got.get() }, &*plain),
             "a lost: skipped"
         );
-        q.push(b);
+        q.push(&b);
         assert!(q.dequeue().is_none(), "b's select is already won");
         assert_eq!(claim.winner(), 1);
     }
