@@ -242,10 +242,8 @@ mod tests {
         assert!(claim.try_win(1), "case 1 won elsewhere");
         let got = q.dequeue().unwrap();
         // SAFETY: `plain` outlives this use.
-        assert!(
-            std::ptr::eq(unsafe { got.get() }, &*plain),
-            "a lost: skipped"
-        );
+        let got = unsafe { got.get() };
+        assert!(std::ptr::eq(got, &*plain), "a lost: skipped");
         q.push(&b);
         assert!(q.dequeue().is_none(), "b's select is already won");
         assert_eq!(claim.winner(), 1);
