@@ -155,6 +155,17 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Lock-free hint for select's pass 0: a receive might complete now (value, parked
+    /// sender, or closed).
+    pub(crate) fn recv_may_succeed(&self) -> bool {
+        !self.looks_empty() || self.is_closed()
+    }
+
+    /// Lock-free hint for select's pass 0: a send might complete now.
+    pub(crate) fn send_may_succeed(&self) -> bool {
+        !self.looks_full() || self.is_closed()
+    }
+
     // ---- operations with the lock held (shared with select) ----
 
     /// Tries to send. On success returns the receiver to wake (after unlocking).

@@ -6,8 +6,12 @@
 //!    ready each is chosen with equal probability.
 //! 2. **lockorder**: the channels sorted by address; every distinct channel is locked in
 //!    that order, so two selects over the same channels can never deadlock.
-//! 3. **Pass 1**: with all locks held, the first ready case in pollorder completes. None
-//!    ready and non-blocking (`default`): unlock, return `None`.
+//! 3. **Pass 0** (goro's addition): each case that *looks* ready (lock-free hints) is tried
+//!    in pollorder under its own channel's lock alone; the first that completes is the
+//!    select's linearization point, as valid as Go's all-locks pass 1 because each try is
+//!    atomic on its channel. This is the common case of a busy select and avoids taking
+//!    every lock. **Pass 1**: with all locks held, the first ready case in pollorder
+//!    completes. None ready and non-blocking (`default`): unlock, return `None`.
 //! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every
 //!    channel; the green thread parks, and the park's release step unlocks the channels
 //!    *after* the switch (touching nothing after the last unlock: the select's memory may
@@ -35,6 +39,8 @@ use crate::waitq::{Claim, Waiter, CLOSED, DONE};
 /// the select holds every channel lock.
 trait Case {
     fn addr(&self) -> usize;
+    /// Lock-free hint: might the case complete right now?
+    fn looks_ready(&self) -> bool;
     fn lock(&self) -> &RawLock;
     /// Refreshes the channel's lock-free mirrors (lock held, before unlocking).
     fn sync_hints(&self);
@@ -64,6 +70,9 @@ struct SendCase<'a, T> {
 impl<T> Case for RecvCase<'_, T> {
     fn addr(&self) -> usize {
         self.chan.addr()
+    }
+    fn looks_ready(&self) -> bool {
+        self.chan.recv_may_succeed()
     }
     fn lock(&self) -> &RawLock {
         self.chan.raw_lock()
@@ -115,6 +124,9 @@ impl<T> Case for RecvCase<'_, T> {
 impl<T> Case for SendCase<'_, T> {
     fn addr(&self) -> usize {
         self.chan.addr()
+    }
+    fn looks_ready(&self) -> bool {
+        self.chan.send_may_succeed()
     }
     fn lock(&self) -> &RawLock {
         self.chan.raw_lock()
@@ -374,13 +386,29 @@ impl<'a> Select<'a> {
             return self.run_empty(block, deadline);
         }
         let poll = poll_order(n);
+        // Pass 0.
+        for &i in poll.as_slice() {
+            if self.cases[i].looks_ready() {
+                self.cases[i].lock().lock();
+                let done = self.cases[i].try_now();
+                self.cases[i].sync_hints();
+                self.cases[i].lock().unlock();
+                if let Some(w) = done {
+                    if let Some(w) = w {
+                        w.unpark();
+                    }
+                    return Some(i);
+                }
+            }
+        }
         let locks = lock_order(&self.cases);
-        self.lock_all(&locks);
+        let locks = locks.as_slice();
+        self.lock_all(locks);
 
         // Pass 1.
-        for &i in &poll {
+        for &i in poll.as_slice() {
             if let Some(w) = self.cases[i].try_now() {
-                self.unlock_all(&locks);
+                self.unlock_all(locks);
                 if let Some(w) = w {
                     w.unpark();
                 }
@@ -388,7 +416,7 @@ impl<'a> Select<'a> {
             }
         }
         if !block || deadline.is_some_and(|d| Instant::now() >= d) {
-            self.unlock_all(&locks);
+            self.unlock_all(locks);
             return None;
         }
 
@@ -398,11 +426,11 @@ impl<'a> Select<'a> {
         for (i, case) in self.cases.iter_mut().enumerate() {
             case.register(&claim, i, &me);
         }
-        self.park(&locks, deadline);
+        self.park(locks, deadline);
 
         // Pass 3.
         loop {
-            self.lock_all(&locks);
+            self.lock_all(locks);
             let winner = claim.winner();
             if winner < n {
                 for (i, case) in self.cases.iter_mut().enumerate() {
@@ -411,7 +439,7 @@ impl<'a> Select<'a> {
                     }
                 }
                 self.cases[winner].collect();
-                self.unlock_all(&locks);
+                self.unlock_all(locks);
                 return Some(winner);
             }
             if deadline.is_some_and(|d| Instant::now() >= d)
@@ -419,10 +447,10 @@ impl<'a> Select<'a> {
             {
                 // We hold every lock, so no waker is between claiming and completing.
                 self.cases.iter_mut().for_each(|c| c.unregister());
-                self.unlock_all(&locks);
+                self.unlock_all(locks);
                 return None;
             }
-            self.park(&locks, deadline); // spurious wake-up: our waiters are still queued
+            self.park(locks, deadline); // spurious wake-up: our waiters are still queued
         }
     }
 
@@ -472,19 +500,64 @@ impl<'a> Select<'a> {
 
 /// Case indices of distinct channels, sorted by channel address (Go's lockorder; a
 /// channel that appears in several cases is locked once).
-fn lock_order(cases: &[Box<dyn Case + '_>]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_unstable_by_key(|&i| cases[i].addr());
-    order.dedup_by_key(|i| cases[*i].addr());
+fn lock_order(cases: &[Box<dyn Case + '_>]) -> Order {
+    let mut order = Order::identity(cases.len());
+    let o = order.as_mut_slice();
+    o.sort_unstable_by_key(|&i| cases[i].addr());
+    // Dedup in place: keep the first case of each channel.
+    let mut k = 0;
+    for r in 0..o.len() {
+        if k == 0 || cases[o[k - 1]].addr() != cases[o[r]].addr() {
+            o[k] = o[r];
+            k += 1;
+        }
+    }
+    match &mut order {
+        Order::Small(_, n) => *n = k,
+        Order::Large(v) => v.truncate(k),
+    }
     order
 }
 
+/// Case indices, on the stack for the usual handful of cases.
+enum Order {
+    Small([usize; 8], usize),
+    Large(Vec<usize>),
+}
+
+impl Order {
+    fn identity(n: usize) -> Order {
+        if n <= 8 {
+            let mut a = [0; 8];
+            (0..n).for_each(|i| a[i] = i);
+            Order::Small(a, n)
+        } else {
+            Order::Large((0..n).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Order::Small(a, n) => &a[..*n],
+            Order::Large(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [usize] {
+        match self {
+            Order::Small(a, n) => &mut a[..*n],
+            Order::Large(v) => v,
+        }
+    }
+}
+
 /// A uniformly random permutation of `0..n` (Go's pollorder).
-fn poll_order(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
+fn poll_order(n: usize) -> Order {
+    let mut order = Order::identity(n);
+    let o = order.as_mut_slice();
     for i in (1..n).rev() {
         let j = (rand() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
+        o.swap(i, j);
     }
     order
 }
