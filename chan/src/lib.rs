@@ -43,6 +43,7 @@ mod error;
 mod hchan;
 mod iter;
 mod lock;
+mod loom;
 mod ring;
 mod select;
 mod select_macro;
