@@ -68,4 +68,8 @@ pub mod docs {
     pub mod ch02_scheduler {}
     #[doc = include_str!("../docs/03-parking.md")]
     pub mod ch03_parking {}
+    #[doc = include_str!("../docs/04-channels.md")]
+    pub mod ch04_channels {}
+    #[doc = include_str!("../docs/05-select.md")]
+    pub mod ch05_select {}
 }
