@@ -1,4 +1,6 @@
 //! A short tour of goro: `cargo run --release --example tour`.
+//!
+//! Green threads, sleep, panics, work stealing, yield, channels and select.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,45 @@ fn main() {
             t.elapsed(),
             t.elapsed().as_nanos() as f64 / (2 * n) as f64
         );
+
+        // 6. Channels: ping-pong over two unbuffered channels (a rendezvous each way).
+        let (a_tx, a_rx) = goro::chan::bounded::<u64>(0);
+        let (b_tx, b_rx) = goro::chan::bounded::<u64>(0);
+        let echo = goro::go(move || {
+            for v in &a_rx {
+                b_tx.send(v + 1).unwrap();
+            }
+        });
+        let rounds = 100_000;
+        let t = Instant::now();
+        let mut v = 0;
+        for _ in 0..rounds {
+            a_tx.send(v).unwrap();
+            v = b_rx.recv().unwrap();
+        }
+        drop(a_tx); // close: the echo loop ends
+        echo.join().unwrap();
+        println!(
+            "6. {rounds} channel round trips in {:?} ({:.0} ns each), value {v}",
+            t.elapsed(),
+            t.elapsed().as_nanos() as f64 / rounds as f64
+        );
+
+        // 7. select with default, then with a timeout.
+        let (tx, rx) = goro::chan::bounded::<&str>(1);
+        let idle = goro::select! {
+            recv(rx) -> m => m.unwrap(),
+            default => "nothing ready (default ran)",
+        };
+        goro::go(move || {
+            goro::sleep(Duration::from_millis(20));
+            tx.send("a message").unwrap();
+        });
+        let got = goro::select! {
+            recv(rx) -> m => m.unwrap(),
+            recv(goro::time::after(Duration::from_secs(1))) -> _ => "timed out",
+        };
+        println!("7. select: first {idle:?}, then {got:?}");
 
         println!(
             "\nlive green threads at the end: {} (main)",

@@ -82,11 +82,21 @@ fn vm_size() -> u64 {
 fn mapping_failure_is_a_clear_error_not_a_crash() {
     if is_child("mapping_failure_is_a_clear_error_not_a_crash") {
         let rt = goro_runtime::Runtime::builder()
-            .workers(1)
-            .stack_size(1 << 20)
+            .workers(2)
+            .stack_size(4 << 20)
             .build()
             .unwrap();
-        let limit = vm_size() + (64 << 20);
+        // Warm up: every worker makes its first allocations (glibc reserves a 64 MiB arena
+        // per thread on first malloc) and a few dead green threads are pooled, so that what
+        // fails under the limit below is only new stacks. (Without this the test was flaky
+        // on a loaded machine: the main green thread's own spawn could fail.)
+        rt.block_on(|| {
+            let hs: Vec<_> = (0..64)
+                .map(|i| goro_runtime::go(move || vec![i; 64].len()))
+                .collect();
+            hs.into_iter().for_each(|h| drop(h.join()));
+        });
+        let limit = vm_size() + (256 << 20);
         let lim = libc::rlimit {
             rlim_cur: limit,
             rlim_max: libc::RLIM_INFINITY,
