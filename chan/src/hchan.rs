@@ -110,10 +110,6 @@ impl<T> Chan<T> {
         self as *const Self as usize
     }
 
-    pub(crate) fn raw_lock(&self) -> &RawLock {
-        &self.lock
-    }
-
     /// The state, for code that holds the lock.
     ///
     /// # Safety
@@ -125,7 +121,7 @@ impl<T> Chan<T> {
     }
 
     /// Refreshes the lock-free mirrors (invariant 4). Called before unlocking.
-    pub(crate) fn sync_hints(&self, s: &State<T>) {
+    fn sync_hints(&self, s: &State<T>) {
         self.len_hint.store(s.ring.len(), Ordering::Relaxed);
         self.recv_waiters_hint
             .store(s.recvq.len(), Ordering::Relaxed);
@@ -231,6 +227,10 @@ impl<T> Chan<T> {
         Err(RecvFail::Empty)
     }
 
+    /// Refreshes the hints and releases the lock. The release store is the last access to
+    /// the channel (select's park relies on it, see `select.rs`).
+    ///
+    /// Must be called with `lock` held.
     fn unlock(&self) {
         // SAFETY: only called by code holding the lock.
         self.sync_hints(unsafe { self.locked() });
@@ -422,6 +422,27 @@ impl<T> Chan<T> {
         for u in wake_list {
             u.unpark();
         }
+    }
+}
+
+/// The part of a channel `select` needs without knowing `T`: its address (lock order) and
+/// its lock, released exactly as the channel's own operations release it.
+pub(crate) trait ChanLock {
+    fn addr(&self) -> usize;
+    fn lock(&self);
+    /// Must be called with the lock held.
+    fn unlock(&self);
+}
+
+impl<T> ChanLock for Chan<T> {
+    fn addr(&self) -> usize {
+        Chan::addr(self)
+    }
+    fn lock(&self) {
+        self.lock.lock();
+    }
+    fn unlock(&self) {
+        Chan::unlock(self);
     }
 }
 

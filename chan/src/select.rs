@@ -31,19 +31,16 @@ use goro_runtime::park::{self, Unparker, WaitReason};
 
 use crate::channel::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, RecvFail, SendFail};
-use crate::lock::RawLock;
+use crate::hchan::{Chan, ChanLock, RecvFail, SendFail};
 use crate::waitq::{Claim, Waiter, CLOSED, DONE};
 
 /// One case of a select, type-erased. Methods marked "lock held" are called only while
 /// the select holds every channel lock.
 trait Case {
-    fn addr(&self) -> usize;
+    /// The case's channel, type-erased: its address and lock.
+    fn chan(&self) -> &dyn ChanLock;
     /// Lock-free hint: might the case complete right now?
     fn looks_ready(&self) -> bool;
-    fn lock(&self) -> &RawLock;
-    /// Refreshes the channel's lock-free mirrors (lock held, before unlocking).
-    fn sync_hints(&self);
     /// Lock held: completes the case now if it is ready; returns the party to wake.
     fn try_now(&mut self) -> Option<Option<Unparker>>;
     /// Lock held: queues a select waiter for this case.
@@ -68,18 +65,11 @@ struct SendCase<'a, T> {
 }
 
 impl<T> Case for RecvCase<'_, T> {
-    fn addr(&self) -> usize {
-        self.chan.addr()
+    fn chan(&self) -> &dyn ChanLock {
+        self.chan
     }
     fn looks_ready(&self) -> bool {
         self.chan.recv_may_succeed()
-    }
-    fn lock(&self) -> &RawLock {
-        self.chan.raw_lock()
-    }
-    fn sync_hints(&self) {
-        // SAFETY: lock held (trait contract).
-        self.chan.sync_hints(unsafe { self.chan.locked() });
     }
     fn try_now(&mut self) -> Option<Option<Unparker>> {
         // SAFETY: lock held (trait contract).
@@ -122,18 +112,11 @@ impl<T> Case for RecvCase<'_, T> {
 }
 
 impl<T> Case for SendCase<'_, T> {
-    fn addr(&self) -> usize {
-        self.chan.addr()
+    fn chan(&self) -> &dyn ChanLock {
+        self.chan
     }
     fn looks_ready(&self) -> bool {
         self.chan.send_may_succeed()
-    }
-    fn lock(&self) -> &RawLock {
-        self.chan.raw_lock()
-    }
-    fn sync_hints(&self) {
-        // SAFETY: lock held (trait contract).
-        self.chan.sync_hints(unsafe { self.chan.locked() });
     }
     fn try_now(&mut self) -> Option<Option<Unparker>> {
         let v = self.value.take().expect("goro: send case without a value");
@@ -389,10 +372,9 @@ impl<'a> Select<'a> {
         // Pass 0.
         for &i in poll.as_slice() {
             if self.cases[i].looks_ready() {
-                self.cases[i].lock().lock();
+                self.cases[i].chan().lock();
                 let done = self.cases[i].try_now();
-                self.cases[i].sync_hints();
-                self.cases[i].lock().unlock();
+                self.cases[i].chan().unlock();
                 if let Some(w) = done {
                     if let Some(w) = w {
                         w.unpark();
@@ -472,10 +454,9 @@ impl<'a> Select<'a> {
         let cases = &self.cases;
         let release = move || {
             for &i in locks {
-                cases[i].sync_hints();
                 // The last iteration's unlock is the last access to select memory: the
                 // loop only compares local iterator pointers afterwards.
-                cases[i].lock().unlock();
+                cases[i].chan().unlock();
             }
         };
         match deadline {
@@ -486,14 +467,13 @@ impl<'a> Select<'a> {
 
     fn lock_all(&self, locks: &[usize]) {
         for &i in locks {
-            self.cases[i].lock().lock();
+            self.cases[i].chan().lock();
         }
     }
 
     fn unlock_all(&self, locks: &[usize]) {
         for &i in locks {
-            self.cases[i].sync_hints();
-            self.cases[i].lock().unlock();
+            self.cases[i].chan().unlock();
         }
     }
 }
@@ -503,11 +483,11 @@ impl<'a> Select<'a> {
 fn lock_order(cases: &[Box<dyn Case + '_>]) -> Order {
     let mut order = Order::identity(cases.len());
     let o = order.as_mut_slice();
-    o.sort_unstable_by_key(|&i| cases[i].addr());
+    o.sort_unstable_by_key(|&i| cases[i].chan().addr());
     // Dedup in place: keep the first case of each channel.
     let mut k = 0;
     for r in 0..o.len() {
-        if k == 0 || cases[o[k - 1]].addr() != cases[o[r]].addr() {
+        if k == 0 || cases[o[k - 1]].chan().addr() != cases[o[r]].chan().addr() {
             o[k] = o[r];
             k += 1;
         }
