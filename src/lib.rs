@@ -24,6 +24,9 @@
 //! | `close(ch)` | `tx.close()` (also: the last `Sender` dropped) |
 //! | `for v := range ch` | `for v in &rx` |
 //! | `select { ... default: }` | [`goro::select!`](select) `{ recv(rx) -> r => .., send(tx, v) -> r => .., default => .. }` |
+//! | `sync.WaitGroup`, `sync.Mutex`, `sync.RWMutex`, `sync.Once` | [`goro::sync::{WaitGroup, Mutex, RwLock, Once}`](sync) |
+//! | `context.WithCancel/WithTimeout` | [`goro::context::Context`](context::Context) |
+//! | `errgroup.Group` + `SetLimit` | [`goro::errgroup::Group`](errgroup::Group) |
 //! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].
@@ -32,9 +35,12 @@
 
 #[doc(inline)]
 pub use goro_runtime::{
-    go, num_goroutines, run, sleep, try_go, yield_now, Builder, JoinHandle, Runtime,
+    catch_unwind, go, num_goroutines, run, sleep, try_go, yield_now, Builder, JoinHandle, Runtime,
     DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
+
+/// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.
+pub use goro_runtime::sync;
 
 /// Low-level park/unpark, for building your own blocking primitives.
 pub use goro_runtime::park;
@@ -56,6 +62,18 @@ pub mod time {
 
 #[doc(inline)]
 pub use goro_chan::select;
+
+/// Go's `context`: cancellation trees and deadlines; `done()` is a channel for `select!`.
+pub mod context {
+    #[doc(inline)]
+    pub use goro_chan::context::{CancelHandle, Context, ContextError};
+}
+
+/// Go's `errgroup`: run tasks, wait for all, keep the first error; `set_limit`.
+pub mod errgroup {
+    #[doc(inline)]
+    pub use goro_chan::errgroup::Group;
+}
 
 /// The walkthrough: how goro works, one mechanism per chapter. Every code block in it is
 /// compiled and run by `cargo test`.

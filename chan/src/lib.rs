@@ -34,11 +34,14 @@
 //! # Files
 //! `hchan.rs` (the core and its invariants), `ring.rs`, `waitq.rs` (waiters and the select
 //! claim), `lock.rs`, `channel.rs` (the handles), `select.rs` (selectgo), `select_macro.rs`,
-//! `time.rs`, `error.rs`, `iter.rs`.
+//! `time.rs`, `error.rs`, `iter.rs`; `context.rs` and `errgroup.rs` (Go's `context` and
+//! `errgroup`, built on channels and `goro::sync`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod channel;
+pub mod context;
+pub mod errgroup;
 mod error;
 mod hchan;
 mod iter;

@@ -102,3 +102,25 @@ fn sleep_until_in(shared: &Shared, deadline: Instant) {
 pub fn num_goroutines() -> usize {
     current_shared().map_or(0, |s| s.live())
 }
+
+/// [`std::panic::catch_unwind`] for code inside green threads: catches the code's own
+/// panics, but lets through the unwind a dropped runtime uses to tear down green threads
+/// still parked (catching that would leave a half-destroyed green thread running).
+///
+/// Use it instead of `std::panic::catch_unwind` around code that may park.
+///
+/// ```
+/// goro_runtime::run(|| {
+///     let r = goro_runtime::catch_unwind(|| -> i32 { panic!("boom") });
+///     assert!(r.is_err());
+/// });
+/// ```
+pub fn catch_unwind<F, R>(f: F) -> std::thread::Result<R>
+where
+    F: FnOnce() -> R + std::panic::UnwindSafe,
+{
+    match std::panic::catch_unwind(f) {
+        Err(p) if park::is_unwinding_runtime() => std::panic::resume_unwind(p),
+        r => r,
+    }
+}

@@ -23,6 +23,7 @@
 //! * `current.rs` — the one thread-local, read fresh after every switch.
 //! * `park/` — the park/unpark protocol (loom-checked state machine, OS-thread parker).
 //! * `scheduler/` — G/M/P: queues, stealing, idle workers, the registry.
+//! * `sync/` — `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore` on one parked-waiter semaphore.
 //! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
 //!
 //! # Thread-locals in green threads
@@ -43,10 +44,11 @@ pub mod park;
 mod runtime;
 mod scheduler;
 mod stack;
+pub mod sync;
 mod timer;
 
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
-pub use green::{go, num_goroutines, sleep, try_go, yield_now};
+pub use green::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use runtime::{run, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};

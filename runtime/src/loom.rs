@@ -1,6 +1,6 @@
 //! The std/loom switch (tokio's `crate::loom`).
 //!
-//! The modules whose interleavings are model-checked (`park::state`, `park::thread`) import
+//! The modules whose interleavings are model-checked (`park::state`, `park::thread`, `sync::sema`) import
 //! their atomics and locks from here. Under `RUSTFLAGS="--cfg loom"` they become loom's
 //! instrumented types, so `cargo test --lib loom_` explores every interleaving of the park
 //! protocol. The rest of the runtime (stack switching, worker threads) cannot run under loom
@@ -8,12 +8,12 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Condvar, Mutex,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Condvar, Mutex,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Condvar, Mutex, MutexGuard,
 };

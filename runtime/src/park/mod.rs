@@ -272,3 +272,8 @@ pub(crate) fn yield_green() -> bool {
 pub(crate) fn set_unwinding_runtime(on: bool) {
     UNWINDING_RUNTIME.with(|c| c.set(on));
 }
+
+/// True on a thread that is unwinding a dropped runtime's green threads.
+pub(crate) fn is_unwinding_runtime() -> bool {
+    UNWINDING_RUNTIME.with(Cell::get)
+}

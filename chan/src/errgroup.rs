@@ -1,0 +1,208 @@
+//! `goro::errgroup`: Go's `golang.org/x/sync/errgroup` — run tasks in green threads, wait
+//! for all of them, keep the first error; optionally limit how many run at once and cancel
+//! a shared context on the first error.
+//!
+//! # Invariants
+//! 1. Every task started by `go` is counted in `wg` before it is spawned and uncounted by
+//!    a drop guard when it ends — normally, by error, or by panic — so `wait` never hangs on
+//!    a task that died.
+//! 2. With a limit, `go` takes a semaphore permit before spawning; the same guard returns
+//!    it. At most `limit` tasks hold one.
+//! 3. Only the first error is kept (later ones are dropped); the first error cancels the
+//!    group's context, if it has one.
+//! 4. A task's panic is kept too (the first one) and resumed by `wait` after every task
+//!    finished, as current Go errgroup does; it wins over an error.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use goro_runtime::sync::{Semaphore, WaitGroup};
+
+use crate::context::{CancelHandle, Context};
+
+/// A group of green threads working on subtasks of one task (Go's `errgroup.Group`).
+///
+/// ```
+/// use goro_chan::errgroup::Group;
+/// let r = goro_runtime::run(|| {
+///     let mut g = Group::new();
+///     g.set_limit(3);
+///     for i in 0..10 {
+///         g.go(move || if i == 7 { Err(format!("job {i} failed")) } else { Ok(()) });
+///     }
+///     g.wait()
+/// });
+/// assert_eq!(r, Err("job 7 failed".to_string()));
+/// ```
+pub struct Group<E> {
+    wg: WaitGroup,
+    shared: Arc<Shared<E>>,
+    limit: Option<Arc<Semaphore>>,
+}
+
+struct Shared<E> {
+    first: Mutex<Outcome<E>>,
+    cancel: Option<CancelHandle>,
+}
+
+struct Outcome<E> {
+    err: Option<E>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl<E: Send + 'static> Group<E> {
+    /// An empty group with no limit and no context.
+    pub fn new() -> Group<E> {
+        Group::build(None)
+    }
+
+    /// A group whose returned context (a child of `parent`) is cancelled when a task
+    /// first fails or `wait` returns (Go's `errgroup.WithContext`).
+    pub fn with_context(parent: &Context) -> (Group<E>, Context) {
+        let (ctx, cancel) = parent.with_cancel();
+        (Group::build(Some(cancel)), ctx)
+    }
+
+    fn build(cancel: Option<CancelHandle>) -> Group<E> {
+        Group {
+            wg: WaitGroup::new(),
+            shared: Arc::new(Shared {
+                first: Mutex::new(Outcome {
+                    err: None,
+                    panic: None,
+                }),
+                cancel,
+            }),
+            limit: None,
+        }
+    }
+
+    /// At most `n` tasks run at once; `go` parks until a slot is free (Go's `SetLimit`).
+    /// Tasks already running keep their slots in the previous limit.
+    ///
+    /// # Panics
+    /// If `n == 0`: no task could ever start, and `go` would wait forever.
+    pub fn set_limit(&mut self, n: usize) {
+        assert!(
+            n > 0,
+            "errgroup: set_limit(0) would block every go() forever"
+        );
+        self.limit = Some(Arc::new(Semaphore::new(n)));
+    }
+
+    /// Runs `f` in a new green thread, waiting for a slot first if a limit is set.
+    ///
+    /// # Panics
+    /// Outside a runtime, like [`goro_runtime::go`].
+    #[track_caller]
+    pub fn go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) {
+        if let Some(sem) = &self.limit {
+            sem.acquire().forget(); // invariant 2
+        }
+        self.spawn(f);
+    }
+
+    /// Like [`go`](Self::go), but returns false instead of waiting when the limit is
+    /// reached (Go's `TryGo`).
+    #[track_caller]
+    pub fn try_go(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) -> bool {
+        if let Some(sem) = &self.limit {
+            match sem.try_acquire() {
+                Some(p) => p.forget(),
+                None => return false,
+            }
+        }
+        self.spawn(f);
+        true
+    }
+
+    #[track_caller]
+    fn spawn(&self, f: impl FnOnce() -> Result<(), E> + Send + 'static) {
+        self.wg.add(1);
+        let done = TaskDone {
+            wg: self.wg.clone(),
+            slot: self.limit.clone(),
+        };
+        let shared = self.shared.clone();
+        drop(goro_runtime::go(move || {
+            let _done = done; // invariant 1
+            match goro_runtime::catch_unwind(AssertUnwindSafe(f)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => shared.fail(Some(e), None),
+                Err(p) => shared.fail(None, Some(p)),
+            }
+        }));
+    }
+
+    /// Waits for every task, then returns the first error (Go's `Wait`). Cancels the
+    /// group's context, if any.
+    ///
+    /// # Panics
+    /// Resumes the first panic of a task, after all tasks have finished.
+    pub fn wait(self) -> Result<(), E> {
+        self.wg.wait();
+        if let Some(c) = &self.shared.cancel {
+            c.cancel();
+        }
+        let mut first = self.shared.first.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = first.panic.take() {
+            drop(first);
+            std::panic::resume_unwind(p);
+        }
+        match first.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<E> Shared<E> {
+    fn fail(&self, err: Option<E>, panic: Option<Box<dyn Any + Send>>) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let was_clean = first.err.is_none() && first.panic.is_none();
+        if first.err.is_none() {
+            first.err = err; // invariant 3
+        }
+        if first.panic.is_none() {
+            first.panic = panic;
+        }
+        drop(first);
+        if was_clean {
+            if let Some(c) = &self.cancel {
+                c.cancel();
+            }
+        }
+    }
+}
+
+/// Uncounts a task and frees its slot when the task's green thread ends, however it ends.
+struct TaskDone {
+    wg: WaitGroup,
+    slot: Option<Arc<Semaphore>>,
+}
+
+impl Drop for TaskDone {
+    fn drop(&mut self) {
+        if let Some(sem) = &self.slot {
+            sem.add_permits(1);
+        }
+        self.wg.done();
+    }
+}
+
+impl<E: Send + 'static> Default for Group<E> {
+    fn default() -> Self {
+        Group::new()
+    }
+}
+
+impl<E> fmt::Debug for Group<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("running", &self.wg.count())
+            .field("limited", &self.limit.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,199 @@
+//! goro::context and goro::errgroup: cancellation trees, deadlines, limits, first error.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goro_chan::context::{Context, ContextError};
+use goro_chan::errgroup::Group;
+use goro_chan::select;
+use goro_runtime::{go, sleep, yield_now, Runtime};
+
+fn rt() -> Runtime {
+    Runtime::builder().workers(2).build().unwrap()
+}
+
+#[test]
+fn cancelling_a_parent_wakes_every_waiting_descendant() {
+    rt().block_on(|| {
+        let (root, cancel) = Context::background().with_cancel();
+        let hs: Vec<_> = (0..100)
+            .map(|i| {
+                let (ctx, _h) = if i % 2 == 0 {
+                    root.with_cancel()
+                } else {
+                    root.with_timeout(Duration::from_secs(3600))
+                };
+                let (grandchild, _h2) = ctx.with_cancel();
+                go(move || {
+                    assert!(
+                        grandchild.done().recv().is_err(),
+                        "done is closed, not sent"
+                    );
+                    grandchild.err()
+                })
+            })
+            .collect();
+        sleep(Duration::from_millis(2));
+        cancel.cancel();
+        for h in hs {
+            assert_eq!(h.join().unwrap(), Some(ContextError::Canceled));
+        }
+    });
+}
+
+#[test]
+fn timeouts_fire_in_deadline_order_with_the_right_error() {
+    rt().block_on(|| {
+        let start = Instant::now();
+        let (parent, _p) = Context::background().with_timeout(Duration::from_millis(60));
+        let (short, _s) = parent.with_timeout(Duration::from_millis(10));
+        let (long, _l) = parent.with_timeout(Duration::from_secs(10));
+        assert_eq!(long.deadline(), parent.deadline(), "capped by the parent");
+        let _ = short.done().recv();
+        let t_short = start.elapsed();
+        assert_eq!(parent.err(), None);
+        assert_eq!(short.err(), Some(ContextError::DeadlineExceeded));
+        let _ = long.done().recv();
+        let t_long = start.elapsed();
+        assert_eq!(long.err(), Some(ContextError::DeadlineExceeded));
+        assert_eq!(parent.err(), Some(ContextError::DeadlineExceeded));
+        assert!(t_short >= Duration::from_millis(10), "{t_short:?}");
+        assert!(t_long >= Duration::from_millis(60), "{t_long:?}");
+        assert!(t_short < t_long);
+    });
+}
+
+#[test]
+fn done_in_select_stops_a_runaway_green_thread() {
+    rt().block_on(|| {
+        let (ctx, cancel) = Context::background().with_timeout(Duration::from_millis(20));
+        let worker = go(move || {
+            let mut iterations = 0u64;
+            loop {
+                select! {
+                    recv(ctx.done()) -> _ => break,
+                    default => {
+                        iterations += 1;
+                        yield_now();
+                    }
+                }
+            }
+            (iterations, ctx.err())
+        });
+        let (n, err) = worker.join().unwrap();
+        assert!(n > 0);
+        assert_eq!(err, Some(ContextError::DeadlineExceeded));
+        cancel.cancel(); // after expiry: does nothing
+    });
+}
+
+#[test]
+fn os_thread_waits_on_done() {
+    let (ctx, cancel) = Context::background().with_cancel();
+    let t = std::thread::spawn(move || {
+        let _ = ctx.done().recv();
+        ctx.err()
+    });
+    std::thread::sleep(Duration::from_millis(5));
+    cancel.cancel();
+    assert_eq!(t.join().unwrap(), Some(ContextError::Canceled));
+}
+
+#[test]
+fn errgroup_limit_is_never_exceeded() {
+    rt().block_on(|| {
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut g = Group::<String>::new();
+        g.set_limit(3);
+        for _ in 0..200 {
+            let (running, peak, ran) = (running.clone(), peak.clone(), ran.clone());
+            g.go(move || {
+                let now = running.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                if now > 3 {
+                    return Err(format!("{now} running"));
+                }
+                sleep(Duration::from_micros(50));
+                running.fetch_sub(1, SeqCst);
+                ran.fetch_add(1, SeqCst);
+                Ok(())
+            });
+        }
+        assert_eq!(g.wait(), Ok(()));
+        assert_eq!(ran.load(SeqCst), 200);
+        assert_eq!(
+            peak.load(SeqCst),
+            3,
+            "the limit was reached but never exceeded"
+        );
+    });
+}
+
+#[test]
+fn errgroup_keeps_the_first_error_and_cancels_its_context() {
+    rt().block_on(|| {
+        let (g, ctx) = Group::<String>::with_context(&Context::background());
+        let finished = Arc::new(AtomicUsize::new(0));
+        for i in 0..10 {
+            let (ctx, finished) = (ctx.clone(), finished.clone());
+            g.go(move || {
+                if i == 3 {
+                    return Err("task 3 failed".into());
+                }
+                // The others wait for cancellation, as Go code would.
+                let _ = ctx.done().recv();
+                finished.fetch_add(1, SeqCst);
+                Err(format!("task {i}: {}", ctx.err().unwrap()))
+            });
+        }
+        assert_eq!(g.wait(), Err("task 3 failed".to_string()));
+        assert_eq!(
+            finished.load(SeqCst),
+            9,
+            "wait returned before every task ended"
+        );
+        assert_eq!(ctx.err(), Some(ContextError::Canceled));
+    });
+}
+
+#[test]
+fn errgroup_wait_resumes_a_task_panic_after_all_finish() {
+    rt().block_on(|| {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let g = Group::<()>::new();
+        for i in 0..5 {
+            let finished = finished.clone();
+            g.go(move || {
+                if i == 2 {
+                    panic!("task 2 exploded");
+                }
+                sleep(Duration::from_millis(2));
+                finished.fetch_add(1, SeqCst);
+                Ok(())
+            });
+        }
+        let r = goro_runtime::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait()));
+        let p = r.expect_err("wait must resume the panic");
+        assert_eq!(p.downcast_ref::<&str>(), Some(&"task 2 exploded"));
+        assert_eq!(finished.load(SeqCst), 4);
+    });
+}
+
+#[test]
+fn errgroup_try_go_respects_the_limit() {
+    rt().block_on(|| {
+        let (tx, rx) = goro_chan::bounded::<()>(0);
+        let mut g = Group::<()>::new();
+        g.set_limit(1);
+        assert!(g.try_go(move || {
+            let _ = rx.recv();
+            Ok(())
+        }));
+        assert!(!g.try_go(|| Ok(())), "slot taken");
+        drop(tx);
+        assert_eq!(g.wait(), Ok(()));
+    });
+}

@@ -1,0 +1,320 @@
+//! goro::sync under green threads on several workers, mixed with OS threads.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use goro_runtime::sync::{Mutex, Once, RwLock, Semaphore, WaitGroup};
+use goro_runtime::{go, sleep, yield_now, Runtime};
+
+fn rt(workers: usize) -> Runtime {
+    Runtime::builder().workers(workers).build().unwrap()
+}
+
+#[test]
+fn mutex_counter_under_1000_green_threads() {
+    let total = rt(4).block_on(|| {
+        let m = Arc::new(Mutex::new(0u64));
+        let hs: Vec<_> = (0..1000)
+            .map(|_| {
+                let m = m.clone();
+                go(move || {
+                    for _ in 0..100 {
+                        let mut g = m.lock();
+                        let v = *g;
+                        if v % 7 == 0 {
+                            yield_now(); // hold the lock across a switch: others must park
+                        }
+                        *g = v + 1;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let v = *m.lock();
+        v
+    });
+    assert_eq!(total, 100_000);
+}
+
+#[test]
+fn mutex_guard_survives_migration_and_sleep() {
+    rt(2).block_on(|| {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let hs: Vec<_> = (0..20)
+            .map(|i| {
+                let m = m.clone();
+                go(move || {
+                    let mut g = m.lock();
+                    g.push(i);
+                    sleep(Duration::from_micros(200)); // parked while holding it
+                    g.push(i);
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let v = m.lock();
+        assert_eq!(v.len(), 40);
+        for pair in v.chunks(2) {
+            assert_eq!(pair[0], pair[1], "critical sections interleaved: {v:?}");
+        }
+    });
+}
+
+#[test]
+fn mutex_shared_by_green_and_os_threads() {
+    let m = Arc::new(Mutex::new(0u64));
+    let rt = rt(2);
+    let os: Vec<_> = (0..2)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    *m.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    let m2 = m.clone();
+    rt.block_on(move || {
+        let hs: Vec<_> = (0..40)
+            .map(|_| {
+                let m = m2.clone();
+                go(move || {
+                    for _ in 0..1000 {
+                        *m.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+    os.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(*m.lock(), 80_000);
+}
+
+#[test]
+fn panic_while_holding_mutex_unlocks_it() {
+    rt(1).block_on(|| {
+        let m = Arc::new(Mutex::new(1));
+        let m2 = m.clone();
+        let r = go(move || {
+            let mut g = m2.lock();
+            *g = 2;
+            panic!("holding the lock");
+        })
+        .join();
+        assert!(r.is_err());
+        assert_eq!(*m.try_lock().expect("unlocked by the unwind"), 2);
+    });
+}
+
+#[test]
+fn mutex_waiter_unwound_at_shutdown_gives_the_lock_back() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock(); // the OS thread holds it while the runtime's green threads queue
+    {
+        let rt = rt(2);
+        for _ in 0..5 {
+            let m = m.clone();
+            rt.spawn(move || *m.lock() += 1);
+        }
+        std::thread::sleep(Duration::from_millis(50)); // let them park on the lock
+    } // dropped: the five parked lockers are unwound and leave the queue
+    drop(held);
+    assert_eq!(
+        *m.try_lock().expect("no permit stranded with a dead waiter"),
+        0
+    );
+}
+
+#[test]
+fn rwlock_writer_is_not_starved_by_readers() {
+    rt(2).block_on(|| {
+        let l = Arc::new(RwLock::new(0u64));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (l, stop) = (l.clone(), stop.clone());
+                go(move || {
+                    let mut n = 0u64;
+                    while !stop.load(SeqCst) {
+                        let g = l.read();
+                        n += *g;
+                        yield_now(); // overlap readers so the lock is never free
+                        drop(g);
+                    }
+                    n
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            *l.write() += 1; // each must get through while readers keep coming
+        }
+        stop.store(true, SeqCst);
+        readers.into_iter().for_each(|h| {
+            h.join().unwrap();
+        });
+        assert_eq!(*l.read(), 50);
+    });
+}
+
+#[test]
+fn rwlock_readers_share_and_see_consistent_pairs() {
+    rt(4).block_on(|| {
+        let l = Arc::new(RwLock::new((0u64, 0u64)));
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let l = l.clone();
+                go(move || {
+                    for _ in 0..500 {
+                        let mut g = l.write();
+                        g.0 += 1;
+                        yield_now();
+                        g.1 += 1;
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let l = l.clone();
+                go(move || {
+                    for _ in 0..500 {
+                        let g = l.read();
+                        assert_eq!(g.0, g.1, "a reader saw a half-done write");
+                    }
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .chain(readers)
+            .for_each(|h| h.join().unwrap());
+        assert_eq!(*l.read(), (2000, 2000));
+    });
+}
+
+#[test]
+fn once_under_contention_runs_once_and_everyone_waits_for_it() {
+    let once = Arc::new(Once::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicBool::new(false));
+    rt(4).block_on({
+        let (once, calls, finished) = (once.clone(), calls.clone(), finished.clone());
+        move || {
+            let hs: Vec<_> = (0..1000)
+                .map(|_| {
+                    let (once, calls, finished) = (once.clone(), calls.clone(), finished.clone());
+                    go(move || {
+                        once.call_once(|| {
+                            calls.fetch_add(1, SeqCst);
+                            sleep(Duration::from_millis(5)); // others park meanwhile
+                            finished.store(true, SeqCst);
+                        });
+                        assert!(finished.load(SeqCst), "returned before the call finished");
+                    })
+                })
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+        }
+    });
+    assert_eq!(calls.load(SeqCst), 1);
+    assert!(once.is_completed());
+}
+
+#[test]
+fn waitgroup_fan_in_and_reuse() {
+    rt(3).block_on(|| {
+        let wg = WaitGroup::new();
+        let n = Arc::new(AtomicUsize::new(0));
+        for round in 1..=5 {
+            for _ in 0..200 {
+                wg.add(1);
+                let (wg, n) = (wg.clone(), n.clone());
+                go(move || {
+                    yield_now();
+                    n.fetch_add(1, SeqCst);
+                    wg.done();
+                });
+            }
+            wg.wait();
+            assert_eq!(n.load(SeqCst), round * 200);
+        }
+        // Several waiters, one of them an OS thread.
+        wg.add(1);
+        let os = {
+            let wg = wg.clone();
+            std::thread::spawn(move || wg.wait())
+        };
+        let waiters: Vec<_> = (0..10)
+            .map(|_| {
+                let wg = wg.clone();
+                go(move || wg.wait())
+            })
+            .collect();
+        sleep(Duration::from_millis(5));
+        wg.done();
+        waiters.into_iter().for_each(|h| h.join().unwrap());
+        os.join().unwrap();
+    });
+}
+
+#[test]
+fn waitgroup_negative_counter_panics_in_green_thread() {
+    rt(1).block_on(|| {
+        let err = go(|| WaitGroup::new().done()).join().unwrap_err();
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert_eq!(msg, "sync: negative WaitGroup counter");
+    });
+}
+
+#[test]
+fn semaphore_limits_concurrency_counted() {
+    rt(4).block_on(|| {
+        let sem = Arc::new(Semaphore::new(3));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..300)
+            .map(|_| {
+                let (sem, running, peak) = (sem.clone(), running.clone(), peak.clone());
+                go(move || {
+                    let _p = sem.acquire();
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    peak.fetch_max(now, SeqCst);
+                    assert!(now <= 3, "{now} holders of a 3-permit semaphore");
+                    yield_now();
+                    running.fetch_sub(1, SeqCst);
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        assert!(peak.load(SeqCst) >= 2, "never contended");
+        assert_eq!(sem.available_permits(), 3);
+    });
+}
+
+#[test]
+fn mutex_hand_off_is_fifo_under_contention() {
+    // One worker: the lockers queue in the order they arrive and get the lock in that order.
+    rt(1).block_on(|| {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let g = m.lock();
+        let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hs: Vec<_> = (0..10)
+            .map(|i| {
+                let (m, arrivals) = (m.clone(), arrivals.clone());
+                go(move || {
+                    arrivals.lock().unwrap().push(i);
+                    m.lock().push(i)
+                })
+            })
+            .collect();
+        sleep(Duration::from_millis(5)); // let all ten park
+        drop(g);
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let arrivals = arrivals.lock().unwrap().clone();
+        assert_eq!(arrivals.len(), 10);
+        assert_eq!(*m.lock(), arrivals, "lock granted out of arrival order");
+    });
+}
