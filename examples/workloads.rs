@@ -256,6 +256,41 @@ fn sieve(nth: usize) {
     report("sieve", ms, "ms");
 }
 
+/// W9: TCP echo on 127.0.0.1, a green thread per connection, TCP_NODELAY; exits after
+/// `secs` (the load generator is the Go anchor's `echo-client`).
+fn echo_server(secs: usize) {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs as u64));
+        std::process::exit(0);
+    });
+    goro::run(|| {
+        let listener = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        println!("LISTEN {}", listener.local_addr().unwrap());
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+        loop {
+            let Ok((mut s, _)) = listener.accept() else {
+                continue;
+            };
+            let _ = s.set_nodelay(true);
+            goro::go(move || {
+                use std::io::Read;
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let w = args.get(1).map(String::as_str).unwrap_or("");
@@ -272,6 +307,9 @@ fn main() {
         "mpmc" => mpmc(n(4_000_000)),
         "select" => select(n(1_000_000)),
         "sieve" => sieve(n(3000)),
-        _ => die("usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve> [n]"),
+        "echo-server" => echo_server(n(120)),
+        _ => die(
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve|echo-server> [n]",
+        ),
     }
 }

@@ -27,6 +27,7 @@
 //! | `sync.WaitGroup`, `sync.Mutex`, `sync.RWMutex`, `sync.Once` | [`goro::sync::{WaitGroup, Mutex, RwLock, Once}`](sync) |
 //! | `context.WithCancel/WithTimeout` | [`goro::context::Context`](context::Context) |
 //! | `errgroup.Group` + `SetLimit` | [`goro::errgroup::Group`](errgroup::Group) |
+//! | `net.Listen("tcp", ..)`, `net.Dial` | [`goro::net::{TcpListener, TcpStream, UdpSocket}`](net) |
 //! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].
@@ -35,12 +36,15 @@
 
 #[doc(inline)]
 pub use goro_runtime::{
-    catch_unwind, go, num_goroutines, run, sleep, try_go, yield_now, Builder, JoinHandle, Runtime,
-    DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    blocking, catch_unwind, go, num_goroutines, run, sleep, try_go, yield_now, Builder, JoinHandle,
+    Runtime, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.
 pub use goro_runtime::sync;
+
+/// TCP and UDP with std::net's shapes, parking the green thread on the netpoller.
+pub use goro_runtime::net;
 
 /// Low-level park/unpark, for building your own blocking primitives.
 pub use goro_runtime::park;

@@ -24,6 +24,8 @@
 //! * `park/` — the park/unpark protocol (loom-checked state machine, OS-thread parker).
 //! * `scheduler/` — G/M/P: queues, stealing, idle workers, the registry.
 //! * `sync/` — `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore` on one parked-waiter semaphore.
+//! * `netpoll/` — the epoll netpoller; `net/` — `TcpListener`, `TcpStream`, `UdpSocket` on it.
+//! * `blocking.rs` — `blocking(f)`: blocking calls on a thread pool while the green thread parks.
 //! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
 //!
 //! # Thread-locals in green threads
@@ -33,12 +35,15 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod blocking;
 mod builder;
 mod coroutine;
 mod current;
 mod green;
 mod join;
 mod loom;
+pub mod net;
+mod netpoll;
 mod overflow;
 pub mod park;
 mod runtime;
@@ -47,6 +52,7 @@ mod stack;
 pub mod sync;
 mod timer;
 
+pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
 pub use green::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};

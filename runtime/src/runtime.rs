@@ -54,7 +54,7 @@ impl Runtime {
 
     pub(crate) fn start(workers: usize, stack_size: usize) -> io::Result<Runtime> {
         crate::overflow::install();
-        let (shared, locals) = Shared::new(workers, stack_size);
+        let (shared, locals) = Shared::new(workers, stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),

@@ -68,6 +68,8 @@ pub enum WaitReason {
     Sync,
     /// Waiting for a socket or file descriptor.
     Io,
+    /// Waiting for a `blocking` call running on the blocking pool.
+    Blocking,
     /// Anything else.
     Other,
 }
@@ -84,6 +86,7 @@ impl WaitReason {
             WaitReason::Select => "select",
             WaitReason::Sync => "sync",
             WaitReason::Io => "IO wait",
+            WaitReason::Blocking => "blocking call",
             WaitReason::Other => "other",
         }
     }

@@ -11,12 +11,14 @@
 use std::time::Instant;
 
 use super::state::{Commit, Notify, ParkState};
-use crate::loom::{Condvar, Mutex};
+use crate::loom::{AtomicBool, Condvar, Mutex, Ordering};
 
 /// Blocks and wakes one OS thread. `Sync`: any thread may unpark it.
 #[derive(Debug)]
 pub(crate) struct ThreadParker {
     state: ParkState,
+    /// Set while the owner is blocked in `park_external` (written only by the owner).
+    external: AtomicBool,
     mutex: Mutex<()>,
     cvar: Condvar,
 }
@@ -25,6 +27,7 @@ impl ThreadParker {
     pub(crate) fn new() -> ThreadParker {
         ThreadParker {
             state: ParkState::new(),
+            external: AtomicBool::new(false),
             mutex: Mutex::new(()),
             cvar: Condvar::new(),
         }
@@ -87,12 +90,43 @@ impl ThreadParker {
 
     /// Wakes the owner (or leaves a token). Callable from any thread.
     pub(crate) fn unpark(&self) {
-        if self.state.notify() == Notify::MustWake {
-            // Taking the lock orders us after the owner's `is_parked` check or before its
-            // wait; either way the notify cannot be lost.
-            drop(self.mutex.lock().unwrap_or_else(|e| e.into_inner()));
-            self.cvar.notify_one();
+        let _ = self.unpark_or_external();
+    }
+
+    /// Like [`unpark`](Self::unpark), but returns true when the owner is blocked in
+    /// [`park_external`](Self::park_external): the caller must then break that block
+    /// (the netpoller's eventfd), since the condvar is not being waited on.
+    pub(crate) fn unpark_or_external(&self) -> bool {
+        if self.state.notify() != Notify::MustWake {
+            return false;
         }
+        // `notify`'s acquire paired with `commit`'s release: we see the flag set before it.
+        if self.external.load(Ordering::Relaxed) {
+            return true;
+        }
+        // Taking the lock orders us after the owner's `is_parked` check or before its
+        // wait; either way the notify cannot be lost.
+        drop(self.mutex.lock().unwrap_or_else(|e| e.into_inner()));
+        self.cvar.notify_one();
+        false
+    }
+
+    /// Parks by running `block` (e.g. `epoll_wait`) instead of waiting on the condvar.
+    /// `block` must return when the external wake-up that `unpark_or_external` asks for
+    /// happens (or on its own timeout). Executed only by the owning thread.
+    pub(crate) fn park_external(&self, block: impl FnOnce()) {
+        if self.state.try_consume() {
+            return;
+        }
+        self.external.store(true, Ordering::Relaxed);
+        if self.state.commit() == Commit::Notified {
+            self.external.store(false, Ordering::Relaxed);
+            return;
+        }
+        block();
+        // Withdraw; if a waker claimed us meanwhile, its wake-up is this return.
+        let _ = self.state.cancel();
+        self.external.store(false, Ordering::Relaxed);
     }
 }
 

@@ -44,6 +44,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::coroutine::GRef;
 use crate::current;
+use crate::netpoll::Poller;
 use crate::park::thread::ThreadParker;
 use crate::timer::Timers;
 use gfree::GPool;
@@ -82,11 +83,17 @@ pub(crate) struct Shared {
     timekeeper: AtomicUsize,
     /// Green threads started from outside the workers (`Runtime::spawn` on an OS thread).
     pub(crate) started_outside: AtomicU64,
+    /// The runtime's epoll instance (`netpoll/`).
+    pub(crate) poller: Arc<Poller>,
 }
 
 impl Shared {
     /// Creates the shared state and the local queues to hand to the worker threads.
-    pub(crate) fn new(workers: usize, stack_size: usize) -> (Arc<Shared>, Vec<LocalQueue<GRef>>) {
+    pub(crate) fn new(
+        workers: usize,
+        stack_size: usize,
+    ) -> std::io::Result<(Arc<Shared>, Vec<LocalQueue<GRef>>)> {
+        let poller = Arc::new(Poller::new()?);
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let remotes = locals
             .iter()
@@ -112,8 +119,9 @@ impl Shared {
             next_id: AtomicU64::new(1),
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),
             started_outside: AtomicU64::new(0),
+            poller,
         });
-        (shared, locals)
+        Ok((shared, locals))
     }
 
     pub(crate) fn num_workers(&self) -> usize {
@@ -159,7 +167,7 @@ impl Shared {
     /// Wakes a sleeping worker if nobody is searching (Go's `wakep`).
     pub(crate) fn notify_parked(&self) {
         if let Some(i) = self.idle.worker_to_notify() {
-            self.remotes[i].parker.unpark();
+            self.unpark_worker(i);
         }
     }
 
@@ -185,7 +193,14 @@ impl Shared {
                 }
                 // else: this worker checks timers before it sleeps.
             }
-            k => self.remotes[k].parker.unpark(),
+            k => self.unpark_worker(k),
+        }
+    }
+
+    /// Wakes sleeping worker `i`, whether it sleeps on its condvar or in `epoll_wait`.
+    pub(crate) fn unpark_worker(&self, i: usize) {
+        if self.remotes[i].parker.unpark_or_external() {
+            self.poller.wake();
         }
     }
 
@@ -217,8 +232,8 @@ impl Shared {
     /// Step 1 of shutdown: workers stop picking green threads and exit their loops.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
-        for r in self.remotes.iter() {
-            r.parker.unpark();
+        for i in 0..self.remotes.len() {
+            self.unpark_worker(i);
         }
     }
 
@@ -232,6 +247,13 @@ impl Shared {
         }
         self.gpool.clear();
     }
+}
+
+/// The netpoller of the calling worker's runtime (`None` off the runtime).
+pub(crate) fn current_poller() -> Option<Arc<Poller>> {
+    let w = current::worker();
+    // SAFETY: a non-null worker pointer is this thread's live worker context.
+    (!w.is_null()).then(|| unsafe { &*w }.shared.poller.clone())
 }
 
 /// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).

@@ -120,6 +120,9 @@ impl WorkerCtx {
         if let Some(g) = self.p.next(shared) {
             return Some(g);
         }
+        if let Some(g) = self.poll_network() {
+            return Some(g);
+        }
         if !*searching {
             *searching = shared.idle.transition_worker_to_searching();
             if !*searching {
@@ -151,6 +154,20 @@ impl WorkerCtx {
             }
         }
         None
+    }
+
+    /// Out of local work: collect green threads whose sockets became ready, without
+    /// blocking (Go's `netpoll(0)` in `findRunnable`). Skipped when nobody waits on I/O or
+    /// another thread is already polling.
+    fn poll_network(&self) -> Option<GRef> {
+        let poller = &self.shared.poller;
+        if !poller.has_waiters() {
+            return None;
+        }
+        match poller.poll(Some(std::time::Duration::ZERO)) {
+            Some(n) if n > 0 => self.p.next(&self.shared),
+            _ => None,
+        }
     }
 
     fn run_timers(&self) {
@@ -235,15 +252,19 @@ impl WorkerCtx {
             if shared.is_shutdown() {
                 return;
             }
-            let keeper = shared.try_become_timekeeper(index);
-            let deadline = if keeper {
-                shared.timers.next_deadline()
-            } else {
-                None
-            };
-            parker.park_until(deadline);
-            if keeper {
+            if shared.try_become_timekeeper(index) {
+                // The timekeeper sleeps in the netpoller, until the earliest timer.
+                let deadline = shared.timers.next_deadline();
+                parker.park_external(|| {
+                    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    // Another worker's non-blocking poll holds the poller for a moment.
+                    while shared.poller.poll(timeout).is_none() {
+                        std::thread::yield_now();
+                    }
+                });
                 shared.release_timekeeper(index);
+            } else {
+                parker.park_until(None);
             }
             self.run_timers();
             if self.p.has_work(shared) {

@@ -1,0 +1,154 @@
+//! `blocking(f)`: run code that blocks its OS thread (file I/O, DNS, a C library, a std
+//! lock) without stalling the other green threads of the worker.
+//!
+//! Go does this by handing the worker's processor to another OS thread for the duration
+//! of the system call (`entersyscall`/`handoffp`). goro instead moves the *call*: `f` runs
+//! on a thread of a shared pool while the green thread parks, and its worker keeps running
+//! other green threads. The effect is the same — a blocked call costs one OS thread, never
+//! a worker — with a simpler invariant: a processor always stays with its worker. The
+//! price is that `f` must be `Send + 'static` (it leaves the green thread's stack).
+//!
+//! # Pool
+//! Threads are created on demand (none idle → a new one, up to [`MAX_THREADS`]; beyond
+//! that jobs queue) and exit after [`KEEP_ALIVE`] without work.
+//!
+//! # Invariants
+//! 1. A job's result is written once, under `Done::result`'s lock, before its waiter is
+//!    unparked; the waiter re-checks the slot after every wake-up.
+//! 2. `idle` counts threads waiting on `cvar` for a job; a job is pushed under `state`'s
+//!    lock and a thread is spawned if `idle == 0`, so a job never waits for a thread that
+//!    will not come (unless the pool is at `MAX_THREADS`, when busy threads take it next).
+//!
+//! # Lock order
+//! `state` and each `Done::result` are leaves.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crate::park::{self, WaitReason};
+
+/// Most pool threads alive at once.
+pub(crate) const MAX_THREADS: usize = 512;
+/// An idle pool thread exits after this long without work.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    state: Mutex<State>,
+    cvar: Condvar,
+}
+
+struct State {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+}
+
+static POOL: Pool = Pool {
+    state: Mutex::new(State {
+        jobs: VecDeque::new(),
+        idle: 0,
+        threads: 0,
+    }),
+    cvar: Condvar::new(),
+};
+
+/// Blocking calls running or queued right now (diagnostics; deadlock detection counts
+/// them as possible wakers).
+pub(crate) static IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f`, which may block its OS thread, without blocking the calling green thread's
+/// worker: `f` runs on goro's blocking pool while the green thread parks. On a plain OS
+/// thread `f` simply runs inline. A panic in `f` resumes in the caller.
+///
+/// ```
+/// goro_runtime::run(|| {
+///     let text = goro_runtime::blocking(|| std::fs::read_to_string("Cargo.toml"));
+///     assert!(text.unwrap().contains("[package]"));
+/// });
+/// ```
+pub fn blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    if !park::in_green_thread() {
+        return f();
+    }
+    let done = Arc::new(Done::<R> {
+        result: Mutex::new(None),
+        waiter: park::current(),
+    });
+    let job_done = done.clone();
+    IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
+    submit(Box::new(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        *lock(&job_done.result) = Some(r); // invariant 1
+        IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
+        job_done.waiter.clone().unpark();
+    }));
+    loop {
+        if let Some(r) = lock(&done.result).take() {
+            return r.unwrap_or_else(|p: Box<dyn Any + Send>| std::panic::resume_unwind(p));
+        }
+        park::park(WaitReason::Blocking, || {});
+    }
+}
+
+struct Done<R> {
+    result: Mutex<Option<std::thread::Result<R>>>,
+    waiter: park::Unparker,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn submit(job: Job) {
+    let mut st = lock(&POOL.state);
+    st.jobs.push_back(job);
+    if st.idle > 0 {
+        drop(st);
+        POOL.cvar.notify_one();
+        return;
+    }
+    if st.threads < MAX_THREADS {
+        st.threads += 1; // invariant 2
+        drop(st);
+        let spawned = std::thread::Builder::new()
+            .name("goro-blocking".into())
+            .spawn(pool_thread);
+        if spawned.is_err() {
+            // No thread: run nothing here (we may be on a worker); the job waits for a
+            // busy pool thread, or for the next submit to try again.
+            lock(&POOL.state).threads -= 1;
+        }
+    }
+}
+
+fn pool_thread() {
+    let mut st = lock(&POOL.state);
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            job();
+            st = lock(&POOL.state);
+            continue;
+        }
+        st.idle += 1;
+        let (guard, timeout) = POOL
+            .cvar
+            .wait_timeout(st, KEEP_ALIVE)
+            .unwrap_or_else(|e| e.into_inner());
+        st = guard;
+        st.idle -= 1;
+        if timeout.timed_out() && st.jobs.is_empty() {
+            st.threads -= 1;
+            return;
+        }
+    }
+}

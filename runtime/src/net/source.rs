@@ -1,0 +1,148 @@
+//! `Source`: what every goro socket adds to its std socket — a lazy netpoller
+//! registration, per-direction timeouts, and the would-block loop.
+//!
+//! Sockets are always in non-blocking mode. An operation that gets `EWOULDBLOCK` waits
+//! for readiness and retries:
+//! * in a green thread it parks on the socket's poll descriptor (registered with the
+//!   runtime's netpoller on first need, edge-triggered, once);
+//! * on a plain OS thread it blocks the thread in `poll(2)`.
+//!
+//! # Invariants
+//! 1. The registration, once made, lives as long as the socket and is dropped (deregistered)
+//!    before the fd is closed: the socket types declare `source` before the std socket.
+//! 2. At most one green thread waits per direction (the poll slot's invariant): waiters of
+//!    the same direction queue on `read_lock`/`write_lock` first. The I/O itself is not
+//!    serialized — only the waiting.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::sys;
+use crate::netpoll::{Registration, Waited};
+use crate::sync::Mutex;
+
+/// Direction of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+const NO_TIMEOUT: u64 = 0;
+
+#[derive(Debug, Default)]
+pub(crate) struct Source {
+    reg: OnceLock<Registration>,
+    registering: Mutex<()>,
+    read_lock: Mutex<()>,
+    write_lock: Mutex<()>,
+    /// Timeouts in nanoseconds, `NO_TIMEOUT` for none.
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+}
+
+impl Source {
+    pub(crate) fn new() -> Source {
+        Source::default()
+    }
+
+    /// Runs `op` until it does not report `WouldBlock`, waiting for readiness in between.
+    /// A timeout set for `dir` ends the wait with `WouldBlock` (std's kind for an expired
+    /// `SO_RCVTIMEO`/`SO_SNDTIMEO` on Unix).
+    pub(crate) fn io<R>(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut deadline = None;
+        let mut first = true;
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            if first {
+                first = false;
+                deadline = self
+                    .timeout(dir)
+                    .and_then(|t| Instant::now().checked_add(t));
+            }
+            if !self.wait(fd, dir, deadline)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "operation timed out (read/write timeout)",
+                ));
+            }
+        }
+    }
+
+    /// Waits until `fd` may be ready for `dir`. `Ok(false)` if `deadline` passed first.
+    pub(crate) fn wait(&self, fd: RawFd, dir: Dir, deadline: Option<Instant>) -> io::Result<bool> {
+        if !crate::park::in_green_thread() {
+            let events = match dir {
+                Dir::Read => libc::POLLIN,
+                Dir::Write => libc::POLLOUT,
+            };
+            return sys::poll_fd(fd, events, deadline);
+        }
+        let reg = self.registration(fd)?;
+        let lock = match dir {
+            Dir::Read => &self.read_lock,
+            Dir::Write => &self.write_lock,
+        };
+        let _turn = lock.lock(); // invariant 2
+        let w = match dir {
+            Dir::Read => reg.wait_read(deadline),
+            Dir::Write => reg.wait_write(deadline),
+        };
+        Ok(w == Waited::Ready)
+    }
+
+    fn registration(&self, fd: RawFd) -> io::Result<&Registration> {
+        if let Some(r) = self.reg.get() {
+            return Ok(r);
+        }
+        let poller = crate::scheduler::current_poller()
+            .ok_or_else(|| io::Error::other("goro: no runtime on this worker"))?;
+        // One registration per socket: a reader and a writer may race to make it.
+        let _once = self.registering.lock();
+        if let Some(r) = self.reg.get() {
+            return Ok(r);
+        }
+        let reg = poller.register(fd)?;
+        Ok(self.reg.get_or_init(|| reg))
+    }
+
+    pub(crate) fn set_timeout(&self, dir: Dir, t: Option<Duration>) -> io::Result<()> {
+        if t == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        let nanos = t.map_or(NO_TIMEOUT, |d| {
+            d.as_nanos().clamp(1, u64::MAX as u128) as u64
+        });
+        self.slot(dir).store(nanos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self, dir: Dir) -> Option<Duration> {
+        match self.slot(dir).load(Ordering::Relaxed) {
+            NO_TIMEOUT => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    fn slot(&self, dir: Dir) -> &AtomicU64 {
+        match dir {
+            Dir::Read => &self.read_timeout,
+            Dir::Write => &self.write_timeout,
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! `TcpListener` and `TcpStream`: std::net's shapes, parking the green thread on the
+//! netpoller instead of blocking the worker (Go's `net.TCPListener`/`net.TCPConn`).
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::source::{Dir, Source};
+use super::sys;
+
+/// A TCP server socket (Go's `net.Listen("tcp", ..)`). `accept` parks the green thread
+/// until a connection arrives; on an OS thread it blocks the thread.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// goro_runtime::run(|| {
+///     let listener = goro_runtime::net::TcpListener::bind("127.0.0.1:8080").unwrap();
+///     for stream in listener.incoming() {
+///         let mut stream = stream.unwrap();
+///         goro_runtime::go(move || {
+///             let mut buf = [0; 1024];
+///             while let Ok(n @ 1..) = stream.read(&mut buf) {
+///                 stream.write_all(&buf[..n]).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// ```
+pub struct TcpListener {
+    source: Source, // invariant 1 of `source.rs`: dropped before `inner`
+    inner: net::TcpListener,
+}
+
+/// A TCP connection (Go's `net.TCPConn`). `Read` and `Write` are implemented for
+/// `TcpStream` and `&TcpStream`, as in std.
+pub struct TcpStream {
+    source: Source, // dropped before `inner`
+    inner: net::TcpStream,
+}
+
+/// Iterator over a listener's connections ([`TcpListener::incoming`]); never `None`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (the first of its addresses that works) and listens.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListener::from_std(net::TcpListener::bind(addr)?)
+    }
+
+    /// Wraps a std listener (switching it to non-blocking mode).
+    pub fn from_std(inner: net::TcpListener) -> io::Result<TcpListener> {
+        inner.set_nonblocking(true)?;
+        Ok(TcpListener {
+            source: Source::new(),
+            inner,
+        })
+    }
+
+    /// Unwraps into a std listener in blocking mode.
+    pub fn into_std(self) -> io::Result<net::TcpListener> {
+        let TcpListener { source, inner } = self;
+        drop(source); // deregister first
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+
+    /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many
+    /// open files) are returned to the caller; the listener stays usable.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, addr) = self
+            .source
+            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.accept())?;
+        Ok((TcpStream::from_std(s)?, addr))
+    }
+
+    /// An endless iterator of accepted connections (`accept` in a loop).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// A new handle to the same socket (`dup`).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        TcpListener::from_std(self.inner.try_clone()?)
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each of its addresses in turn; parks (or blocks, on an
+    /// OS thread) while the handshake is in progress.
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |a| TcpStream::connect_addr(a, None))
+    }
+
+    /// Connects to one address, giving up after `timeout` (`TimedOut`).
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_addr(addr, Instant::now().checked_add(timeout))
+    }
+
+    fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let fd = sys::socket(addr, libc::SOCK_STREAM)?;
+        let connected = sys::start_connect(&fd, addr)?;
+        // SAFETY: `fd` is an owned, open TCP socket; ownership moves into the std type.
+        let inner = unsafe { net::TcpStream::from_raw_fd(fd.into_raw_fd()) };
+        let stream = TcpStream {
+            source: Source::new(),
+            inner,
+        };
+        if !connected {
+            let raw = stream.inner.as_raw_fd();
+            if !stream.source.wait(raw, Dir::Write, deadline)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ));
+            }
+            if let Some(e) = sys::take_error(raw)? {
+                return Err(e);
+            }
+            // A spurious writability hint: confirm we are connected.
+            stream.inner.peer_addr()?;
+        }
+        Ok(stream)
+    }
+
+    /// Wraps a std stream (switching it to non-blocking mode).
+    pub fn from_std(inner: net::TcpStream) -> io::Result<TcpStream> {
+        inner.set_nonblocking(true)?;
+        Ok(TcpStream {
+            source: Source::new(),
+            inner,
+        })
+    }
+
+    /// Unwraps into a std stream in blocking mode.
+    pub fn into_std(self) -> io::Result<net::TcpStream> {
+        let TcpStream { source, inner } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm; Go sets it by default).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_nodelay(nodelay)
+    }
+
+    /// Reads `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Limits how long a read waits; `None` waits forever. An expired read fails with
+    /// `ErrorKind::WouldBlock`, as std's does on Unix. A zero duration is an error.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Dir::Read, t)
+    }
+
+    /// Limits how long a write waits (see [`set_read_timeout`](Self::set_read_timeout)).
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Dir::Write, t)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Dir::Read))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Dir::Write))
+    }
+
+    /// Reads without consuming (parks until data or EOF).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source
+            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.peek(buf))
+    }
+
+    /// A new handle to the same connection (`dup`), with its own timeouts.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        TcpStream::from_std(self.inner.try_clone()?)
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
+            (&self.inner).read(buf)
+        })
+    }
+
+    fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
+            (&self.inner).read_vectored(bufs)
+        })
+    }
+
+    fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
+        self.source.io(self.inner.as_raw_fd(), Dir::Write, || {
+            (&self.inner).write(buf)
+        })
+    }
+
+    fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.source.io(self.inner.as_raw_fd(), Dir::Write, || {
+            (&self.inner).write_vectored(bufs)
+        })
+    }
+}
+
+/// Tries `f` on each address `addr` resolves to; returns the first success or last error.
+pub(crate) fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(&a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_with(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_with(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_with(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_with(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! fd_impls {
+    ($t:ident, $std:ty) => {
+        impl AsRawFd for $t {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+        impl AsFd for $t {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+        impl From<$t> for OwnedFd {
+            /// The descriptor, still in non-blocking mode.
+            fn from(s: $t) -> OwnedFd {
+                let $t { source, inner } = s;
+                drop(source);
+                inner.into()
+            }
+        }
+        impl TryFrom<$std> for $t {
+            type Error = io::Error;
+            fn try_from(s: $std) -> io::Result<$t> {
+                $t::from_std(s)
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.inner, f)
+            }
+        }
+    };
+}
+
+fd_impls!(TcpListener, net::TcpListener);
+fd_impls!(TcpStream, net::TcpStream);

@@ -1,0 +1,331 @@
+//! The netpoller: one epoll instance per runtime, so socket code written in blocking style
+//! parks only its green thread (Go's `netpoll_epoll.go` + `netpoll.go`).
+//!
+//! # How it fits the scheduler
+//! * A socket is registered once, edge-triggered, for read and write (`register`); its
+//!   [`PollDesc`] holds one [`Slot`] per direction. An operation that gets `EWOULDBLOCK`
+//!   parks in the slot; the poller marks the slot ready and unparks the waiter.
+//! * A worker that runs out of local work polls without blocking (`poll(Some(0))`) before
+//!   it steals, when any green thread waits on I/O.
+//! * When every worker is idle, the *timekeeper* (the one sleeping worker that owns the
+//!   earliest timer, see `timer.rs`) blocks in `epoll_wait` instead of on its condvar, with
+//!   the nearest timer as the timeout — Go's `findRunnable` → `netpoll(delay)`. Work
+//!   readied elsewhere, or an earlier timer, breaks the wait through an eventfd
+//!   (`wake`, Go's `netpollBreak`).
+//! * Timeouts use `epoll_pwait2` (nanosecond timespec) where the kernel has it (5.11+),
+//!   so sub-millisecond timers stay accurate; otherwise `epoll_wait` rounded *up* to the
+//!   millisecond (never early).
+//!
+//! # Invariants
+//! 1. Only one thread is inside `epoll_wait` at a time (`polling` is a try-lock); others
+//!    skip their non-blocking poll.
+//! 2. Registrations live in `registry`, indexed by the epoll token; an event's token is
+//!    resolved under the registry lock, so a descriptor is never used after it was freed.
+//!    A token reused after deregistration may receive a stale event: harmless, readiness
+//!    is only a hint (see `slot.rs`).
+//! 3. `wake` writes the eventfd at most once until the poller drains it (`woken`).
+//!
+//! # Lock order
+//! `registry` is a leaf; waiters are unparked after it is released.
+
+pub(crate) mod slot;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) use slot::{Slot, Waited};
+
+/// Token of the eventfd in the epoll set.
+const WAKE_TOKEN: u64 = u64::MAX;
+const MAX_EVENTS: usize = 128;
+
+/// The per-socket state the poller wakes (Go's `pollDesc`).
+#[derive(Debug)]
+pub(crate) struct PollDesc {
+    pub(crate) read: Slot,
+    pub(crate) write: Slot,
+}
+
+/// A socket's registration with a runtime's poller; deregisters on drop.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    poller: Arc<Poller>,
+    token: usize,
+    fd: RawFd,
+    pub(crate) desc: Arc<PollDesc>,
+}
+
+/// One runtime's epoll instance.
+#[derive(Debug)]
+pub(crate) struct Poller {
+    epfd: OwnedFd,
+    eventfd: OwnedFd,
+    registry: Mutex<Registry>,
+    /// Green threads parked on a slot right now (Go's `netpollWaiters`); pollers skip
+    /// `epoll_wait` entirely while it is zero.
+    waiters: AtomicUsize,
+    polling: AtomicBool,
+    woken: AtomicBool,
+    has_pwait2: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    descs: Vec<Option<Arc<PollDesc>>>,
+    free: Vec<usize>,
+}
+
+impl Poller {
+    pub(crate) fn new() -> io::Result<Poller> {
+        // SAFETY: plain syscalls; the returned fds are checked and then owned.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `epfd` is a fresh fd we own.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: as above.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `efd` is a fresh fd we own.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let poller = Poller {
+            epfd,
+            eventfd,
+            registry: Mutex::default(),
+            waiters: AtomicUsize::new(0),
+            polling: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
+            has_pwait2: AtomicBool::new(true),
+        };
+        poller.ctl(
+            libc::EPOLL_CTL_ADD,
+            poller.eventfd.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            WAKE_TOKEN,
+        )?;
+        Ok(poller)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Registers `fd` (already non-blocking) for edge-triggered read and write readiness.
+    pub(crate) fn register(self: &Arc<Self>, fd: RawFd) -> io::Result<Registration> {
+        let desc = Arc::new(PollDesc {
+            read: Slot::new(),
+            write: Slot::new(),
+        });
+        let token = {
+            let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            let token = reg.free.pop().unwrap_or_else(|| {
+                reg.descs.push(None);
+                reg.descs.len() - 1
+            });
+            reg.descs[token] = Some(desc.clone());
+            token
+        };
+        let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, events, token as u64) {
+            self.release_token(token);
+            return Err(e);
+        }
+        Ok(Registration {
+            poller: self.clone(),
+            token,
+            fd,
+            desc,
+        })
+    }
+
+    fn release_token(&self, token: usize) {
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.descs[token] = None;
+        reg.free.push(token);
+    }
+
+    /// True if some green thread waits for readiness (worth polling).
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Polls once: `Some(ZERO)` does not block, `None` blocks until an event or `wake`.
+    /// Readied green threads are unparked (onto the calling worker). Returns the number of
+    /// slots notified, or `None` if another thread is polling (invariant 1).
+    pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<usize> {
+        if self.polling.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        let n = self.wait(&mut events, timeout);
+        let mut tokens = [(0usize, 0u32); MAX_EVENTS];
+        let mut count = 0;
+        for ev in &events[..n] {
+            let token = ev.u64;
+            if token == WAKE_TOKEN {
+                self.drain_wake();
+            } else {
+                tokens[count] = (token as usize, ev.events);
+                count += 1;
+            }
+        }
+        self.polling.store(false, Ordering::Release);
+        if count == 0 {
+            return Some(0);
+        }
+        let mut ready: Vec<(Arc<PollDesc>, u32)> = Vec::with_capacity(count);
+        {
+            let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            for &(token, events) in &tokens[..count] {
+                if let Some(Some(d)) = reg.descs.get(token) {
+                    ready.push((d.clone(), events)); // invariant 2
+                }
+            }
+        }
+        let mut notified = 0;
+        let read_mask = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let write_mask = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        for (desc, events) in ready {
+            if events & read_mask != 0 {
+                desc.read.notify();
+                notified += 1;
+            }
+            if events & write_mask != 0 {
+                desc.write.notify();
+                notified += 1;
+            }
+        }
+        Some(notified)
+    }
+
+    fn wait(&self, events: &mut [libc::epoll_event], timeout: Option<Duration>) -> usize {
+        loop {
+            let n = if self.has_pwait2.load(Ordering::Relaxed) {
+                let ts = timeout.map(|d| libc::timespec {
+                    tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                });
+                let ts_ptr = ts
+                    .as_ref()
+                    .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+                // SAFETY: `events` is a valid buffer of `len` entries; `ts_ptr` is null or
+                // points at `ts`, alive for the call; a null sigmask means "unchanged".
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_epoll_pwait2,
+                        self.epfd.as_raw_fd(),
+                        events.as_mut_ptr(),
+                        events.len() as libc::c_int,
+                        ts_ptr,
+                        std::ptr::null::<libc::sigset_t>(),
+                        0usize,
+                    )
+                };
+                if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                    self.has_pwait2.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                r as i64
+            } else {
+                let ms = match timeout {
+                    None => -1,
+                    // Round up: never wake before the timer is due.
+                    Some(d) => {
+                        d.as_nanos()
+                            .div_ceil(1_000_000)
+                            .min(libc::c_int::MAX as u128) as libc::c_int
+                    }
+                };
+                // SAFETY: `events` is a valid buffer of `len` entries.
+                unsafe {
+                    libc::epoll_wait(
+                        self.epfd.as_raw_fd(),
+                        events.as_mut_ptr(),
+                        events.len() as libc::c_int,
+                        ms,
+                    ) as i64
+                }
+            };
+            if n >= 0 {
+                return n as usize;
+            }
+            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return 0;
+            }
+            if timeout.is_some() {
+                return 0; // interrupted: let the caller re-check its timers
+            }
+        }
+    }
+
+    /// Breaks a blocked `poll` (Go's `netpollBreak`). Cheap when already pending.
+    pub(crate) fn wake(&self) {
+        if self.woken.swap(true, Ordering::AcqRel) {
+            return; // invariant 3
+        }
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our eventfd.
+        let _ = unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    fn drain_wake(&self) {
+        let mut buf: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from our non-blocking eventfd.
+        let _ = unsafe {
+            libc::read(
+                self.eventfd.as_raw_fd(),
+                (&mut buf as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        self.woken.store(false, Ordering::Release);
+    }
+}
+
+impl Registration {
+    /// Parks until the socket is readable (or `deadline`).
+    pub(crate) fn wait_read(&self, deadline: Option<std::time::Instant>) -> Waited {
+        self.wait(&self.desc.read, deadline)
+    }
+
+    /// Parks until the socket is writable (or `deadline`).
+    pub(crate) fn wait_write(&self, deadline: Option<std::time::Instant>) -> Waited {
+        self.wait(&self.desc.write, deadline)
+    }
+
+    fn wait(&self, slot: &Slot, deadline: Option<std::time::Instant>) -> Waited {
+        let p = &*self.poller;
+        p.waiters.fetch_add(1, Ordering::AcqRel);
+        let r = slot.wait(deadline);
+        p.waiters.fetch_sub(1, Ordering::AcqRel);
+        r
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // The fd is still open (the socket closes it after us): remove it explicitly so a
+        // dup'd copy cannot keep delivering events for a freed token.
+        let _ = self
+            .poller
+            .ctl(libc::EPOLL_CTL_DEL, self.fd, 0, self.token as u64);
+        self.poller.release_token(self.token);
+    }
+}

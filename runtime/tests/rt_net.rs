@@ -1,0 +1,364 @@
+//! goro::net on loopback: green threads park on the netpoller, OS threads block; every
+//! byte is counted.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goro_runtime::net::{TcpListener, TcpStream, UdpSocket};
+use goro_runtime::{go, Runtime};
+
+fn rt(workers: usize) -> Runtime {
+    Runtime::builder().workers(workers).build().unwrap()
+}
+
+fn echo_server(listener: TcpListener) {
+    go(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            go(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => s.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn many_concurrent_connections_echo_every_byte() {
+    let conns = if std::env::var("GORO_STRESS").is_ok() {
+        2000
+    } else {
+        200
+    };
+    let total = rt(2).block_on(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        echo_server(listener);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let clients: Vec<_> = (0..conns)
+            .map(|c| {
+                let bytes = bytes.clone();
+                go(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_nodelay(true).unwrap();
+                    for i in 0..20u32 {
+                        let msg = format!("conn {c} message {i}\n");
+                        s.write_all(msg.as_bytes()).unwrap();
+                        let mut back = vec![0u8; msg.len()];
+                        s.read_exact(&mut back).unwrap();
+                        assert_eq!(back, msg.as_bytes());
+                        bytes.fetch_add(back.len(), SeqCst);
+                    }
+                })
+            })
+            .collect();
+        clients.into_iter().for_each(|h| h.join().unwrap());
+        bytes.load(SeqCst)
+    });
+    let expected: usize = (0..conns)
+        .flat_map(|c| (0..20).map(move |i| format!("conn {c} message {i}\n").len()))
+        .sum();
+    assert_eq!(total, expected);
+}
+
+#[test]
+fn large_transfer_both_directions_with_backpressure() {
+    rt(2).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        echo_server(listener);
+        let s = Arc::new(TcpStream::connect(addr).unwrap());
+        const N: usize = 8 << 20; // far more than the socket buffers: writers must park
+        let writer = {
+            let s = s.clone();
+            go(move || {
+                let chunk: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
+                let mut sent = 0;
+                while sent < N {
+                    let off = sent % chunk.len(); // stream byte p is always `p as u8`
+                    let end = chunk.len().min(off + (N - sent));
+                    let n = (&*s).write(&chunk[off..end]).unwrap();
+                    sent += n;
+                }
+                s.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = (&*s).read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            for (k, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, (got + k) as u8);
+            }
+            got += n;
+        }
+        writer.join().unwrap();
+        assert_eq!(got, N);
+    });
+}
+
+#[test]
+fn read_timeout_gives_wouldblock_and_the_stream_still_works() {
+    rt(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = go(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            goro_runtime::sleep(Duration::from_millis(100));
+            s.write_all(b"late").unwrap();
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(20)));
+        let t = Instant::now();
+        let err = c.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock);
+        assert!(
+            t.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            t.elapsed()
+        );
+        c.set_read_timeout(None).unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        server.join().unwrap();
+        assert!(c.set_read_timeout(Some(Duration::ZERO)).is_err());
+    });
+}
+
+#[test]
+fn connect_refused_and_half_close() {
+    rt(1).block_on(|| {
+        // A port nobody listens on: bind, learn the port, close.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = go(move || {
+            let (mut s, peer) = listener.accept().unwrap();
+            assert_eq!(s.peer_addr().unwrap(), peer);
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap(); // until the client's half-close
+            s.write_all(&all).unwrap(); // the other half still works
+            all.len()
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"hello, half-closed world").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = String::new();
+        c.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "hello, half-closed world");
+        assert_eq!(server.join().unwrap(), back.len());
+    });
+}
+
+#[test]
+fn peer_reset_gives_an_error_not_a_hang() {
+    rt(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = go(move || {
+            let (s, _) = listener.accept().unwrap();
+            // Unread data + close = RST to the peer.
+            let mut buf = [0u8; 1];
+            (&s).read_exact(&mut buf).unwrap();
+            drop(s);
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"xyz").unwrap();
+        server.join().unwrap();
+        let mut buf = [0u8; 16];
+        let r = c.read(&mut buf);
+        match r {
+            Ok(0) => {}
+            Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+            Ok(n) => panic!("read {n} bytes from a closed peer"),
+        }
+    });
+}
+
+#[test]
+fn a_parked_reader_does_not_block_its_only_worker() {
+    rt(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let idle = go(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1];
+            s.read(&mut buf).unwrap() // parks until the end of the test
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        // Plenty of work still runs on the single worker meanwhile.
+        let sum: u64 = (0..100u64)
+            .map(|i| go(move || i))
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(sum, 4950);
+        c.write_all(b"!").unwrap();
+        assert_eq!(idle.join().unwrap(), 1);
+    });
+}
+
+#[test]
+fn os_thread_client_against_green_server() {
+    let rt = rt(2);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(move || echo_server(listener));
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap(); // goro's type, on an OS thread
+                let msg = format!("os thread {i}");
+                s.write_all(msg.as_bytes()).unwrap();
+                let mut back = vec![0u8; msg.len()];
+                s.read_exact(&mut back).unwrap();
+                assert_eq!(back, msg.as_bytes());
+            })
+        })
+        .collect();
+    clients.into_iter().for_each(|h| h.join().unwrap());
+}
+
+#[test]
+fn udp_round_trips_in_green_threads() {
+    rt(2).block_on(|| {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let srv = go(move || {
+            let mut buf = [0u8; 64];
+            for _ in 0..100 {
+                let (n, from) = server.recv_from(&mut buf).unwrap();
+                server.send_to(&buf[..n], from).unwrap();
+            }
+        });
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        for i in 0..100u32 {
+            client.send(&i.to_le_bytes()).unwrap();
+            let mut buf = [0u8; 4];
+            assert_eq!(client.recv(&mut buf).unwrap(), 4);
+            assert_eq!(u32::from_le_bytes(buf), i);
+        }
+        srv.join().unwrap();
+    });
+}
+
+#[test]
+fn wait_readable_on_a_plain_fd() {
+    rt(1).block_on(|| {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let err =
+            goro_runtime::net::wait_readable(&a, Some(Duration::from_millis(10))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        let w = go(move || {
+            goro_runtime::sleep(Duration::from_millis(5));
+            (&b).write_all(b"x").unwrap();
+            b
+        });
+        goro_runtime::net::wait_readable(&a, Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 1];
+        (&a).read_exact(&mut buf).unwrap();
+        drop(w.join().unwrap());
+    });
+}
+
+/// `EMFILE` on accept reaches the caller as an error and the server keeps serving once
+/// descriptors are free again (child process with a lowered `RLIMIT_NOFILE`).
+#[test]
+fn accept_under_fd_exhaustion_reports_and_recovers() {
+    const NAME: &str = "accept_under_fd_exhaustion_reports_and_recovers";
+    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+        let rt = rt(1);
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // Clients run on an OS thread with std sockets so they do not share our limit
+            // accounting with the runtime's own fds more than necessary.
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            // SAFETY: plain setrlimit call with a valid struct.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+            let mut held = Vec::new();
+            let mut clients = Vec::new();
+            let mut saw_emfile = false;
+            for _ in 0..200 {
+                let c = match std::net::TcpStream::connect(addr) {
+                    Ok(c) => c,
+                    Err(_) => break, // the client side ran out too
+                };
+                clients.push(c);
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(e) => {
+                        assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
+                        saw_emfile = true;
+                        break;
+                    }
+                }
+            }
+            assert!(saw_emfile, "never hit EMFILE with {} fds held", held.len());
+            held.clear(); // free descriptors: the pending connection is accepted now
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"ok").unwrap();
+            println!("EMFILE-RECOVERED");
+        });
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", NAME)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("EMFILE-RECOVERED"),
+        "status {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn blocking_keeps_other_green_threads_running_on_one_worker() {
+    rt(1).block_on(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        // The blocking call waits on a std channel: it would freeze the only worker if it
+        // ran there.
+        let blocked = go(move || goro_runtime::blocking(move || rx.recv().is_ok()));
+        let others: u64 = (0..50u64)
+            .map(|i| go(move || i))
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(others, 1225);
+        tx.send(()).unwrap();
+        assert!(blocked.join().unwrap());
+        let p = go(|| goro_runtime::blocking(|| -> u8 { panic!("in the pool") })).join();
+        assert!(p.is_err(), "a panic in f resumes in the caller");
+    });
+    assert_eq!(goro_runtime::blocking(|| 7), 7, "inline on an OS thread");
+}
