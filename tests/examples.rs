@@ -1,5 +1,6 @@
 //! Runs the examples that terminate (small sizes) and checks what they print: the tour
-//! (the README's demo) and every workload of `examples/workloads.rs`, whose one-line
+//! (the README's demo), the echo server's load test and idle-connection mode, and every
+//! workload of `examples/workloads.rs`, whose one-line
 //! output format is the contract with `../shared/anchors/run.sh`.
 
 use std::path::PathBuf;
@@ -82,4 +83,41 @@ fn workloads_print_one_anchor_line_each() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("prime #100 = 541"));
+}
+
+#[test]
+fn echo_server_load_test_counts_every_byte() {
+    let out = Command::new(example("echo_server"))
+        .args(["load", "32", "100"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("echoed 204800 bytes over 32 connections x 100 round trips"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn echo_server_holds_idle_connections() {
+    let out = Command::new(example("echo_server"))
+        .args(["idle", "300"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("holding 300 idle connections"), "{stdout}");
+    assert!(
+        stdout.contains("all 300 connections still echo"),
+        "{stdout}"
+    );
 }
