@@ -1,9 +1,16 @@
-//! The parked-waiter semaphore every `goro::sync` type is built on (Go's `runtime/sema.go`).
+//! The parked-waiter semaphore every `goro::sync` lock is built on (Go's `runtime/sema.go`
+//! plus `sync.Mutex`'s two modes).
 //!
 //! A `Sema` is a count of permits plus a FIFO queue of parked waiters. `acquire` takes a
-//! permit or parks; `release` returns one, and when someone waits it hands the permit
-//! straight to the oldest waiter instead of putting it back (Go's hand-off,
-//! `semrelease1(handoff=true)`): the woken party does not race newcomers for it.
+//! permit or parks; `release` returns one and, if someone waits, wakes the oldest waiter:
+//!
+//! * **normal mode**: the woken waiter competes for the permit with newcomers (who may
+//!   barge in — the permit is still warm in their cache); if it loses it queues again at
+//!   the *head*. This keeps throughput under contention (no convoy of park/unpark per
+//!   lock operation).
+//! * **starvation mode**: a waiter that has waited longer than 1 ms (Go's threshold) is
+//!   *handed* the permit directly by the releaser (`semrelease1(handoff=true)`), so no
+//!   waiter is overtaken forever.
 //!
 //! # Invariants
 //! 1. `state` packs the free permits (low half) and the number of announced waiters (high
@@ -18,8 +25,9 @@
 //!    that word, either the release comes first (the CAS sees the permit) or the
 //!    announcement does (the release sees a waiter, takes the lock — after the acquirer
 //!    has enqueued — and hands the permit over).
-//! 4. A permit handed over is taken out of `state` by the releaser under the lock before
-//!    the waiter is granted; a granted waiter owns it.
+//! 4. A permit handed over (starvation mode) is taken out of `state` by the releaser under
+//!    the lock before the waiter is granted; a granted waiter owns it. A waiter woken in
+//!    normal mode owns nothing; if it disappears (unwound) it passes the wake-up on.
 //!
 //! # Lock order
 //! `queue` is a leaf lock. Waiters are unparked after it is released.
@@ -87,15 +95,28 @@ mod wake {
 /// waiter's stack: see "keep wait records off the stack" in `park`).
 #[derive(Debug)]
 pub(crate) struct Waiter {
-    granted: AtomicBool,
+    /// `WAITING`, then `WOKEN` (retry) or `GRANTED` (what was waited for is ours).
+    status: AtomicUsize,
+    /// Set by a semaphore waiter that has waited longer than `STARVATION`: the releaser
+    /// then hands it the permit instead of letting it compete.
+    starving: AtomicBool,
     wake: Wake,
 }
+
+const WAITING: usize = 0;
+const WOKEN: usize = 1;
+const GRANTED: usize = 2;
+
+/// How long a semaphore waiter competes with newcomers before it asks for a hand-off
+/// (Go's `starvationThresholdNs`).
+const STARVATION: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Waiter {
     /// A waiter for the calling green thread (or OS thread).
     pub(crate) fn new() -> Arc<Waiter> {
         Arc::new(Waiter {
-            granted: AtomicBool::new(false),
+            status: AtomicUsize::new(WAITING),
+            starving: AtomicBool::new(false),
             wake: wake::current(),
         })
     }
@@ -107,25 +128,41 @@ impl Waiter {
     /// green threads), `on_unwind` runs: it must take this waiter out of its queue, or —
     /// if it was already granted — give back what was granted, so nothing stays owned by
     /// a green thread that no longer exists.
-    pub(crate) fn wait<G, F: FnOnce()>(&self, guard: G, on_unwind: F) {
+    ///
+    /// Returns true if granted, false if only woken to retry ([`wake`](Self::wake)).
+    pub(crate) fn wait<G, F: FnOnce()>(&self, guard: G, on_unwind: F) -> bool {
         let withdraw = OnUnwind(Some(on_unwind));
         let mut guard = Some(guard);
-        while !self.granted.load(Ordering::Acquire) {
+        let mut status = self.status.load(Ordering::Acquire);
+        while status == WAITING {
             wake::park(|| drop(guard.take()));
+            status = self.status.load(Ordering::Acquire);
         }
         drop(guard);
         std::mem::forget(withdraw);
+        status == GRANTED
+    }
+
+    /// True once granted (for an unwinding waiter deciding what to give back).
+    pub(crate) fn is_granted(&self) -> bool {
+        self.status.load(Ordering::Acquire) == GRANTED
     }
 
     /// True if `self` and `other` are the same waiter.
-    pub(crate) fn is(self: &Arc<Self>, other: &Arc<Waiter>) -> bool {
-        Arc::ptr_eq(self, other)
+    pub(crate) fn is(&self, other: &Waiter) -> bool {
+        std::ptr::eq(self, other)
     }
 
     /// Tells the waiter that what it waits for is now its own, and wakes it. Call after
     /// releasing the lock that guards the queue it was taken from.
     pub(crate) fn grant(&self) {
-        self.granted.store(true, Ordering::Release);
+        self.status.store(GRANTED, Ordering::Release);
+        wake::unpark(&self.wake);
+    }
+
+    /// Wakes the waiter to try again, without giving it anything (Go's normal mode).
+    pub(crate) fn wake(&self) {
+        self.status.store(WOKEN, Ordering::Release);
         wake::unpark(&self.wake);
     }
 }
@@ -225,6 +262,15 @@ impl Sema {
     /// Takes a permit if one is free, without waiting.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
+        // Optimistic first attempt for the common uncontended mutex state (one permit, no
+        // waiters): one CAS, no preceding load.
+        if self
+            .state
+            .compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
         let mut s = self.state.load(Ordering::Relaxed);
         while permits(s) > 0 {
             match self
@@ -257,10 +303,28 @@ impl Sema {
             }
             backoff.snooze();
         }
-        self.acquire_locked(lock(&self.queue));
+        let mut since = None;
+        let mut front = false;
+        loop {
+            if self.acquire_locked(lock(&self.queue), &mut since, front) {
+                return;
+            }
+            // Woken in normal mode: compete with newcomers for the permit.
+            if self.try_acquire() {
+                return;
+            }
+            front = true; // re-queue at the head: we were first (Go's `lifo`)
+        }
     }
 
-    fn acquire_locked(&self, mut queue: MutexGuard<'_, VecDeque<Arc<Waiter>>>) {
+    /// Takes a permit or queues and parks. True when done (took one, or was handed one);
+    /// false when woken to compete for it.
+    fn acquire_locked(
+        &self,
+        mut queue: MutexGuard<'_, VecDeque<Arc<Waiter>>>,
+        since: &mut Option<std::time::Instant>,
+        front: bool,
+    ) -> bool {
         // Invariant 3: one CAS either takes a free permit or, seeing none, announces us.
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -273,15 +337,23 @@ impl Sema {
                 .state
                 .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) if took => return,
+                Ok(_) if took => return true,
                 Ok(_) => break,
                 Err(now) => s = now,
             }
         }
         let waiter = Waiter::new();
-        queue.push_back(waiter.clone());
+        let started = *since.get_or_insert_with(std::time::Instant::now);
+        if started.elapsed() >= STARVATION {
+            waiter.starving.store(true, Ordering::Relaxed);
+        }
+        if front {
+            queue.push_front(waiter.clone());
+        } else {
+            queue.push_back(waiter.clone());
+        }
         // Invariant 4: the permit is ours once granted.
-        waiter.wait(queue, || self.withdraw(&waiter));
+        waiter.wait(queue, || self.withdraw(&waiter))
     }
 
     /// Undoes an acquire abandoned by an unwind: leave the queue, or return the permit we
@@ -291,9 +363,16 @@ impl Sema {
         let mut queue = lock(&self.queue);
         if queue.remove_waiter(waiter) {
             self.state.fetch_sub(ONE_WAITER, Ordering::Relaxed); // invariant 2
-        } else {
+        } else if waiter.is_granted() {
             drop(queue);
             self.release();
+        } else {
+            // Woken to compete but gone: pass the wake-up on, or the permit could sit
+            // unused while others sleep.
+            drop(queue);
+            if self.waiting() > 0 && self.available() > 0 {
+                self.hand_off();
+            }
         }
     }
 
@@ -323,8 +402,22 @@ impl Sema {
     #[cold]
     fn hand_off(&self) {
         let mut queue = lock(&self.queue);
-        // Take a permit back out for the oldest waiter and retire its announcement, in one
-        // CAS; if a newcomer took the permit first, its own release will hand off instead.
+        let Some(first) = queue.front() else {
+            return;
+        };
+        if !first.starving.load(Ordering::Relaxed) {
+            // Normal mode (Go's): wake the oldest waiter to compete for the permit, which
+            // stays in the counter; a newcomer may take it first, and the waiter queues
+            // again at the head. Throughput under contention, with starvation bounded.
+            let waiter = queue.pop_front().expect("checked non-empty");
+            self.state.fetch_sub(ONE_WAITER, Ordering::Relaxed); // invariant 2
+            drop(queue);
+            waiter.wake();
+            return;
+        }
+        // Starvation mode: take a permit back out for the oldest waiter and retire its
+        // announcement, in one CAS; if a newcomer took the permit first, its own release
+        // will hand off instead.
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if queue.is_empty() || permits(s) == 0 {
@@ -373,14 +466,24 @@ mod loom_tests {
     /// wake-up could be lost).
     #[test]
     fn loom_sema_mutual_exclusion_no_lost_wakeup() {
-        loom::model(|| {
+        mutual_exclusion(false);
+    }
+
+    /// The same with every waiter starving: the releaser hands the permit over.
+    #[test]
+    fn loom_sema_starvation_hand_off() {
+        mutual_exclusion(true);
+    }
+
+    fn mutual_exclusion(starving: bool) {
+        loom::model(move || {
             let sema = Arc::new(Sema::new(1));
             let inside = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..2)
                 .map(|_| {
                     let (s, i) = (sema.clone(), inside.clone());
                     thread::spawn(move || {
-                        s.acquire_locked_for_test();
+                        s.acquire_locked_for_test(starving);
                         assert_eq!(i.fetch_add(1, Ordering::SeqCst), 0);
                         i.fetch_sub(1, Ordering::SeqCst);
                         s.release();
@@ -403,7 +506,7 @@ mod loom_tests {
             let sema = Arc::new(Sema::new(0));
             let s2 = sema.clone();
             let releaser = thread::spawn(move || s2.release());
-            sema.acquire_locked_for_test();
+            sema.acquire_locked_for_test(false);
             releaser.join().unwrap();
             assert_eq!(sema.available(), 0);
         });
@@ -411,9 +514,22 @@ mod loom_tests {
 
     impl Sema {
         /// `acquire` without the spin (loom cannot model `Backoff`'s yields usefully).
-        fn acquire_locked_for_test(&self) {
-            if !self.try_acquire() {
-                self.acquire_locked(lock(&self.queue));
+        /// `starving` starts the wait as if it had lasted past the threshold.
+        fn acquire_locked_for_test(&self, starving: bool) {
+            if self.try_acquire() {
+                return;
+            }
+            let mut since = Some(if starving {
+                std::time::Instant::now() - 2 * STARVATION
+            } else {
+                std::time::Instant::now() + std::time::Duration::from_secs(3600)
+            });
+            let mut front = false;
+            while !self.acquire_locked(lock(&self.queue), &mut since, front) {
+                if self.try_acquire() {
+                    return;
+                }
+                front = true;
             }
         }
     }
