@@ -94,4 +94,8 @@ pub mod docs {
     pub mod ch04_channels {}
     #[doc = include_str!("../docs/05-select.md")]
     pub mod ch05_select {}
+    #[doc = include_str!("../docs/06-timers-and-netpoller.md")]
+    pub mod ch06_timers_and_netpoller {}
+    #[doc = include_str!("../docs/07-sync.md")]
+    pub mod ch07_sync {}
 }
