@@ -85,18 +85,20 @@ fn workloads_print_one_anchor_line_each() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("prime #100 = 541"));
 }
 
-#[test]
-fn echo_server_load_test_counts_every_byte() {
-    let out = Command::new(example("echo_server"))
-        .args(["load", "32", "100"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// Runs an example to completion and returns its stdout; fails the test on a non-zero exit.
+fn run_ok(name: &str, args: &[&str]) -> String {
+    let out = Command::new(example(name)).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn echo_server_load_test_counts_every_byte() {
+    let stdout = run_ok("echo_server", &["load", "32", "100"]);
     assert!(
         stdout.contains("echoed 204800 bytes over 32 connections x 100 round trips"),
         "{stdout}"
@@ -105,16 +107,7 @@ fn echo_server_load_test_counts_every_byte() {
 
 #[test]
 fn echo_server_holds_idle_connections() {
-    let out = Command::new(example("echo_server"))
-        .args(["idle", "300"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_ok("echo_server", &["idle", "300"]);
     assert!(stdout.contains("holding 300 idle connections"), "{stdout}");
     assert!(
         stdout.contains("all 300 connections still echo"),

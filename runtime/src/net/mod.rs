@@ -12,6 +12,7 @@
 //!
 //! [`wait_readable`]/[`wait_writable`] wait for readiness of any file descriptor.
 
+mod common;
 mod source;
 mod sys;
 mod tcp;

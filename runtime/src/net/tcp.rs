@@ -1,10 +1,9 @@
 //! `TcpListener` and `TcpStream`: std::net's shapes, parking the green thread on the
 //! netpoller instead of blocking the worker (Go's `net.TCPListener`/`net.TCPConn`).
 
-use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
 use super::source::{Dir, Source};
@@ -52,23 +51,6 @@ impl TcpListener {
         TcpListener::from_std(net::TcpListener::bind(addr)?)
     }
 
-    /// Wraps a std listener (switching it to non-blocking mode).
-    pub fn from_std(inner: net::TcpListener) -> io::Result<TcpListener> {
-        inner.set_nonblocking(true)?;
-        Ok(TcpListener {
-            source: Source::new(),
-            inner,
-        })
-    }
-
-    /// Unwraps into a std listener in blocking mode.
-    pub fn into_std(self) -> io::Result<net::TcpListener> {
-        let TcpListener { source, inner } = self;
-        drop(source); // deregister first
-        inner.set_nonblocking(false)?;
-        Ok(inner)
-    }
-
     /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many
     /// open files) are returned to the caller; the listener stays usable.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
@@ -91,16 +73,6 @@ impl TcpListener {
     /// A new handle to the same socket (`dup`).
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         TcpListener::from_std(self.inner.try_clone()?)
-    }
-
-    /// Sets `IP_TTL`.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
     }
 }
 
@@ -155,23 +127,6 @@ impl TcpStream {
         Ok(stream)
     }
 
-    /// Wraps a std stream (switching it to non-blocking mode).
-    pub fn from_std(inner: net::TcpStream) -> io::Result<TcpStream> {
-        inner.set_nonblocking(true)?;
-        Ok(TcpStream {
-            source: Source::new(),
-            inner,
-        })
-    }
-
-    /// Unwraps into a std stream in blocking mode.
-    pub fn into_std(self) -> io::Result<net::TcpStream> {
-        let TcpStream { source, inner } = self;
-        drop(source);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
-    }
-
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
@@ -197,32 +152,6 @@ impl TcpStream {
         self.inner.nodelay()
     }
 
-    /// Sets `IP_TTL`.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-
-    /// Limits how long a read waits; `None` waits forever. An expired read fails with
-    /// `ErrorKind::WouldBlock`, as std's does on Unix. A zero duration is an error.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Dir::Read, t)
-    }
-
-    /// Limits how long a write waits (see [`set_read_timeout`](Self::set_read_timeout)).
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Dir::Write, t)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Dir::Write))
-    }
-
     /// Reads without consuming (parks until data or EOF).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source
@@ -232,11 +161,6 @@ impl TcpStream {
     /// A new handle to the same connection (`dup`), with its own timeouts.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         TcpStream::from_std(self.inner.try_clone()?)
-    }
-
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -326,39 +250,6 @@ impl Write for &TcpStream {
     }
 }
 
-macro_rules! fd_impls {
-    ($t:ident, $std:ty) => {
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
-                self.inner.as_raw_fd()
-            }
-        }
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.inner.as_fd()
-            }
-        }
-        impl From<$t> for OwnedFd {
-            /// The descriptor, still in non-blocking mode.
-            fn from(s: $t) -> OwnedFd {
-                let $t { source, inner } = s;
-                drop(source);
-                inner.into()
-            }
-        }
-        impl TryFrom<$std> for $t {
-            type Error = io::Error;
-            fn try_from(s: $std) -> io::Result<$t> {
-                $t::from_std(s)
-            }
-        }
-        impl fmt::Debug for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.inner, f)
-            }
-        }
-    };
-}
-
-fd_impls!(TcpListener, net::TcpListener);
-fd_impls!(TcpStream, net::TcpStream);
+super::common::socket_common!(TcpListener, net::TcpListener);
+super::common::socket_common!(TcpStream, net::TcpStream);
+super::common::socket_timeouts!(TcpStream);

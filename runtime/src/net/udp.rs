@@ -1,10 +1,8 @@
 //! `UdpSocket`: std::net's shape, parking the green thread on the netpoller.
 
-use std::fmt;
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::os::fd::AsRawFd;
 
 use super::source::{Dir, Source};
 use super::tcp::each_addr;
@@ -20,23 +18,6 @@ impl UdpSocket {
     /// Binds to `addr`.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         UdpSocket::from_std(net::UdpSocket::bind(addr)?)
-    }
-
-    /// Wraps a std socket (switching it to non-blocking mode).
-    pub fn from_std(inner: net::UdpSocket) -> io::Result<UdpSocket> {
-        inner.set_nonblocking(true)?;
-        Ok(UdpSocket {
-            source: Source::new(),
-            inner,
-        })
-    }
-
-    /// Unwraps into a std socket in blocking mode.
-    pub fn into_std(self) -> io::Result<net::UdpSocket> {
-        let UdpSocket { source, inner } = self;
-        drop(source);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
     }
 
     /// Sends a datagram to `addr`.
@@ -94,72 +75,11 @@ impl UdpSocket {
         self.inner.set_broadcast(on)
     }
 
-    /// Sets `IP_TTL`.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-
-    /// Limits how long a receive waits (`WouldBlock` when it expires, as std on Unix).
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Dir::Read, t)
-    }
-
-    /// Limits how long a send waits.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Dir::Write, t)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Dir::Write))
-    }
-
     /// A new handle to the same socket (`dup`).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         UdpSocket::from_std(self.inner.try_clone()?)
     }
-
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
-    }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl From<UdpSocket> for OwnedFd {
-    /// The descriptor, still in non-blocking mode.
-    fn from(s: UdpSocket) -> OwnedFd {
-        let UdpSocket { source, inner } = s;
-        drop(source);
-        inner.into()
-    }
-}
-
-impl TryFrom<net::UdpSocket> for UdpSocket {
-    type Error = io::Error;
-    fn try_from(s: net::UdpSocket) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(s)
-    }
-}
-
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
+super::common::socket_common!(UdpSocket, net::UdpSocket);
+super::common::socket_timeouts!(UdpSocket);
