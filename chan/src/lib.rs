@@ -41,6 +41,7 @@
 
 mod channel;
 pub mod context;
+#[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 pub mod errgroup;
 mod error;
 mod hchan;
