@@ -10,11 +10,11 @@
 //! ```
 //!
 //! # Invariants
-//! 1. The word is `EMPTY`, `READY`, or a pointer to a boxed `Unparker` (a parked waiter).
-//!    It changes only by atomic read-modify-write.
+//! 1. The word is `EMPTY`, `READY`, or a parked waiter's `Unparker` in its one-word form
+//!    (`Unparker::into_raw`, no allocation). It changes only by atomic read-modify-write.
 //! 2. At most one waiter per slot (the socket types serialize each direction).
-//! 3. Whoever swaps a waiter pointer out of the word owns the box: `notify` (swap → READY)
-//!    unparks and frees it; a timed-out waiter (CAS ptr → EMPTY) frees it itself.
+//! 3. Whoever swaps a waiter out of the word owns that `Unparker`: `notify` (swap → READY)
+//!    unparks with it; a timed-out waiter (CAS waiter → EMPTY) drops it itself.
 //! 4. The waiter installs its pointer in the release step, *after* its stack switched out
 //!    (Go's `netpollblockcommit`); if readiness arrived first the CAS fails and the waiter
 //!    unparks itself, so the park commits as `Notified` and it runs on. No event is lost.
@@ -56,10 +56,9 @@ impl Slot {
     pub(crate) fn notify(&self) {
         let prev = self.state.swap(READY, Ordering::AcqRel);
         if prev > READY {
-            // SAFETY: invariant 3: the pointer came from `Box::into_raw` in `wait`, and our
-            // swap removed it from the word, so we are its only owner.
-            let waiter = unsafe { Box::from_raw(prev as *mut Unparker) };
-            waiter.unpark();
+            // SAFETY: invariant 3: the word came from `Unparker::into_raw` in `wait`, and our
+            // swap removed it from the slot, so we convert it back exactly once.
+            unsafe { Unparker::from_raw(prev) }.unpark();
         }
     }
 
@@ -79,7 +78,7 @@ impl Slot {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Waited::TimedOut;
             }
-            let me = Box::into_raw(Box::new(park::current())) as usize;
+            let me = park::current().into_raw();
             let install = || {
                 // Invariant 4.
                 if self
@@ -88,9 +87,8 @@ impl Slot {
                     .is_err()
                 {
                     // Readiness won the race: do not sleep.
-                    // SAFETY: the CAS failed, so the box never left our hands.
-                    let me = unsafe { Box::from_raw(me as *mut Unparker) };
-                    me.unpark();
+                    // SAFETY: the CAS failed, so the word never left our hands.
+                    unsafe { Unparker::from_raw(me) }.unpark();
                 }
             };
             match deadline {
@@ -103,8 +101,8 @@ impl Slot {
                 .compare_exchange(me, EMPTY, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                // SAFETY: our CAS removed the pointer: we own the box again (invariant 3).
-                drop(unsafe { Box::from_raw(me as *mut Unparker) });
+                // SAFETY: our CAS removed the word: it is ours again (invariant 3).
+                drop(unsafe { Unparker::from_raw(me) });
             }
         }
     }
@@ -114,8 +112,8 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let s = self.state.load(Ordering::Acquire);
         if s > READY {
-            // SAFETY: nobody else can reach the slot any more; the box is ours.
-            drop(unsafe { Box::from_raw(s as *mut Unparker) });
+            // SAFETY: nobody else can reach the slot any more; the waiter word is ours.
+            drop(unsafe { Unparker::from_raw(s) });
         }
     }
 }

@@ -147,6 +147,32 @@ impl Unparker {
         }
     }
 
+    /// Converts into one word for lock-free slots (the netpoller's): a pointer with bit 0
+    /// telling an OS thread's parker from a green thread. Never 0 or 1. No allocation.
+    pub(crate) fn into_raw(self) -> usize {
+        const _: () = assert!(std::mem::align_of::<G>() >= 2);
+        const _: () = assert!(std::mem::align_of::<ThreadParker>() >= 2);
+        match self.inner {
+            Inner::Green(g) => Arc::into_raw(g) as usize,
+            Inner::Thread(t) => Arc::into_raw(t) as usize | 1,
+        }
+    }
+
+    /// Takes back an `Unparker` made by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `word` came from `into_raw` and is converted back exactly once.
+    pub(crate) unsafe fn from_raw(word: usize) -> Unparker {
+        let inner = if word & 1 == 0 {
+            // SAFETY: by the contract, an `Arc<G>` leaked by `into_raw`.
+            Inner::Green(unsafe { Arc::from_raw(word as *const G) })
+        } else {
+            // SAFETY: by the contract, an `Arc<ThreadParker>` leaked by `into_raw`.
+            Inner::Thread(unsafe { Arc::from_raw((word & !1) as *const ThreadParker) })
+        };
+        Unparker { inner }
+    }
+
     /// The id of the green thread this wakes (`None` for an OS thread).
     pub fn green_thread_id(&self) -> Option<u64> {
         match &self.inner {
