@@ -341,6 +341,8 @@ impl<T> Chan<T> {
     /// Entered with the lock held (and `w` queued); returns without it.
     fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
+        let me = (self as *const Self).cast::<()>();
+        park::set_wait_object(me, self.cap as u64);
         match deadline {
             None => park::park(reason, release),
             Some(d) => park::park_until(reason, d, release),
@@ -360,8 +362,10 @@ impl<T> Chan<T> {
                     }
                     return;
                 }
+                park::set_wait_object(me, self.cap as u64);
                 park::park_until(reason, d, || {});
             } else {
+                park::set_wait_object(me, self.cap as u64);
                 park::park(reason, || {});
             }
         }

@@ -459,6 +459,7 @@ impl<'a> Select<'a> {
                 cases[i].chan().unlock();
             }
         };
+        park::set_wait_object(std::ptr::null(), cases.len() as u64);
         match deadline {
             None => park::park(WaitReason::Select, release),
             Some(d) => park::park_until(WaitReason::Select, d, release),

@@ -61,6 +61,11 @@ static POOL: Pool = Pool {
 /// them as possible wakers).
 pub(crate) static IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
 
+/// Blocking calls running or queued right now.
+pub(crate) fn in_progress() -> usize {
+    IN_PROGRESS.load(Ordering::SeqCst)
+}
+
 /// Runs `f`, which may block its OS thread, without blocking the calling green thread's
 /// worker: `f` runs on goro's blocking pool while the green thread parks. On a plain OS
 /// thread `f` simply runs inline. A panic in `f` resumes in the caller.
@@ -84,12 +89,14 @@ where
         waiter: park::current(),
     });
     let job_done = done.clone();
-    IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
+    IN_PROGRESS.fetch_add(1, Ordering::SeqCst);
     submit(Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         *lock(&job_done.result) = Some(r); // invariant 1
-        IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
         job_done.waiter.clone().unpark();
+        // After the unpark: deadlock detection must never see neither this call nor the
+        // green thread it readied.
+        IN_PROGRESS.fetch_sub(1, Ordering::SeqCst);
     }));
     loop {
         if let Some(r) = lock(&done.result).take() {

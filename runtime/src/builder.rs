@@ -1,9 +1,11 @@
 //! `Builder`: how many processors, how big a stack reservation.
 
 use std::io;
+use std::time::Duration;
 
 use crate::runtime::Runtime;
 use crate::stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+use crate::sysmon::Monitor;
 
 /// Largest stack reservation accepted (Go's limit on 64-bit).
 pub const MAX_STACK_SIZE: usize = 1 << 30;
@@ -21,6 +23,8 @@ pub const MAX_WORKERS: usize = 4096;
 pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
+    detect_deadlocks: bool,
+    warn_long_running: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -35,6 +39,8 @@ impl Builder {
         Builder {
             workers: None,
             stack_size: DEFAULT_STACK_SIZE,
+            detect_deadlocks: false,
+            warn_long_running: warn_from_env(),
         }
     }
 
@@ -50,6 +56,24 @@ impl Builder {
     /// address space, not memory. Default 256 KiB; at least 16 KiB, at most 1 GiB.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
+        self
+    }
+
+    /// Makes [`Runtime::block_on`] panic with `fatal: all goroutines are asleep -
+    /// deadlock!` and a dump when every green thread is parked and nothing can wake one
+    /// (see [`crate::run`], where this is always on). Off by default for `block_on`,
+    /// because a program embedding goro may have OS threads that will send later.
+    pub fn detect_deadlocks(mut self, on: bool) -> Self {
+        self.detect_deadlocks = on;
+        self
+    }
+
+    /// Prints a warning naming any green thread that runs longer than `threshold` without
+    /// parking or yielding (it holds its worker: other green threads queued there wait to
+    /// be stolen). Off by default; `GORO_WARN_LONG_RUNNING_MS=N` turns it on for every
+    /// runtime of the process.
+    pub fn warn_long_running(mut self, threshold: Duration) -> Self {
+        self.warn_long_running = Some(threshold);
         self
     }
 
@@ -74,8 +98,14 @@ impl Builder {
                 self.stack_size
             )));
         }
-        Runtime::start(workers, self.stack_size)
+        let monitor = Monitor::new(self.detect_deadlocks, self.warn_long_running);
+        Runtime::start(workers, self.stack_size, monitor)
     }
+}
+
+fn warn_from_env() -> Option<Duration> {
+    let ms = std::env::var("GORO_WARN_LONG_RUNNING_MS").ok()?;
+    ms.trim().parse().ok().map(Duration::from_millis)
 }
 
 fn invalid(msg: String) -> io::Error {

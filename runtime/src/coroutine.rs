@@ -35,7 +35,9 @@
 
 use std::cell::UnsafeCell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -120,6 +122,9 @@ pub(crate) struct G {
     pub(crate) park: ParkState,
     /// What the G is parked on (`WaitReason as u8`), for diagnostics.
     pub(crate) wait_reason: AtomicU8,
+    /// Diagnostics only (`dump`, deadlock reports); written with relaxed stores by whoever
+    /// moves the G between states, never read to make a scheduling decision.
+    pub(crate) diag: Diag,
     /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
     /// forced unwind through instead of reporting it as a panic.
     unwinding: AtomicBool,
@@ -135,6 +140,70 @@ pub(crate) struct G {
     stack: UnsafeCell<Option<Stack>>,
     yielder: UnsafeCell<*const Yielder<(), Suspend>>,
     completion: UnsafeCell<Option<Arc<dyn Completion>>>,
+    /// Green-thread-local values (`local.rs`), touched only by the G itself.
+    pub(crate) locals: UnsafeCell<crate::local::Locals>,
+}
+
+/// What a G is doing, as `dump` reports it (Go's `_Grunnable`, `_Grunning`, `_Gwaiting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    /// In a free list (or never started).
+    Dead = 0,
+    /// In a run queue or `runnext`.
+    Runnable,
+    /// On a worker.
+    Running,
+    /// Parked (see `wait_reason`).
+    Parked,
+}
+
+/// A G's diagnostic record (Go's `g.waitsince`, `g.waitreason`, plus what it waits on).
+///
+/// Timestamps come from the runtime's coarse clock (`Shared::coarse_now`, milliseconds,
+/// advanced by sysmon), so recording one is a relaxed load, not a clock read.
+#[derive(Debug, Default)]
+pub(crate) struct Diag {
+    status: AtomicU8,
+    /// Coarse milliseconds when `status` last changed.
+    since: AtomicU64,
+    /// Address of what the G waits on (a channel), 0 if none or not known.
+    object: AtomicUsize,
+    /// With `object`: a channel's capacity; for a sleep: the deadline in coarse ms;
+    /// for a select: the number of cases.
+    extra: AtomicU64,
+}
+
+impl Diag {
+    pub(crate) fn set(&self, status: Status, now_ms: u64) {
+        self.status.store(status as u8, Ordering::Relaxed);
+        self.since.store(now_ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_object(&self, object: usize, extra: u64) {
+        self.object.store(object, Ordering::Relaxed);
+        self.extra.store(extra, Ordering::Relaxed);
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        match self.status.load(Ordering::Relaxed) {
+            1 => Status::Runnable,
+            2 => Status::Running,
+            3 => Status::Parked,
+            _ => Status::Dead,
+        }
+    }
+
+    pub(crate) fn since(&self) -> u64 {
+        self.since.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn object(&self) -> (usize, u64) {
+        (
+            self.object.load(Ordering::Relaxed),
+            self.extra.load(Ordering::Relaxed),
+        )
+    }
 }
 
 // SAFETY: see "Why moving a G between threads is sound" in the module docs; the
@@ -163,6 +232,7 @@ impl G {
             spawn_site: AtomicPtr::new(std::ptr::null_mut()),
             park: ParkState::new(),
             wait_reason: AtomicU8::new(0),
+            diag: Diag::default(),
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
             shared,
@@ -171,6 +241,7 @@ impl G {
             stack: UnsafeCell::new(Some(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),
             completion: UnsafeCell::new(None),
+            locals: UnsafeCell::new(crate::local::Locals::default()),
         })
     }
 

@@ -14,10 +14,18 @@ use crate::scheduler::Shared;
 use crate::timer::TimerWaker;
 
 /// The runtime of the calling worker thread, if any.
-fn current_shared() -> Option<Arc<Shared>> {
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     let w = current::worker();
     // SAFETY: a non-null worker pointer is this thread's live worker context.
     (!w.is_null()).then(|| unsafe { (*w).shared.clone() })
+}
+
+/// Calls `f` with the caller's runtime, if the caller is one of its workers.
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let w = current::worker();
+    // SAFETY: a non-null worker pointer is this thread's live worker context, used before
+    // any switch.
+    (!w.is_null()).then(|| f(unsafe { &(*w).shared }))
 }
 
 /// Starts a green thread running `f` (Go's `go f()`), on the caller's runtime.
@@ -73,7 +81,9 @@ pub fn yield_now() {
 /// `Duration::MAX` included.
 pub fn sleep(d: Duration) {
     let Some(shared) = current_shared() else {
-        return std::thread::sleep(d);
+        // An OS thread sleeping in goro may send to a green thread when it wakes:
+        // deadlock detection counts it as a possible waker.
+        return park::as_os_waiter(|| std::thread::sleep(d));
     };
     if d.is_zero() {
         return yield_now();
@@ -81,19 +91,25 @@ pub fn sleep(d: Duration) {
     match Instant::now().checked_add(d) {
         Some(deadline) => sleep_until_in(&shared, deadline),
         None => loop {
-            // Beyond the end of time: nothing will wake us but shutdown.
-            park::park(WaitReason::Sleep, || {});
+            // Beyond the end of time: sleep a century at a time. A pending timer keeps
+            // deadlock detection quiet, as a long `time.Sleep` does in Go.
+            match Instant::now().checked_add(Duration::from_secs(100 * 365 * 86_400)) {
+                Some(far) => sleep_until_in(&shared, far),
+                None => park::park(WaitReason::Sleep, || {}),
+            }
         },
     }
 }
 
 fn sleep_until_in(shared: &Shared, deadline: Instant) {
+    park::set_wait_object(std::ptr::null(), shared.coarse_of(deadline).max(1));
     let waker = TimerWaker::new(park::current());
     if shared.timers.insert(deadline, waker.clone()) {
         shared.timer_inserted();
     }
     while !waker.has_fired() {
         park::park(WaitReason::Sleep, || {});
+        park::set_wait_object(std::ptr::null(), shared.coarse_of(deadline).max(1));
     }
 }
 

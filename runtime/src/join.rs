@@ -133,6 +133,37 @@ impl<T> JoinHandle<T> {
         unsafe { (*s.result.get()).take() }.expect("goro: join result taken twice")
     }
 
+    /// `join` for `block_on`: also returns (with the report) if sysmon declares the runtime
+    /// deadlocked while we wait. Parks uncounted (`sysmon.rs`, invariant 2).
+    pub(crate) fn join_watching(
+        self,
+        monitor: &crate::sysmon::Monitor,
+    ) -> Result<std::thread::Result<T>, Arc<str>> {
+        let s = &*self.state;
+        if s.status.load(Ordering::Acquire) != DONE {
+            let me = park::current();
+            // SAFETY: as in `join`.
+            unsafe { *s.waiter.get() = Some(me.clone()) };
+            if s.status
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if let Some(verdict) = monitor.watch(me.clone()) {
+                    return Err(verdict);
+                }
+                while s.status.load(Ordering::Acquire) != DONE {
+                    if let Some(verdict) = monitor.verdict() {
+                        return Err(verdict);
+                    }
+                    park::park_watcher(WaitReason::Join);
+                }
+                monitor.unwatch(&me);
+            }
+        }
+        // SAFETY: DONE: the green thread wrote `result` and will not touch it again.
+        Ok(unsafe { (*s.result.get()).take() }.expect("goro: join result taken twice"))
+    }
+
     /// True once the green thread has finished (`join` will not block).
     pub fn is_finished(&self) -> bool {
         self.state.status.load(Ordering::Acquire) == DONE

@@ -27,6 +27,9 @@
 //! * `netpoll/` — the epoll netpoller; `net/` — `TcpListener`, `TcpStream`, `UdpSocket` on it.
 //! * `blocking.rs` — `blocking(f)`: blocking calls on a thread pool while the green thread parks.
 //! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
+//! * `sysmon.rs` — the monitor thread: coarse clock, network backstop, stuck workers,
+//!   deadlock detection; `dump.rs` — `dump()`; `metrics.rs` — `Metrics`; `local.rs` —
+//!   `goro::local!`, green-thread-local storage.
 //!
 //! # Thread-locals in green threads
 //! A green thread may resume on a different OS thread after any call that can block
@@ -41,9 +44,13 @@ mod blocking;
 mod builder;
 mod coroutine;
 mod current;
+mod dump;
 mod green;
 mod join;
+mod leakcheck;
+mod local;
 mod loom;
+mod metrics;
 #[cfg(not(loom))]
 pub mod net;
 mod netpoll;
@@ -53,14 +60,20 @@ mod runtime;
 mod scheduler;
 mod stack;
 pub mod sync;
+mod sysmon;
 mod timer;
 
 pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
+pub use dump::dump;
 pub use green::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
+pub use leakcheck::LeakCheck;
+pub use local::LocalKey;
+pub use metrics::{metrics, Metrics};
 pub use runtime::{run, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use sysmon::DEADLOCK_MESSAGE;
 
 /// Timer callbacks, the building block of `goro::time::{after, tick}`.
 pub mod time {

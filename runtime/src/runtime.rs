@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use crate::builder::Builder;
-use crate::coroutine::G;
+use crate::coroutine::{Status, G};
 use crate::current;
 use crate::join::{JoinHandle, JoinState};
 use crate::park;
@@ -52,17 +52,23 @@ impl Runtime {
         Builder::new()
     }
 
-    pub(crate) fn start(workers: usize, stack_size: usize) -> io::Result<Runtime> {
+    pub(crate) fn start(
+        workers: usize,
+        stack_size: usize,
+        monitor: crate::sysmon::Monitor,
+    ) -> io::Result<Runtime> {
         crate::overflow::install();
-        let (shared, locals) = Shared::new(workers, stack_size)?;
+        let (shared, locals) = Shared::new(workers, stack_size, monitor)?;
         let mut rt = Runtime {
             shared: shared.clone(),
-            threads: Vec::with_capacity(workers),
+            threads: Vec::with_capacity(workers + 1),
         };
         for (i, local) in locals.into_iter().enumerate() {
             // On failure `rt` drops, stopping the workers already started.
             rt.threads.push(worker::spawn(shared.clone(), i, local)?);
         }
+        rt.threads.push(crate::sysmon::spawn(&shared)?);
+        crate::dump::register(&shared);
         Ok(rt)
     }
 
@@ -91,16 +97,39 @@ impl Runtime {
 
     /// Runs `f` as a green thread and blocks the calling thread until it returns. A panic
     /// in `f` resumes in the caller.
+    ///
+    /// With [`Builder::detect_deadlocks`] (always on under [`run`]), if every green thread
+    /// ends up parked with nothing left that could wake one, this panics with
+    /// `fatal: all goroutines are asleep - deadlock!` followed by [`dump`](crate::dump)'s
+    /// report, instead of waiting forever.
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        match self.spawn(f).join() {
+        let h = self.spawn(f);
+        let r = if self.shared.monitor.detects_deadlocks() {
+            match h.join_watching(&self.shared.monitor) {
+                Ok(r) => r,
+                Err(report) => panic!("{report}"),
+            }
+        } else {
+            h.join()
+        };
+        match r {
             Ok(v) => v,
             Err(p) => resume_unwind(p),
         }
+    }
+
+    /// Counters describing this runtime right now (see [`Metrics`](crate::Metrics)).
+    pub fn metrics(&self) -> crate::Metrics {
+        crate::metrics::read(&self.shared)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Live green threads of this runtime.
@@ -224,6 +253,7 @@ where
     let join = Arc::new(JoinState::<T>::new());
     let result = join.clone();
     let body = move |g: &G| {
+        let _locals = crate::local::Exit(g); // dropped last: after the result is stored
         let r = catch_unwind(AssertUnwindSafe(f));
         if let Err(p) = r {
             if g.is_unwinding() {
@@ -238,6 +268,8 @@ where
     };
     // SAFETY: `g` is fresh or came from a free list: dead and exclusively ours.
     unsafe { g.start(id, site, join.clone(), body) };
+    g.diag.set(Status::Runnable, shared.coarse_now());
+    g.diag.set_object(0, 0);
     match ctx {
         Some(c) => {
             let counter = &shared.remotes[c.p.index].started;
@@ -257,6 +289,12 @@ where
 /// runtime is dropped: green threads still running or parked are unwound (their
 /// destructors run) before `run` returns.
 ///
+/// Deadlock detection is on (Go's `checkdead`): when every green thread is parked and no
+/// timer, socket, `blocking` call or OS thread blocked in a goro call can wake one, `run`
+/// panics with `fatal: all goroutines are asleep - deadlock!` and a [`dump`](crate::dump)
+/// of the green threads. Green threads that wait for an OS thread *outside* any goro call
+/// belong under [`Runtime::block_on`], where detection is opt-in.
+///
 /// ```
 /// let v = goro_runtime::run(|| {
 ///     let h = goro_runtime::go(|| 20);
@@ -270,6 +308,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let rt = Runtime::new().unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
+    let rt = Builder::new()
+        .detect_deadlocks(true)
+        .build()
+        .unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
     rt.block_on(f)
 }

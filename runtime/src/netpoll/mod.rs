@@ -32,7 +32,7 @@ pub(crate) mod slot;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +68,10 @@ pub(crate) struct Poller {
     /// `epoll_wait` entirely while it is zero.
     waiters: AtomicUsize,
     polling: AtomicBool,
+    /// Completed polls (sysmon's "has anybody polled lately?") and slots notified
+    /// (metrics).
+    polls: AtomicU64,
+    notified: AtomicU64,
     woken: AtomicBool,
     has_pwait2: AtomicBool,
 }
@@ -100,6 +104,8 @@ impl Poller {
             registry: Mutex::default(),
             waiters: AtomicUsize::new(0),
             polling: AtomicBool::new(false),
+            polls: AtomicU64::new(0),
+            notified: AtomicU64::new(0),
             woken: AtomicBool::new(false),
             has_pwait2: AtomicBool::new(true),
         };
@@ -181,6 +187,7 @@ impl Poller {
             }
         }
         self.polling.store(false, Ordering::Release);
+        self.polls.fetch_add(1, Ordering::Relaxed);
         if count == 0 {
             return Some(0);
         }
@@ -206,7 +213,23 @@ impl Poller {
                 notified += 1;
             }
         }
+        self.notified.fetch_add(notified as u64, Ordering::Relaxed);
         Some(notified)
+    }
+
+    /// Polls completed so far.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
+    }
+
+    /// Read or write waiters notified so far.
+    pub(crate) fn notified(&self) -> u64 {
+        self.notified.load(Ordering::Relaxed)
+    }
+
+    /// True while some thread is blocked in (or running) `epoll_wait`.
+    pub(crate) fn is_polling(&self) -> bool {
+        self.polling.load(Ordering::Relaxed)
     }
 
     fn wait(&self, events: &mut [libc::epoll_event], timeout: Option<Duration>) -> usize {

@@ -42,7 +42,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::coroutine::{GRef, Release, Suspend, G};
+use crate::coroutine::{GRef, Release, Status, Suspend, G};
 use crate::current;
 use state::Notify;
 use thread::ThreadParker;
@@ -75,6 +75,25 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        const ALL: [WaitReason; 11] = [
+            WaitReason::Unknown,
+            WaitReason::Sleep,
+            WaitReason::Join,
+            WaitReason::ChanSend,
+            WaitReason::ChanRecv,
+            WaitReason::Select,
+            WaitReason::Sync,
+            WaitReason::Io,
+            WaitReason::Blocking,
+            WaitReason::Other,
+            WaitReason::Other,
+        ];
+        ALL.get(usize::from(v))
+            .copied()
+            .unwrap_or(WaitReason::Unknown)
+    }
+
     /// Go's wording for the reason ("chan receive", "sleep", ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -235,6 +254,7 @@ pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
         // SAFETY: `g` is the green thread running this code, on its own stack.
         Some(g) => unsafe { park_green(&*g, reason, release) },
         None => {
+            let _counted = OsWaiter::enter(); // before `release`: a waker may run after it
             release();
             if UNWINDING_RUNTIME.with(Cell::get) {
                 panic!(
@@ -244,6 +264,46 @@ pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
             }
             THREAD_PARKER.with(|p| p.park());
         }
+    }
+}
+
+/// OS threads parked in a goro call right now, across all runtimes: each could wake a
+/// green thread once it resumes, so deadlock detection counts them as possible wakers.
+static OS_WAITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts the calling OS thread in [`OS_WAITERS`] while alive.
+struct OsWaiter;
+
+impl OsWaiter {
+    fn enter() -> OsWaiter {
+        OS_WAITERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OsWaiter
+    }
+}
+
+impl Drop for OsWaiter {
+    fn drop(&mut self) {
+        OS_WAITERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `f` (which blocks the calling OS thread) counted as a possible waker.
+pub(crate) fn as_os_waiter<R>(f: impl FnOnce() -> R) -> R {
+    let _counted = OsWaiter::enter();
+    f()
+}
+
+pub(crate) fn os_waiters() -> usize {
+    OS_WAITERS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Parks a `block_on` caller that watches for a deadlock verdict: like [`park`] with no
+/// release step, but an OS thread parked here is not counted as a possible waker.
+pub(crate) fn park_watcher(reason: WaitReason) {
+    match current_g() {
+        // SAFETY: `g` is the green thread running this code, on its own stack.
+        Some(g) => unsafe { park_green(&*g, reason, || {}) },
+        None => THREAD_PARKER.with(|p| p.park()),
     }
 }
 
@@ -260,6 +320,7 @@ pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F
             timer.cancel();
         }
         None => {
+            let _counted = OsWaiter::enter();
             release();
             THREAD_PARKER.with(|p| p.park_until(Some(deadline)));
         }
@@ -271,6 +332,9 @@ pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F
 unsafe fn park_green<F: FnOnce()>(g: &G, reason: WaitReason, release: F) {
     g.wait_reason
         .store(reason as u8, std::sync::atomic::Ordering::Relaxed);
+    // Before the switch: a waker that claims the park afterwards marks it runnable, and
+    // that claim is ordered after this store (it needs the commit, which follows).
+    g.diag.set(Status::Parked, g.shared.coarse_now());
     let mut release = ManuallyDrop::new(release);
     let step = Release::new(&mut release);
     // SAFETY: we run on `g`'s stack (contract). `release` stays in this frame, untouched,
@@ -282,6 +346,17 @@ unsafe fn park_green<F: FnOnce()>(g: &G, reason: WaitReason, release: F) {
         WaitReason::Unknown as u8,
         std::sync::atomic::Ordering::Relaxed,
     );
+    g.diag.set_object(0, 0);
+}
+
+/// Tells diagnostics what the caller's next [`park`] waits on: `object` is its address (a
+/// channel's, shown by `goro::dump`), `extra` a number shown with it (a channel's
+/// capacity). Cleared when the park returns. Does nothing on an OS thread.
+pub fn set_wait_object(object: *const (), extra: u64) {
+    if let Some(g) = current_g() {
+        // SAFETY: `g` is the running green thread, alive while it runs.
+        unsafe { &*g }.diag.set_object(object as usize, extra);
+    }
 }
 
 /// Yields the running green thread to the back of its worker's queue. False (and does

@@ -38,11 +38,12 @@ pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_deque::{Injector, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
-use crate::coroutine::GRef;
+use crate::coroutine::{GRef, Status};
 use crate::current;
 use crate::netpoll::Poller;
 use crate::park::thread::ThreadParker;
@@ -62,6 +63,19 @@ pub(crate) struct Remote {
     /// Green threads started / finished on this processor (written only by its worker).
     pub(crate) started: AtomicU64,
     pub(crate) finished: AtomicU64,
+    /// Counters written only by this processor's worker (Go's `p.schedtick`): resumes of
+    /// a green thread, parks committed, successful steals. Sysmon reads `ticks` to spot a
+    /// worker stuck in one green thread; `metrics()` reads all three.
+    pub(crate) ticks: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) steals: AtomicU64,
+}
+
+impl Remote {
+    /// `counter += 1` for a counter only this processor's worker writes (no RMW needed).
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
 }
 
 const NO_TIMEKEEPER: usize = usize::MAX;
@@ -85,6 +99,13 @@ pub(crate) struct Shared {
     pub(crate) started_outside: AtomicU64,
     /// The runtime's epoll instance (`netpoll/`).
     pub(crate) poller: Arc<Poller>,
+    /// Start of the runtime: origin of the coarse clock.
+    pub(crate) epoch: Instant,
+    /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
+    /// state timestamps use, so recording one is a load instead of a clock read.
+    clock: CachePadded<AtomicU64>,
+    /// Sysmon's state and the deadlock verdict (`sysmon.rs`).
+    pub(crate) monitor: crate::sysmon::Monitor,
 }
 
 impl Shared {
@@ -92,6 +113,7 @@ impl Shared {
     pub(crate) fn new(
         workers: usize,
         stack_size: usize,
+        monitor: crate::sysmon::Monitor,
     ) -> std::io::Result<(Arc<Shared>, Vec<LocalQueue<GRef>>)> {
         let poller = Arc::new(Poller::new()?);
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
@@ -104,6 +126,9 @@ impl Shared {
                     parker: ThreadParker::new(),
                     started: AtomicU64::new(0),
                     finished: AtomicU64::new(0),
+                    ticks: AtomicU64::new(0),
+                    parks: AtomicU64::new(0),
+                    steals: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -120,8 +145,28 @@ impl Shared {
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),
             started_outside: AtomicU64::new(0),
             poller,
+            epoch: Instant::now(),
+            clock: CachePadded::new(AtomicU64::new(0)),
+            monitor,
         });
         Ok((shared, locals))
+    }
+
+    /// The coarse clock (milliseconds since `epoch`, lagging by at most a sysmon tick).
+    pub(crate) fn coarse_now(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    /// Advances the coarse clock to the real time; returns it.
+    pub(crate) fn tick_clock(&self) -> u64 {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.clock.fetch_max(now, Ordering::Relaxed);
+        now
+    }
+
+    /// Coarse milliseconds of `t` (for deadlines shown by `dump`).
+    pub(crate) fn coarse_of(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     pub(crate) fn num_workers(&self) -> usize {
@@ -235,6 +280,7 @@ impl Shared {
         for i in 0..self.remotes.len() {
             self.unpark_worker(i);
         }
+        self.monitor.parker.unpark();
     }
 
     /// Drops every queued reference (after the workers exited).
@@ -264,10 +310,12 @@ pub(crate) fn ready(g: GRef) {
         // before any switch.
         let ctx = unsafe { &*w };
         if Arc::ptr_eq(&ctx.shared, &g.shared) {
+            g.diag.set(Status::Runnable, ctx.shared.coarse_now());
             ctx.ready_next(g);
             return;
         }
     }
+    g.diag.set(Status::Runnable, g.shared.coarse_now());
     let shared = g.shared.clone();
     shared.inject(g);
 }

@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use crossbeam_deque::{Steal, Worker as LocalQueue};
 
 use super::gfree::GFreeList;
-use super::Shared;
+use super::{Remote, Shared};
 use crate::coroutine::GRef;
 
 /// Local queue bound (Go: 256). Past it, half moves to the global queue.
@@ -152,7 +152,10 @@ impl Processor {
                 }
                 let stealer = &shared.remotes[victim].stealer;
                 match stealer.steal_batch_with_limit_and_pop(&self.local, LOCAL_CAP / 2) {
-                    Steal::Success(g) => return Some(g),
+                    Steal::Success(g) => {
+                        Remote::bump(&shared.remotes[self.index].steals);
+                        return Some(g);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
@@ -187,6 +190,7 @@ impl Processor {
                 std::hint::spin_loop();
             }
             if let Some(g) = slot.steal_if(seen) {
+                Remote::bump(&shared.remotes[self.index].steals);
                 return Some(g);
             }
         }

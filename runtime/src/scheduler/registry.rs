@@ -79,6 +79,16 @@ impl Registry {
         out
     }
 
+    /// A copy of every registered G (live or dead), for `dump`: one shard lock at a time.
+    pub(crate) fn snapshot(&self) -> Vec<GRef> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(s.slots.iter().flatten().cloned());
+        }
+        out
+    }
+
     /// Removes and returns every G (shutdown).
     pub(crate) fn drain(&self) -> Vec<GRef> {
         let mut out = Vec::new();

@@ -30,8 +30,8 @@ use corosensei::CoroutineResult;
 use crossbeam_deque::Worker as LocalQueue;
 
 use super::processor::Processor;
-use super::Shared;
-use crate::coroutine::{GRef, Suspend, G};
+use super::{Remote, Shared};
+use crate::coroutine::{GRef, Status, Suspend, G};
 use crate::current;
 use crate::park::state::Commit;
 
@@ -182,7 +182,10 @@ impl WorkerCtx {
 
     /// Runs `g` until it yields, parks for good, or returns.
     fn run_g(&self, g: GRef) {
+        let remote = &self.shared.remotes[self.p.index];
         loop {
+            Remote::bump(&remote.ticks);
+            g.diag.set(Status::Running, self.shared.coarse_now());
             self.current.set(Arc::as_ptr(&g));
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
@@ -190,6 +193,7 @@ impl WorkerCtx {
             self.current.set(ptr::null());
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => {
+                    g.diag.set(Status::Runnable, self.shared.coarse_now());
                     self.p.push_local(g, &self.shared);
                     return;
                 }
@@ -198,7 +202,10 @@ impl WorkerCtx {
                     // release closure in place until it is resumed; we run it exactly once.
                     unsafe { release.run() };
                     match g.park.commit() {
-                        Commit::Parked => return, // a waker holds its own reference
+                        Commit::Parked => {
+                            Remote::bump(&remote.parks);
+                            return; // a waker holds its own reference
+                        }
                         Commit::Notified => continue,
                     }
                 }
@@ -219,6 +226,7 @@ impl WorkerCtx {
             g.retire();
             g.take_completion()
         };
+        g.diag.set(Status::Dead, 0);
         // Only the registry and we hold it: nobody can reach it to unpark it any more.
         if Arc::strong_count(&g) == 2 {
             // SAFETY: dead, and exclusively ours (see above).

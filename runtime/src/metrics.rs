@@ -1,0 +1,83 @@
+//! `Metrics`: a runtime's counters, read without stopping anything.
+//!
+//! Every counter already exists for the scheduler's own use or is written only by the
+//! worker that owns it (no shared read-modify-write on the hot path): reading them is a
+//! handful of relaxed loads, cheap enough to export every second. Counters read at
+//! slightly different instants, so sums may be off by the events of that instant.
+
+use std::sync::atomic::Ordering;
+
+use crate::scheduler::Shared;
+
+/// A snapshot of one runtime's counters ([`Runtime::metrics`](crate::Runtime::metrics),
+/// [`metrics`] from inside a runtime).
+///
+/// ```
+/// let rt = goro_runtime::Runtime::builder().workers(2).build()?;
+/// rt.block_on(|| {
+///     let hs: Vec<_> = (0..100).map(|_| goro_runtime::go(goro_runtime::yield_now)).collect();
+///     hs.into_iter().for_each(|h| h.join().unwrap());
+/// });
+/// let m = rt.metrics();
+/// assert_eq!(m.spawned, 101);               // 100 + the block_on green thread
+/// assert_eq!(m.live_green_threads, 0);
+/// assert!(m.resumes >= 201);                // each yielded once
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Processors (worker threads).
+    pub workers: usize,
+    /// Workers asleep right now.
+    pub workers_idle: usize,
+    /// Workers searching for work (Go's spinning Ms) right now.
+    pub workers_searching: usize,
+    /// Green threads alive (started, not finished).
+    pub live_green_threads: usize,
+    /// Green threads started since the runtime began.
+    pub spawned: u64,
+    /// Times a green thread was resumed (Go's `schedtick`).
+    pub resumes: u64,
+    /// Parks committed (a green thread went to sleep on something).
+    pub parks: u64,
+    /// Successful steals from another processor's queue.
+    pub steals: u64,
+    /// Green threads waiting in the global queue right now.
+    pub global_queue_depth: usize,
+    /// Green threads waiting in processors' local queues right now.
+    pub local_queue_depth: usize,
+    /// Socket waiters the netpoller has woken.
+    pub netpoll_wakeups: u64,
+    /// Times the netpoller was polled.
+    pub netpoll_polls: u64,
+    /// `blocking` calls running or queued right now (process-wide).
+    pub blocking_in_progress: usize,
+}
+
+pub(crate) fn read(shared: &Shared) -> Metrics {
+    let sum = |f: fn(&crate::scheduler::Remote) -> u64| -> u64 {
+        shared.remotes.iter().map(|r| f(r)).sum()
+    };
+    let (searching, idle) = shared.idle.counts();
+    Metrics {
+        workers: shared.num_workers(),
+        workers_idle: idle,
+        workers_searching: searching,
+        live_green_threads: shared.live(),
+        spawned: shared.started(),
+        resumes: sum(|r| r.ticks.load(Ordering::Relaxed)),
+        parks: sum(|r| r.parks.load(Ordering::Relaxed)),
+        steals: sum(|r| r.steals.load(Ordering::Relaxed)),
+        global_queue_depth: shared.injector.len(),
+        local_queue_depth: shared.remotes.iter().map(|r| r.stealer.len()).sum(),
+        netpoll_wakeups: shared.poller.notified(),
+        netpoll_polls: shared.poller.polls(),
+        blocking_in_progress: crate::blocking::in_progress(),
+    }
+}
+
+/// The counters of the runtime the caller runs in (`None` outside a runtime).
+pub fn metrics() -> Option<Metrics> {
+    crate::green::with_current_shared(read)
+}

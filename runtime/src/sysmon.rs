@@ -1,0 +1,304 @@
+//! sysmon: one monitor thread per runtime (Go's `sysmon`), doing what no worker can do
+//! for itself because it may be busy, asleep, or stuck:
+//!
+//! * **coarse clock**: advances `Shared::clock`, so green-thread state timestamps (shown by
+//!   `dump`) cost a load instead of a clock read;
+//! * **network backstop**: if green threads wait on sockets and nobody has polled for
+//!   10 ms (every worker busy running green threads), poll without blocking and inject
+//!   the readied green threads (Go: "poll network if not polled for more than 10ms");
+//! * **stuck workers**: a worker whose tick counter has not moved for 10 ms is inside one
+//!   green thread that does not yield (a long computation, or a blocking call made
+//!   without `goro::blocking`). Green threads are not preempted, but the stuck worker's
+//!   queue is not stranded: sysmon wakes an idle worker, which steals it. With
+//!   `Builder::warn_long_running` it also prints the green thread's id and spawn site;
+//! * **deadlock detection** (Go's `checkdead`, when enabled): see [`Monitor`].
+//!
+//! sysmon sleeps 1 ms while it finds something to do and backs off to 10 ms when it does
+//! not (Go: 20 µs to 10 ms), so an idle runtime costs ~100 wake-ups per second.
+//!
+//! # Deadlock detection
+//! The runtime is *deadlocked* when every green thread is parked and nothing that could
+//! wake one exists: every worker asleep, every run queue empty, no pending timer, no
+//! green thread waiting on the netpoller, no `blocking` call in progress, and no OS thread
+//! parked inside a goro call (it could send to a channel when it wakes). A worker state
+//! can change between the reads, so the verdict needs the same observation — with no
+//! scheduling progress in between (tick and spawn counters unchanged) — to hold for
+//! `CONFIRM` (100 ms). The verdict is final: sysmon stores the report and unparks every
+//! `block_on` caller watching this runtime, which panics with it.
+//!
+//! # Invariants
+//! 1. The verdict is written once, under `state`, before the watchers are taken from the
+//!    same lock: a watcher that registers afterwards sees the verdict (lost-wake-up free).
+//! 2. A `block_on` caller parks uncounted (it is the party the report goes to, not a
+//!    possible waker); every other OS thread parked in goro counts (`park::os_waiters`).
+//!
+//! # Lock order
+//! `state` is a leaf: unparks happen after it is released.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::coroutine::Status;
+use crate::park::thread::ThreadParker;
+use crate::park::Unparker;
+use crate::scheduler::Shared;
+
+/// How long the deadlock observation must hold before the verdict.
+const CONFIRM: Duration = Duration::from_millis(100);
+/// Tick bounds (Go: 20 µs .. 10 ms).
+const MIN_DELAY: Duration = Duration::from_millis(1);
+const MAX_DELAY: Duration = Duration::from_millis(10);
+/// A worker whose tick counter stands still this long is stuck in one green thread.
+const STUCK_AFTER_MS: u64 = 10;
+/// Network backstop: poll if nobody has for this long.
+const NETPOLL_AFTER: Duration = Duration::from_millis(10);
+
+/// The first line of a deadlock report (Go's wording).
+pub const DEADLOCK_MESSAGE: &str = "fatal: all goroutines are asleep - deadlock!";
+
+/// sysmon's configuration and the deadlock verdict, shared with the runtime.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    detect_deadlocks: bool,
+    /// Long-running green threads are reported past this (`None`: off).
+    warn_after: Option<Duration>,
+    /// sysmon sleeps here; shutdown unparks it.
+    pub(crate) parker: ThreadParker,
+    state: Mutex<MonitorState>,
+}
+
+#[derive(Debug, Default)]
+struct MonitorState {
+    verdict: Option<Arc<str>>,
+    watchers: Vec<Unparker>,
+}
+
+impl Monitor {
+    pub(crate) fn new(detect_deadlocks: bool, warn_after: Option<Duration>) -> Monitor {
+        Monitor {
+            detect_deadlocks,
+            warn_after,
+            parker: ThreadParker::new(),
+            state: Mutex::new(MonitorState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MonitorState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True if deadlocks are reported to `block_on` callers.
+    pub(crate) fn detects_deadlocks(&self) -> bool {
+        self.detect_deadlocks
+    }
+
+    /// Registers a `block_on` caller to be woken with the verdict; returns the verdict if
+    /// it is already in (invariant 1).
+    pub(crate) fn watch(&self, who: Unparker) -> Option<Arc<str>> {
+        let mut st = self.state();
+        if st.verdict.is_none() {
+            st.watchers.push(who);
+        }
+        st.verdict.clone()
+    }
+
+    /// Drops a watcher that finished normally.
+    pub(crate) fn unwatch(&self, who: &Unparker) {
+        self.state().watchers.retain(|w| !w.will_wake(who));
+    }
+
+    pub(crate) fn verdict(&self) -> Option<Arc<str>> {
+        self.state().verdict.clone()
+    }
+
+    fn declare(&self, report: String) {
+        let watchers = {
+            let mut st = self.state();
+            st.verdict = Some(report.into());
+            std::mem::take(&mut st.watchers)
+        };
+        for w in watchers {
+            w.unpark();
+        }
+    }
+}
+
+/// Starts sysmon for `shared`. It holds only a weak reference, and exits when the runtime
+/// shuts down.
+pub(crate) fn spawn(shared: &Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let weak = Arc::downgrade(shared);
+    std::thread::Builder::new()
+        .name("goro-sysmon".into())
+        .spawn(move || Sysmon::default().run(weak))
+}
+
+#[derive(Default)]
+struct Sysmon {
+    /// Per processor: (tick counter, coarse ms when it last changed).
+    seen_ticks: Vec<(u64, u64)>,
+    /// Processors already warned about for their current tick value.
+    warned: Vec<u64>,
+    /// Netpoller poll count at the last check, and when it last changed.
+    seen_polls: Option<(u64, Instant)>,
+    /// Deadlock candidate: progress counter and when it was first seen quiescent.
+    candidate: Option<(u64, Instant)>,
+}
+
+impl Sysmon {
+    fn run(mut self, weak: Weak<Shared>) {
+        let mut delay = MIN_DELAY;
+        loop {
+            let Some(shared) = weak.upgrade() else { return };
+            if shared.is_shutdown() {
+                return;
+            }
+            let busy = self.tick(&shared);
+            delay = if busy {
+                MIN_DELAY
+            } else {
+                (delay * 2).min(MAX_DELAY)
+            };
+            // Holding `shared` while asleep is fine: shutdown unparks us and joins us.
+            shared
+                .monitor
+                .parker
+                .park_until(Some(Instant::now() + delay));
+        }
+    }
+
+    /// One round. True if it found something to do (tick faster).
+    fn tick(&mut self, shared: &Shared) -> bool {
+        let now_ms = shared.tick_clock();
+        let now = Instant::now();
+        let mut busy = self.netpoll_backstop(shared, now);
+        busy |= self.retake(shared, now_ms);
+        if shared.monitor.detect_deadlocks && shared.monitor.verdict().is_none() {
+            self.check_deadlock(shared, now);
+        }
+        busy
+    }
+
+    /// Polls the network if green threads wait on it and nobody polled for a while.
+    fn netpoll_backstop(&mut self, shared: &Shared, now: Instant) -> bool {
+        let poller = &shared.poller;
+        if !poller.has_waiters() || poller.is_polling() {
+            // Nobody to find, or somebody is blocked in `epoll_wait` and will find them.
+            self.seen_polls = None;
+            return false;
+        }
+        let polls = poller.polls();
+        match self.seen_polls {
+            Some((p, since)) if p == polls && now.duration_since(since) >= NETPOLL_AFTER => {
+                let found = poller.poll(Some(Duration::ZERO)).unwrap_or(0);
+                self.seen_polls = Some((poller.polls(), now));
+                found > 0
+            }
+            Some((p, _)) if p == polls => false,
+            _ => {
+                self.seen_polls = Some((polls, now));
+                false
+            }
+        }
+    }
+
+    /// Spots workers stuck in one green thread; wakes a worker to take their queued work.
+    fn retake(&mut self, shared: &Shared, now_ms: u64) -> bool {
+        let n = shared.num_workers();
+        self.seen_ticks.resize(n, (0, now_ms));
+        self.warned.resize(n, u64::MAX);
+        let mut stuck = false;
+        for i in 0..n {
+            let r = &shared.remotes[i];
+            let ticks = r.ticks.load(std::sync::atomic::Ordering::Relaxed);
+            let (seen, since) = &mut self.seen_ticks[i];
+            if *seen != ticks {
+                (*seen, *since) = (ticks, now_ms);
+                continue;
+            }
+            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || shared.idle.is_parked(i) {
+                continue;
+            }
+            // Stuck in one green thread (or its worker is between loops for 10 ms, which
+            // only happens when it is descheduled: waking a helper is harmless then).
+            if !r.stealer.is_empty() || !r.runnext.is_empty() {
+                shared.notify_parked();
+                stuck = true;
+            }
+            if let Some(limit) = shared.monitor.warn_after {
+                if self.warned[i] != ticks && warn_long_running(shared, limit) {
+                    self.warned[i] = ticks;
+                }
+            }
+        }
+        stuck
+    }
+
+    fn check_deadlock(&mut self, shared: &Shared, now: Instant) {
+        if !is_quiescent(shared) {
+            self.candidate = None;
+            return;
+        }
+        let progress = progress(shared);
+        match self.candidate {
+            Some((p, since)) if p == progress => {
+                if now.duration_since(since) >= CONFIRM && is_quiescent(shared) {
+                    let report = format!(
+                        "{DEADLOCK_MESSAGE}\n\n{}",
+                        crate::dump::dump_runtime(shared)
+                    );
+                    shared.monitor.declare(report);
+                }
+            }
+            _ => self.candidate = Some((progress, now)),
+        }
+    }
+}
+
+/// Every worker asleep, no runnable G, and no possible waker (module docs).
+fn is_quiescent(shared: &Shared) -> bool {
+    let (_, sleeping) = shared.idle.counts();
+    sleeping == shared.num_workers()
+        && shared.live() > 0
+        && shared.injector.is_empty()
+        && shared
+            .remotes
+            .iter()
+            .all(|r| r.stealer.is_empty() && r.runnext.is_empty())
+        && shared.timers.next_deadline().is_none()
+        && !shared.poller.has_waiters()
+        && crate::blocking::in_progress() == 0
+        && crate::park::os_waiters() == 0
+}
+
+/// Changes whenever any green thread runs or is spawned.
+fn progress(shared: &Shared) -> u64 {
+    let ticks: u64 = shared
+        .remotes
+        .iter()
+        .map(|r| r.ticks.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    ticks.wrapping_add(shared.started())
+}
+
+/// Prints every green thread that has been running longer than `limit`; true if any.
+fn warn_long_running(shared: &Shared, limit: Duration) -> bool {
+    let now = shared.coarse_now();
+    let limit_ms = limit.as_millis() as u64;
+    let mut any = false;
+    for g in shared.registry.snapshot() {
+        if g.diag.status() == Status::Running && now.saturating_sub(g.diag.since()) >= limit_ms {
+            let site = g
+                .spawn_site()
+                .map_or_else(|| "?".to_string(), |l| l.to_string());
+            eprintln!(
+                "goro: green thread {} (spawned at {site}) has run for {} ms without \
+                 yielding; its worker cannot run other green threads meanwhile. Move \
+                 blocking calls into goro::blocking and call goro::yield_now in long loops.",
+                g.id(),
+                now.saturating_sub(g.diag.since())
+            );
+            any = true;
+        }
+    }
+    any
+}

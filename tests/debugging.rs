@@ -1,0 +1,313 @@
+//! Debugging aids: `dump`, deadlock detection, metrics, green-thread-locals, leak checks,
+//! the long-running warning. Paths that end the process run in a child process (this test
+//! binary re-executed with `GORO_CHILD` naming the test) whose stderr and status we check.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use goro::chan;
+
+/// Runs this test binary again as a child executing `name` only; returns (success, stderr).
+fn child(name: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", name);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), stderr)
+}
+
+fn is_child(name: &str) -> bool {
+    std::env::var("GORO_CHILD").as_deref() == Ok(name)
+}
+
+#[test]
+fn dump_shows_each_state_with_its_object_and_spawn_site() {
+    goro::run(|| {
+        let (tx, rx) = chan::bounded::<u32>(3);
+        let receiver = goro::go(move || {
+            let mut got = 0;
+            while let Ok(v) = rx.recv() {
+                got += v;
+            }
+            got
+        });
+        let sleeper = goro::go(|| goro::sleep(Duration::from_secs(30)));
+        let (_stx, srx) = chan::bounded::<()>(0);
+        let selector = goro::go(move || {
+            goro::select! {
+                recv(srx) -> _ => {},
+                recv(chan::never::<()>()) -> _ => {},
+            }
+        });
+        goro::sleep(Duration::from_millis(50));
+        // `dump` covers every runtime of the process (other tests run in parallel):
+        // keep the section of ours, the one with the capacity-3 channel.
+        let all = goro::dump();
+        let d = all
+            .split("goro runtime ")
+            .find(|s| s.contains("(capacity 3)"))
+            .unwrap_or_else(|| panic!("our runtime is missing:\n{all}"));
+        assert!(d.contains("[running"), "the caller runs:\n{d}");
+        assert!(d.contains("[chan receive"), "{d}");
+        assert!(d.contains("(capacity 3)"), "{d}");
+        assert!(d.contains("[sleep") && d.contains("wakes in"), "{d}");
+        assert!(d.contains("[select") && d.contains("2 cases"), "{d}");
+        assert!(d.contains("tests/debugging.rs"), "spawn sites:\n{d}");
+        assert_eq!(d.matches("goroutine ").count(), 4, "{d}");
+        tx.send(5).unwrap();
+        drop(tx);
+        assert_eq!(receiver.join().unwrap(), 5);
+        drop((sleeper, selector));
+    });
+    assert!(
+        !goro::dump().contains("(capacity 3)"),
+        "the runtime is gone"
+    );
+}
+
+#[test]
+fn deadlock_under_run_is_reported_with_the_dump() {
+    const NAME: &str = "deadlock_under_run_is_reported_with_the_dump";
+    if is_child(NAME) {
+        goro::run(|| {
+            let (tx, rx) = chan::bounded::<i32>(0);
+            let _helper = goro::go(move || {
+                let _ = rx.recv(); // waits for main, which waits for it
+                tx.send(1)
+            });
+            let (_tx2, rx2) = chan::bounded::<i32>(0);
+            let _ = rx2.recv();
+        });
+        unreachable!("run returned from a deadlock");
+    }
+    let (ok, stderr) = child(NAME, &[]);
+    assert!(!ok, "the child must fail:\n{stderr}");
+    assert!(stderr.contains(goro::DEADLOCK_MESSAGE), "{stderr}");
+    assert!(stderr.contains("[chan receive"), "{stderr}");
+    assert!(stderr.contains("2 live green threads"), "{stderr}");
+}
+
+#[test]
+fn block_on_with_detection_panics_and_the_runtime_recovers() {
+    let rt = goro::Runtime::builder()
+        .workers(2)
+        .detect_deadlocks(true)
+        .build()
+        .unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(|| {
+            let (_tx, rx) = chan::bounded::<()>(0);
+            let m = goro::sync::Mutex::new(());
+            let _g = m.lock();
+            let _ = rx.recv();
+        })
+    }));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.starts_with(goro::DEADLOCK_MESSAGE), "{msg}");
+    assert!(msg.contains("[chan receive"), "{msg}");
+}
+
+#[test]
+fn timers_sockets_and_os_threads_are_possible_wakers() {
+    goro::run(|| {
+        // A green thread blocked forever does not make a sleeping main a deadlock.
+        let (_keep, never) = chan::bounded::<()>(0);
+        let _stuck = goro::go(move || never.recv());
+        goro::sleep(Duration::from_millis(250));
+
+        // An OS thread that sleeps (in goro) and then sends.
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let t = std::thread::spawn(move || {
+            goro::sleep(Duration::from_millis(250));
+            tx.send(7).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), 7);
+        t.join().unwrap();
+
+        // An OS thread blocked in a goro receive that a green thread will answer.
+        let (qtx, qrx) = chan::bounded::<u32>(0);
+        let (atx, arx) = chan::bounded::<u32>(0);
+        let t = std::thread::spawn(move || {
+            let q = qrx.recv().unwrap();
+            atx.send(q * 2).unwrap();
+        });
+        goro::sleep(Duration::from_millis(250)); // the OS thread parks first
+        qtx.send(21).unwrap();
+        assert_eq!(arx.recv().unwrap(), 42);
+        t.join().unwrap();
+
+        // A socket read that completes after a while.
+        let l = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(Duration::from_millis(250));
+            c.write_all(b"x").unwrap();
+        });
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 1];
+        std::io::Read::read_exact(&mut s, &mut b).unwrap();
+        writer.join().unwrap();
+
+        // A blocking call in progress.
+        let v = goro::blocking(|| {
+            std::thread::sleep(Duration::from_millis(250));
+            3
+        });
+        assert_eq!(v, 3);
+    });
+}
+
+#[test]
+fn a_receiver_whose_senders_are_all_dropped_is_woken_with_an_error() {
+    goro::run(|| {
+        let (tx, rx) = chan::bounded::<u8>(0);
+        let r = goro::go(move || rx.recv());
+        goro::sleep(Duration::from_millis(20));
+        drop(tx); // the last handle of the other side: not a deadlock, an error
+        assert!(r.join().unwrap().is_err());
+    });
+}
+
+#[test]
+fn metrics_count_spawns_parks_and_steals() {
+    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    rt.block_on(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let consumer = goro::go(move || rx.iter().sum::<u32>());
+        for i in 0..1000 {
+            tx.send(i).unwrap();
+        }
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), 499_500);
+        let m = goro::metrics().expect("inside a runtime");
+        assert_eq!(m.workers, 2);
+        assert!(m.live_green_threads >= 1);
+        assert!(m.parks > 0, "{m:?}");
+    });
+    let m = rt.metrics();
+    assert_eq!(m.spawned, 2);
+    assert_eq!(m.live_green_threads, 0);
+    assert!(m.resumes >= m.parks && m.parks >= 1000, "{m:?}");
+    assert_eq!(m.global_queue_depth, 0);
+    assert!(goro::metrics().is_none(), "outside a runtime");
+}
+
+goro::local! {
+    static REQUEST: Cell<u64> = Cell::new(0);
+    static TRAIL: std::cell::RefCell<Vec<u64>> = std::cell::RefCell::new(Vec::new());
+}
+
+#[test]
+fn locals_follow_the_green_thread_across_workers() {
+    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    let sum = rt.block_on(|| {
+        let hs: Vec<_> = (1..=64u64)
+            .map(|i| {
+                goro::go(move || {
+                    REQUEST.with(|r| r.set(i));
+                    for _ in 0..50 {
+                        goro::yield_now(); // resumes on either worker
+                        assert_eq!(REQUEST.with(Cell::get), i);
+                        TRAIL.with(|t| t.borrow_mut().push(i));
+                    }
+                    TRAIL.with(|t| t.borrow().len() as u64) * i
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(sum, 50 * (1..=64u64).sum::<u64>());
+    // A recycled green thread starts with fresh values.
+    let fresh = rt.block_on(|| goro::go(|| REQUEST.with(Cell::get)).join().unwrap());
+    assert_eq!(fresh, 0);
+}
+
+#[test]
+fn local_values_are_dropped_when_the_green_thread_ends() {
+    struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    goro::local! {
+        static HELD: std::cell::RefCell<Option<Flag>> = std::cell::RefCell::new(None);
+    }
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = dropped.clone();
+    goro::run(move || {
+        goro::go(move || HELD.with(|h| *h.borrow_mut() = Some(Flag(d))))
+            .join()
+            .unwrap();
+    });
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+#[test]
+fn leak_check_passes_when_clean_and_reports_a_parked_leak() {
+    goro::run(|| {
+        let check = goro::LeakCheck::new();
+        let hs: Vec<_> = (0..10).map(|i| goro::go(move || i)).collect();
+        hs.into_iter().for_each(|h| drop(h.join()));
+        check.verify(Duration::from_secs(5));
+
+        let (tx, rx) = chan::bounded::<()>(0);
+        let _leak = goro::go(move || rx.recv());
+        let report = check.check(Duration::from_millis(100)).unwrap_err();
+        assert!(report.contains("1 green thread(s) leaked"), "{report}");
+        assert!(report.contains("[chan receive"), "{report}");
+        drop(tx);
+        check.verify(Duration::from_secs(5)); // closing the channel ends the leak
+    });
+}
+
+#[test]
+fn long_running_green_threads_are_reported_when_asked() {
+    const NAME: &str = "long_running_green_threads_are_reported_when_asked";
+    if is_child(NAME) {
+        let rt = goro::Runtime::builder()
+            .workers(1)
+            .warn_long_running(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        rt.block_on(|| {
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_millis(300) {
+                std::hint::spin_loop(); // never yields
+            }
+        });
+        return;
+    }
+    let (ok, stderr) = child(NAME, &[]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("without yielding"), "{stderr}");
+    assert!(stderr.contains("tests/debugging.rs"), "{stderr}");
+}
+
+#[test]
+fn a_stuck_worker_does_not_strand_its_queue() {
+    // One green thread spins without yielding on worker A; what it spawned sits in A's
+    // runnext/queue. sysmon notices A's tick counter standing still and wakes worker B,
+    // which steals the work.
+    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    rt.block_on(|| {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let helper = goro::go(move || d.store(true, std::sync::atomic::Ordering::SeqCst));
+        let t = std::time::Instant::now();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "queued work was stranded"
+            );
+            std::hint::spin_loop();
+        }
+        helper.join().unwrap();
+    });
+}
