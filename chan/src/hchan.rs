@@ -342,10 +342,10 @@ impl<T> Chan<T> {
     fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
         let me = (self as *const Self).cast::<()>();
-        park::set_wait_object(me, self.cap as u64);
+        let cap = self.cap as u64;
         match deadline {
-            None => park::park(reason, release),
-            Some(d) => park::park_until(reason, d, release),
+            None => park::park_on(reason, me, cap, release),
+            Some(d) => park::park_until_on(reason, d, me, cap, release),
         }
         loop {
             if w.outcome() != WAITING {
@@ -362,11 +362,9 @@ impl<T> Chan<T> {
                     }
                     return;
                 }
-                park::set_wait_object(me, self.cap as u64);
-                park::park_until(reason, d, || {});
+                park::park_until_on(reason, d, me, cap, || {});
             } else {
-                park::set_wait_object(me, self.cap as u64);
-                park::park(reason, || {});
+                park::park_on(reason, me, cap, || {});
             }
         }
     }

@@ -459,10 +459,11 @@ impl<'a> Select<'a> {
                 cases[i].chan().unlock();
             }
         };
-        park::set_wait_object(std::ptr::null(), cases.len() as u64);
+        let n = cases.len() as u64;
+        let none = std::ptr::null();
         match deadline {
-            None => park::park(WaitReason::Select, release),
-            Some(d) => park::park_until(WaitReason::Select, d, release),
+            None => park::park_on(WaitReason::Select, none, n, release),
+            Some(d) => park::park_until_on(WaitReason::Select, d, none, n, release),
         }
     }
 

@@ -164,9 +164,9 @@ pub(crate) enum Status {
 /// advanced by sysmon), so recording one is a relaxed load, not a clock read.
 #[derive(Debug, Default)]
 pub(crate) struct Diag {
-    status: AtomicU8,
-    /// Coarse milliseconds when `status` last changed.
-    since: AtomicU64,
+    /// `since << 8 | status`: the status and the coarse milliseconds when it last
+    /// changed, in one word so a transition is one store.
+    state: AtomicU64,
     /// Address of what the G waits on (a channel), 0 if none or not known.
     object: AtomicUsize,
     /// With `object`: a channel's capacity; for a sleep: the deadline in coarse ms;
@@ -175,18 +175,20 @@ pub(crate) struct Diag {
 }
 
 impl Diag {
+    #[inline]
     pub(crate) fn set(&self, status: Status, now_ms: u64) {
-        self.status.store(status as u8, Ordering::Relaxed);
-        self.since.store(now_ms, Ordering::Relaxed);
+        self.state
+            .store(now_ms << 8 | status as u64, Ordering::Relaxed);
     }
 
+    #[inline]
     pub(crate) fn set_object(&self, object: usize, extra: u64) {
         self.object.store(object, Ordering::Relaxed);
         self.extra.store(extra, Ordering::Relaxed);
     }
 
     pub(crate) fn status(&self) -> Status {
-        match self.status.load(Ordering::Relaxed) {
+        match self.state.load(Ordering::Relaxed) & 0xff {
             1 => Status::Runnable,
             2 => Status::Running,
             3 => Status::Parked,
@@ -195,7 +197,7 @@ impl Diag {
     }
 
     pub(crate) fn since(&self) -> u64 {
-        self.since.load(Ordering::Relaxed)
+        self.state.load(Ordering::Relaxed) >> 8
     }
 
     pub(crate) fn object(&self) -> (usize, u64) {
@@ -299,6 +301,7 @@ impl G {
     ///
     /// # Safety
     /// The caller owns this G's execution (it popped it from a run queue).
+    #[inline]
     pub(crate) unsafe fn resume(&self) -> corosensei::CoroutineResult<Suspend, ()> {
         // SAFETY: exclusive by this function's contract (module docs, "Ownership of `co`").
         let co = unsafe { &mut *self.co.get() };

@@ -102,14 +102,13 @@ pub fn sleep(d: Duration) {
 }
 
 fn sleep_until_in(shared: &Shared, deadline: Instant) {
-    park::set_wait_object(std::ptr::null(), shared.coarse_of(deadline).max(1));
+    let wakes_at = shared.coarse_of(deadline).max(1);
     let waker = TimerWaker::new(park::current());
     if shared.timers.insert(deadline, waker.clone()) {
         shared.timer_inserted();
     }
     while !waker.has_fired() {
-        park::park(WaitReason::Sleep, || {});
-        park::set_wait_object(std::ptr::null(), shared.coarse_of(deadline).max(1));
+        park::park_on(WaitReason::Sleep, std::ptr::null(), wakes_at, || {});
     }
 }
 

@@ -249,10 +249,19 @@ pub fn in_green_thread() -> bool {
 ///
 /// May return spuriously: always re-check the condition you wait for.
 #[doc(alias = "gopark")]
+#[inline]
 pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
+    park_on(reason, std::ptr::null(), 0, release)
+}
+
+/// [`park`], telling diagnostics what the caller waits on: `object` is its address (a
+/// channel's, shown by `goro::dump`) and `extra` a number shown with it (a channel's
+/// capacity, a select's number of cases).
+#[inline]
+pub fn park_on<F: FnOnce()>(reason: WaitReason, object: *const (), extra: u64, release: F) {
     match current_g() {
         // SAFETY: `g` is the green thread running this code, on its own stack.
-        Some(g) => unsafe { park_green(&*g, reason, release) },
+        Some(g) => unsafe { park_green(&*g, reason, (object, extra), release) },
         None => {
             let _counted = OsWaiter::enter(); // before `release`: a waker may run after it
             release();
@@ -302,7 +311,7 @@ pub(crate) fn os_waiters() -> usize {
 pub(crate) fn park_watcher(reason: WaitReason) {
     match current_g() {
         // SAFETY: `g` is the green thread running this code, on its own stack.
-        Some(g) => unsafe { park_green(&*g, reason, || {}) },
+        Some(g) => unsafe { park_green(&*g, reason, (std::ptr::null(), 0), || {}) },
         None => THREAD_PARKER.with(|p| p.park()),
     }
 }
@@ -310,13 +319,25 @@ pub(crate) fn park_watcher(reason: WaitReason) {
 /// Like [`park`], but also returns once `deadline` has passed (the caller re-checks the
 /// clock). A green thread arms a runtime timer that is cancelled when `park_until`
 /// returns; an OS thread waits on its condvar with a timeout.
+#[inline]
 pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F) {
+    park_until_on(reason, deadline, std::ptr::null(), 0, release)
+}
+
+/// [`park_until`] with a wait object for diagnostics, as [`park_on`].
+pub fn park_until_on<F: FnOnce()>(
+    reason: WaitReason,
+    deadline: Instant,
+    object: *const (),
+    extra: u64,
+    release: F,
+) {
     match current_g() {
         Some(g) => {
             let timer = crate::timer::TimerWaker::new(current());
             crate::timer::arm(deadline, timer.clone());
             // SAFETY: `g` is the green thread running this code, on its own stack.
-            unsafe { park_green(&*g, reason, release) };
+            unsafe { park_green(&*g, reason, (object, extra), release) };
             timer.cancel();
         }
         None => {
@@ -329,12 +350,18 @@ pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F
 
 /// # Safety
 /// `g` is the green thread running this code.
-unsafe fn park_green<F: FnOnce()>(g: &G, reason: WaitReason, release: F) {
+unsafe fn park_green<F: FnOnce()>(
+    g: &G,
+    reason: WaitReason,
+    (object, extra): (*const (), u64),
+    release: F,
+) {
     g.wait_reason
         .store(reason as u8, std::sync::atomic::Ordering::Relaxed);
     // Before the switch: a waker that claims the park afterwards marks it runnable, and
     // that claim is ordered after this store (it needs the commit, which follows).
     g.diag.set(Status::Parked, g.shared.coarse_now());
+    g.diag.set_object(object as usize, extra);
     let mut release = ManuallyDrop::new(release);
     let step = Release::new(&mut release);
     // SAFETY: we run on `g`'s stack (contract). `release` stays in this frame, untouched,
@@ -346,17 +373,6 @@ unsafe fn park_green<F: FnOnce()>(g: &G, reason: WaitReason, release: F) {
         WaitReason::Unknown as u8,
         std::sync::atomic::Ordering::Relaxed,
     );
-    g.diag.set_object(0, 0);
-}
-
-/// Tells diagnostics what the caller's next [`park`] waits on: `object` is its address (a
-/// channel's, shown by `goro::dump`), `extra` a number shown with it (a channel's
-/// capacity). Cleared when the park returns. Does nothing on an OS thread.
-pub fn set_wait_object(object: *const (), extra: u64) {
-    if let Some(g) = current_g() {
-        // SAFETY: `g` is the running green thread, alive while it runs.
-        unsafe { &*g }.diag.set_object(object as usize, extra);
-    }
 }
 
 /// Yields the running green thread to the back of its worker's queue. False (and does
