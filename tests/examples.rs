@@ -114,3 +114,87 @@ fn echo_server_holds_idle_connections() {
         "{stdout}"
     );
 }
+
+#[test]
+fn log_fanin_counts_every_line() {
+    let out = run_ok("log_fanin", &["4", "1000"]);
+    assert!(out.contains("total 4000 (expected 4000)"), "{out}");
+}
+
+#[test]
+fn bank_keeps_the_total() {
+    let out = run_ok("bank", &["50", "200"]);
+    assert!(out.contains("total balance 100000"), "{out}");
+}
+
+#[test]
+fn worker_pool_does_every_job() {
+    let out = run_ok("worker_pool", &["1000", "8"]);
+    assert!(out.contains("1000 jobs done by 8 workers"), "{out}");
+    assert!(out.contains("n = 871 (178 steps)"), "{out}");
+}
+
+#[test]
+fn pipeline_sums_squares() {
+    let out = run_ok("pipeline", &["1000"]);
+    assert!(out.contains("= 333833500 (expected 333833500)"), "{out}");
+}
+
+#[test]
+fn select_timeout_and_default() {
+    let out = run_ok("select_timeout", &["6"]);
+    assert!(
+        out.contains("4 answered, 2 timed out, 2 arrived late"),
+        "{out}"
+    );
+}
+
+#[test]
+fn context_cancels_runaway_green_threads() {
+    let out = run_ok("context_cancel", &[]);
+    assert!(out.contains("DeadlineExceeded"), "{out}");
+    assert!(
+        out.contains("cancelled after pages [1, 2, 3, 4, 5]: Canceled"),
+        "{out}"
+    );
+    assert!(out.contains("live green threads: 1"), "{out}");
+}
+
+#[test]
+fn errgroup_limits_and_cancels() {
+    let out = run_ok("errgroup_limit", &[]);
+    assert!(out.contains("503 Service Unavailable"), "{out}");
+    assert!(out.contains("fetches ran at once"), "{out}"); // the example asserts <= 3
+}
+
+#[test]
+fn sieve_prints_primes() {
+    let out = run_ok("sieve", &["100"]);
+    assert!(
+        out.contains(
+            "100 primes; the last ten: [467, 479, 487, 491, 499, 503, 509, 521, 523, 541]"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn many_parked_green_threads_report_their_memory() {
+    let out = run_ok("million", &["10000"]);
+    assert!(out.contains("10000 green threads parked"), "{out}");
+    assert!(out.contains("bytes per green thread"), "{out}");
+    assert!(out.contains("10000 woke with an error"), "{out}");
+}
+
+#[test]
+fn deadlock_example_prints_gos_message() {
+    let out = Command::new(example("deadlock")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("fatal: all goroutines are asleep - deadlock!"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[chan send"), "{stderr}");
+    assert!(stderr.contains("examples/deadlock.rs"), "{stderr}");
+}
