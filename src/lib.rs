@@ -99,4 +99,10 @@ pub mod docs {
     pub mod ch06_timers_and_netpoller {}
     #[doc = include_str!("../docs/07-sync.md")]
     pub mod ch07_sync {}
+    #[doc = include_str!("../docs/08-debugging.md")]
+    pub mod ch08_debugging {}
+    #[doc = include_str!("../docs/09-caveats.md")]
+    pub mod ch09_caveats {}
+    #[doc = include_str!("../docs/10-testing.md")]
+    pub mod ch10_testing {}
 }
