@@ -54,12 +54,34 @@ impl Slot {
 
     /// Marks the direction ready and wakes its waiter, if any. Called by the poller.
     pub(crate) fn notify(&self) {
-        let prev = self.state.swap(READY, Ordering::AcqRel);
-        if prev > READY {
+        if let Some(word) = self.set_ready() {
             // SAFETY: invariant 3: the word came from `Unparker::into_raw` in `wait`, and our
             // swap removed it from the slot, so we convert it back exactly once.
-            unsafe { Unparker::from_raw(prev) }.unpark();
+            unsafe { Unparker::from_raw(word) }.unpark();
         }
+    }
+
+    /// The transition of `notify`: → READY, returning the waiter word it displaced (now
+    /// owned by the caller, invariant 3).
+    fn set_ready(&self) -> Option<usize> {
+        let prev = self.state.swap(READY, Ordering::AcqRel);
+        (prev > READY).then_some(prev)
+    }
+
+    /// The release step of `wait` (invariant 4): publish `word` if the slot is EMPTY.
+    /// False if readiness came first — the word stays with the caller.
+    fn install(&self, word: usize) -> bool {
+        self.state
+            .compare_exchange(EMPTY, word, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// After a wake-up: take `word` back if nobody swapped it out. True if we did (the
+    /// word is ours again, invariant 3).
+    fn withdraw(&self, word: usize) -> bool {
+        self.state
+            .compare_exchange(word, EMPTY, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// Consumes a pending READY without waiting. True if there was one.
@@ -81,11 +103,7 @@ impl Slot {
             let me = park::current().into_raw();
             let install = || {
                 // Invariant 4.
-                if self
-                    .state
-                    .compare_exchange(EMPTY, me, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
+                if !self.install(me) {
                     // Readiness won the race: do not sleep.
                     // SAFETY: the CAS failed, so the word never left our hands.
                     unsafe { Unparker::from_raw(me) }.unpark();
@@ -96,11 +114,7 @@ impl Slot {
                 Some(d) => park::park_until(WaitReason::Io, d, install),
             }
             // Woken, timed out, or spurious: take our pointer back if it is still there.
-            if self
-                .state
-                .compare_exchange(me, EMPTY, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.withdraw(me) {
                 // SAFETY: our CAS removed the word: it is ours again (invariant 3).
                 drop(unsafe { Unparker::from_raw(me) });
             }
@@ -115,5 +129,100 @@ impl Drop for Slot {
             // SAFETY: nobody else can reach the slot any more; the waiter word is ours.
             drop(unsafe { Unparker::from_raw(s) });
         }
+    }
+}
+
+/// loom models of the slot's transitions (run with `RUSTFLAGS="--cfg loom"`, see
+/// `.ci/run`). The waiter's word stands for an `Unparker`; the model counts who converts
+/// it back, and parks on a loom `ThreadParker` exactly where `wait` parks.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::park::thread::ThreadParker;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    const ME: usize = 0x40; // any word > READY
+
+    /// `wait` as the green thread runs it, with `park` modelled by a thread parker and the
+    /// release step (`install`) run before sleeping. Returns how the wait ended, how many
+    /// times the word was published, and how many times the waiter took it back.
+    fn waiter(
+        slot: &Slot,
+        parker: &ThreadParker,
+        give_up_after_wake: bool,
+    ) -> (Waited, usize, usize) {
+        let (mut installed, mut withdrawn) = (0, 0);
+        loop {
+            if slot.take_ready() {
+                return (Waited::Ready, installed, withdrawn);
+            }
+            if slot.install(ME) {
+                installed += 1;
+                parker.park();
+            } // else: readiness won, the word never left us; we run on
+            if slot.withdraw(ME) {
+                withdrawn += 1;
+                if give_up_after_wake {
+                    return (Waited::TimedOut, installed, withdrawn);
+                }
+            }
+        }
+    }
+
+    fn notifier(slot: &Slot, parker: &ThreadParker) -> usize {
+        match slot.set_ready() {
+            Some(word) => {
+                assert_eq!(word, ME, "only the waiter's word is ever installed");
+                parker.unpark();
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// Readiness racing a parking waiter: the waiter always wakes (loom reports a
+    /// deadlock otherwise), and its word is converted back exactly once per install.
+    #[test]
+    fn loom_poll_slot_notify_vs_wait() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::new());
+            let parker = Arc::new(ThreadParker::new());
+            let (s2, p2) = (slot.clone(), parker.clone());
+            let n = thread::spawn(move || notifier(&s2, &p2));
+            let (how, installed, withdrawn) = waiter(&slot, &parker, false);
+            let taken_by_notifier = n.join().unwrap();
+            assert_eq!(how, Waited::Ready);
+            // Invariant 3: every published word is taken back by exactly one party.
+            assert_eq!(installed, withdrawn + taken_by_notifier);
+            assert_eq!(slot.state.load(Ordering::Acquire), EMPTY, "READY consumed");
+        });
+    }
+
+    /// A waiter that gives up after one wake-up (its deadline passed) racing readiness:
+    /// either it withdrew its word (timed out; READY may stay pending for the next wait)
+    /// or the notifier took the word and the waiter sees READY. Never both, never neither.
+    #[test]
+    fn loom_poll_slot_timeout_vs_notify() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::new());
+            let parker = Arc::new(ThreadParker::new());
+            let (s2, p2) = (slot.clone(), parker.clone());
+            let n = thread::spawn(move || notifier(&s2, &p2));
+            // The deadline "passes" at the first wake-up: modelled by unparking once.
+            parker.unpark();
+            let (how, installed, withdrawn) = waiter(&slot, &parker, true);
+            let taken_by_notifier = n.join().unwrap();
+            assert_eq!(installed, withdrawn + taken_by_notifier);
+            let end = slot.state.load(Ordering::Acquire);
+            match how {
+                Waited::TimedOut => assert!(end == EMPTY || end == READY),
+                Waited::Ready => assert_eq!(end, EMPTY),
+            }
+            assert!(
+                end <= READY,
+                "no word left behind: {end:#x} ({taken_by_notifier})"
+            );
+        });
     }
 }
