@@ -114,23 +114,10 @@ impl<T> JoinHandle<T> {
     /// Waits for the green thread and returns its result: `Err(payload)` if it panicked
     /// (or was unwound because its runtime shut down first).
     pub fn join(self) -> std::thread::Result<T> {
-        let s = &*self.state;
-        if s.status.load(Ordering::Acquire) != DONE {
-            // SAFETY: status is RUNNING (or DONE, then `complete` ignores `waiter`); only
-            // the joiner — us, the single handle owner — writes it.
-            unsafe { *s.waiter.get() = Some(park::current()) };
-            // AcqRel: publish `waiter`; on failure acquire `result`.
-            if s.status
-                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                while s.status.load(Ordering::Acquire) != DONE {
-                    park::park(WaitReason::Join, || {});
-                }
-            }
+        match self.wait(None) {
+            Ok(r) => r,
+            Err(_) => unreachable!("no monitor, no deadlock verdict"),
         }
-        // SAFETY: DONE: the green thread wrote `result` and will not touch it again.
-        unsafe { (*s.result.get()).take() }.expect("goro: join result taken twice")
     }
 
     /// `join` for `block_on`: also returns (with the report) if sysmon declares the runtime
@@ -139,25 +126,44 @@ impl<T> JoinHandle<T> {
         self,
         monitor: &crate::sysmon::Monitor,
     ) -> Result<std::thread::Result<T>, Arc<str>> {
+        self.wait(Some(monitor))
+    }
+
+    fn wait(
+        self,
+        monitor: Option<&crate::sysmon::Monitor>,
+    ) -> Result<std::thread::Result<T>, Arc<str>> {
         let s = &*self.state;
         if s.status.load(Ordering::Acquire) != DONE {
             let me = park::current();
-            // SAFETY: as in `join`.
-            unsafe { *s.waiter.get() = Some(me.clone()) };
+            let watcher = monitor.map(|m| (m, me.clone()));
+            // SAFETY: status is RUNNING (or DONE, then `complete` ignores `waiter`); only
+            // the joiner — us, the single handle owner — writes it.
+            unsafe { *s.waiter.get() = Some(me) };
+            // AcqRel: publish `waiter`; on failure acquire `result`.
             if s.status
                 .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                if let Some(verdict) = monitor.watch(me.clone()) {
-                    return Err(verdict);
-                }
-                while s.status.load(Ordering::Acquire) != DONE {
-                    if let Some(verdict) = monitor.verdict() {
+                if let Some((m, me)) = &watcher {
+                    if let Some(verdict) = m.watch(me.clone()) {
                         return Err(verdict);
                     }
-                    park::park_watcher(WaitReason::Join);
                 }
-                monitor.unwatch(&me);
+                while s.status.load(Ordering::Acquire) != DONE {
+                    match &watcher {
+                        None => park::park(WaitReason::Join, || {}),
+                        Some((m, _)) => {
+                            if let Some(verdict) = m.verdict() {
+                                return Err(verdict);
+                            }
+                            park::park_watcher(WaitReason::Join);
+                        }
+                    }
+                }
+                if let Some((m, me)) = &watcher {
+                    m.unwatch(me);
+                }
             }
         }
         // SAFETY: DONE: the green thread wrote `result` and will not touch it again.
