@@ -59,7 +59,7 @@ static POOL: Pool = Pool {
 
 /// Blocking calls running or queued right now (diagnostics; deadlock detection counts
 /// them as possible wakers).
-pub(crate) static IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
+static IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
 
 /// Blocking calls running or queued right now.
 pub(crate) fn in_progress() -> usize {

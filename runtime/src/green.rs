@@ -20,14 +20,6 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     (!w.is_null()).then(|| unsafe { (*w).shared.clone() })
 }
 
-/// Calls `f` with the caller's runtime, if the caller is one of its workers.
-pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
-    let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context, used before
-    // any switch.
-    (!w.is_null()).then(|| f(unsafe { &(*w).shared }))
-}
-
 /// Starts a green thread running `f` (Go's `go f()`), on the caller's runtime.
 ///
 /// Panics when called outside a runtime (start one with [`crate::run`] or use

@@ -76,7 +76,7 @@ pub enum WaitReason {
 
 impl WaitReason {
     pub(crate) fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 11] = [
+        const ALL: [WaitReason; 10] = [
             WaitReason::Unknown,
             WaitReason::Sleep,
             WaitReason::Join,
@@ -86,7 +86,6 @@ impl WaitReason {
             WaitReason::Sync,
             WaitReason::Io,
             WaitReason::Blocking,
-            WaitReason::Other,
             WaitReason::Other,
         ];
         ALL.get(usize::from(v))
