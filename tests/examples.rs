@@ -198,3 +198,27 @@ fn deadlock_example_prints_gos_message() {
     assert!(stderr.contains("[chan send"), "{stderr}");
     assert!(stderr.contains("examples/deadlock.rs"), "{stderr}");
 }
+
+/// The reliability stress example at its smallest scale: spawn churn with panics,
+/// channels through `select!`, timers, sockets, cancellation. It checks its own counts and
+/// exits non-zero on any mismatch; CI also runs it under valgrind (`.ci/run`).
+#[test]
+fn stress_counts_everything_it_sends() {
+    let out = Command::new(example("stress")).arg("1").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "spawn: 86 returned, 14 panicked as planned",
+        "channels: 1200 messages through select, sum checked",
+        "timers: 50 sleepers woke on time, 5 ticks read",
+        "sockets: 4 connections echoed",
+        "a panic mid-select lost nothing",
+        "stress ok at scale 1",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}

@@ -62,6 +62,7 @@ mod stack;
 pub mod sync;
 mod sysmon;
 mod timer;
+mod valgrind;
 
 pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};

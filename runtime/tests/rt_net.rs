@@ -341,6 +341,140 @@ fn accept_under_fd_exhaustion_reports_and_recovers() {
     );
 }
 
+/// Descriptors run out *under load*. The server runs in a child process allowed only a
+/// dozen more fds than it starts with, with a green thread per connection; 120 client
+/// green threads in this process connect at once and make 20 echo round trips each. The
+/// kernel queues the connections the server cannot take yet; every `accept` that finds no
+/// descriptor returns `EMFILE` as an `io::Error`, the server backs off and goes on, and
+/// every client gets every round trip echoed intact. Nothing hangs: a watchdog ends the
+/// child after 60 s, and the clients' reads time out.
+///
+/// (Clients and server in one process would livelock, with or without goro: clients
+/// stuck in `connect` hold the descriptors the server needs to accept them.)
+#[test]
+fn fd_exhaustion_under_load_reports_errors_and_every_client_finishes() {
+    const NAME: &str = "fd_exhaustion_under_load_reports_errors_and_every_client_finishes";
+    const CLIENTS: usize = 120;
+    const ROUNDS: usize = 20;
+    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(60));
+            eprintln!(
+                "fd exhaustion under load: hung for 60 s\n{}",
+                goro_runtime::dump()
+            );
+            std::process::exit(3);
+        });
+        rt(2).block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            println!("LISTENING {}", listener.local_addr().unwrap());
+            std::io::stdout().flush().unwrap();
+            let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+            let lim = libc::rlimit {
+                rlim_cur: open + 12,
+                rlim_max: open + 12,
+            };
+            // SAFETY: plain setrlimit call with a valid struct.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+            let (mut served, mut emfile) = (0, 0);
+            let mut handlers = Vec::new();
+            while served < CLIENTS {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        served += 1;
+                        handlers.push(go(move || {
+                            let mut buf = [0u8; 256];
+                            while let Ok(n @ 1..) = s.read(&mut buf) {
+                                s.write_all(&buf[..n]).unwrap();
+                            }
+                        }));
+                    }
+                    Err(e) => {
+                        let code = e.raw_os_error();
+                        assert!(matches!(code, Some(libc::EMFILE)), "accept: unexpected {e}");
+                        emfile += 1;
+                        goro_runtime::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            for h in handlers {
+                h.join().unwrap();
+            }
+            println!("SERVED {served} accept_emfile={emfile}");
+        });
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", NAME)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        use std::io::BufRead;
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server child died"
+        );
+        // The harness prints "test NAME ... " on the same line first.
+        if let Some(a) = line.trim().split("LISTENING ").nth(1) {
+            break a.parse::<std::net::SocketAddr>().unwrap();
+        }
+    };
+    let bytes = rt(2).block_on(move || {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                go(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    for r in 0..ROUNDS {
+                        let msg = [(c + r) as u8; 32];
+                        let mut back = [0u8; 32];
+                        s.write_all(&msg).unwrap();
+                        s.read_exact(&mut back).unwrap();
+                        assert_eq!(msg, back, "client {c} round {r} corrupted");
+                    }
+                    ROUNDS * 32
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .sum::<usize>()
+    });
+    assert_eq!(bytes, CLIENTS * ROUNDS * 32, "bytes lost");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "server: {status:?}\n{rest}\n{err}");
+    let served = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("SERVED "))
+        .expect(&rest);
+    let emfile: usize = served
+        .split("accept_emfile=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(served.starts_with(&format!("{CLIENTS} ")), "{served}");
+    assert!(
+        emfile > 0,
+        "the descriptor limit was never reached: {served}"
+    );
+}
+
 #[test]
 fn blocking_keeps_other_green_threads_running_on_one_worker() {
     rt(1).block_on(|| {
