@@ -9,6 +9,7 @@ Reads target/criterion/<group>/<function>[/<param>]/new/{benchmark,estimates}.js
 For each group the goro entry (function id starting with "goro") is compared with every
 other entry: ratio = goro time / other time (below 1: goro is faster). Times are
 criterion's median per iteration, and per element when the bench set a throughput.
+Groups named *_bytes measure resident bytes instead of time (benches/memory.rs).
 """
 import argparse
 import json
@@ -35,6 +36,10 @@ def fmt(ns):
     return f"{ns:.1f} ns"
 
 
+def fmt_bytes(b):
+    return f"{b / 1024:.2f} KiB" if b >= 1024 else f"{b:.0f} B"
+
+
 def table(rows):
     out = [
         "| workload | unit | goro | OS threads | goro / OS threads |",
@@ -47,10 +52,13 @@ def table(rows):
             continue
         g_ns, elements = fns[goro[0]]
         unit = "per element" if elements > 1 else "per iteration"
+        show = fmt
+        if group.endswith("_bytes"):  # a custom measurement in bytes (benches/memory.rs)
+            unit, show = "bytes per task", fmt_bytes
         others = [f for f in sorted(fns) if not f.startswith("goro")]
-        cells = [f"{o}: {fmt(fns[o][0])}" for o in others]
+        cells = [f"{o}: {show(fns[o][0])}" for o in others]
         ratios = [f"{g_ns / fns[o][0]:.2f}× {o}" for o in others]
-        out.append(f"| {group} | {unit} | {fmt(g_ns)} | {'; '.join(cells)} | {'; '.join(ratios)} |")
+        out.append(f"| {group} | {unit} | {show(g_ns)} | {'; '.join(cells)} | {'; '.join(ratios)} |")
     return "\n".join(out) + "\n"
 
 
