@@ -14,6 +14,20 @@ fn rt(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().unwrap()
 }
 
+/// True in the child process a test started with [`child_command`].
+fn is_child(test: &str) -> bool {
+    std::env::var("GORO_CHILD").as_deref() == Ok(test)
+}
+
+/// This test binary, set to run only `test`, as a child process (for limits such as
+/// `RLIMIT_NOFILE` that must not leak into the other tests).
+fn child_command(test: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", test);
+    cmd
+}
+
 fn echo_server(listener: TcpListener) {
     go(move || {
         for stream in listener.incoming() {
@@ -290,7 +304,7 @@ fn wait_readable_on_a_plain_fd() {
 #[test]
 fn accept_under_fd_exhaustion_reports_and_recovers() {
     const NAME: &str = "accept_under_fd_exhaustion_reports_and_recovers";
-    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let rt = rt(1);
         rt.block_on(|| {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -327,11 +341,7 @@ fn accept_under_fd_exhaustion_reports_and_recovers() {
         });
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", NAME)
-        .output()
-        .unwrap();
+    let out = child_command(NAME).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("EMFILE-RECOVERED"),
@@ -356,7 +366,7 @@ fn fd_exhaustion_under_load_reports_errors_and_every_client_finishes() {
     const NAME: &str = "fd_exhaustion_under_load_reports_errors_and_every_client_finishes";
     const CLIENTS: usize = 120;
     const ROUNDS: usize = 20;
-    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_secs(60));
             eprintln!(
@@ -404,9 +414,7 @@ fn fd_exhaustion_under_load_reports_errors_and_every_client_finishes() {
         });
         return;
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", NAME)
+    let mut child = child_command(NAME)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
