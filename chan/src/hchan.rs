@@ -23,13 +23,13 @@
 //! get their values back: `rx_gone` closes the send side only.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use goro_runtime::park::{self, Unparker, WaitReason};
 
 use crate::lock::RawLock;
+use crate::loom::{spin, AtomicBool, AtomicUsize, Ordering};
 use crate::ring::Ring;
 use crate::waitq::{WaitQueue, Waiter, CLOSED, DONE, WAITING};
 
@@ -358,7 +358,7 @@ impl<T> Chan<T> {
                     }
                     // A waker dequeued it before we locked: its outcome is being set.
                     while w.outcome() == WAITING {
-                        std::hint::spin_loop();
+                        spin();
                     }
                     return;
                 }
@@ -476,7 +476,7 @@ impl<T> Drop for Queued<'_, T> {
         if self.w.outcome() == WAITING && !self.chan.withdraw(&self.w) {
             // A waker dequeued it and is about to publish the outcome (its last access).
             while self.w.outcome() == WAITING {
-                std::hint::spin_loop();
+                spin();
             }
         }
     }

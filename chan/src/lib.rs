@@ -35,7 +35,8 @@
 //! `hchan.rs` (the core and its invariants), `ring.rs`, `waitq.rs` (waiters and the select
 //! claim), `lock.rs`, `channel.rs` (the handles), `select.rs` (selectgo), `select_macro.rs`,
 //! `time.rs`, `error.rs`, `iter.rs`; `context.rs` and `errgroup.rs` (Go's `context` and
-//! `errgroup`, built on channels and `goro::sync`).
+//! `errgroup`, built on channels and `goro::sync`); `loom.rs` and `loom_tests.rs` (the loom
+//! models of send/recv/close and of select).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -48,6 +49,8 @@ mod hchan;
 mod iter;
 mod lock;
 mod loom;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod ring;
 mod select;
 mod select_macro;
@@ -63,14 +66,5 @@ pub use select::{RecvHandle, Select, SendHandle};
 
 #[doc(hidden)]
 pub mod __private {
-    /// What a `select!` chain level reports upwards.
-    #[derive(Debug)]
-    pub enum Chosen<R> {
-        /// The case with this index fired; its arm has not run yet.
-        Index(usize),
-        /// An arm ran and produced this value.
-        Done(R),
-        /// Nothing was ready and there is a `default` arm.
-        Default,
-    }
+    pub use crate::select::{select_cases, CaseRef, RecvCase, SendCase};
 }

@@ -6,15 +6,19 @@
 //! It has no guard type on purpose: `select` locks several channels in address order and
 //! unlocks them from the park's release step, after the green thread switched out.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(loom)]
+pub(crate) use model::RawLock;
 
-use crossbeam_utils::Backoff;
+#[cfg(not(loom))]
+use crate::loom::{AtomicBool, Ordering};
 
+#[cfg(not(loom))]
 #[derive(Debug, Default)]
 pub(crate) struct RawLock {
     locked: AtomicBool,
 }
 
+#[cfg(not(loom))]
 impl RawLock {
     pub(crate) fn lock(&self) {
         // Acquire: pairs with the release in `unlock`.
@@ -30,7 +34,7 @@ impl RawLock {
 
     #[cold]
     fn lock_slow(&self) {
-        let backoff = Backoff::new();
+        let backoff = crossbeam_utils::Backoff::new();
         loop {
             while self.locked.load(Ordering::Relaxed) {
                 backoff.snooze();
@@ -50,5 +54,44 @@ impl RawLock {
     pub(crate) fn unlock(&self) {
         // Release: publish the critical section.
         self.locked.store(false, Ordering::Release);
+    }
+}
+
+/// Under loom the lock is a loom `Mutex` whose guard is kept inside the lock: a party that
+/// cannot take it is blocked in the model instead of spinning, which keeps the explored
+/// state space small enough for three-party models. The acquire/release edges are the
+/// same as the spinlock's.
+#[cfg(loom)]
+mod model {
+    use std::cell::UnsafeCell;
+
+    #[derive(Debug, Default)]
+    pub(crate) struct RawLock {
+        mutex: loom::sync::Mutex<()>,
+        guard: UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
+    }
+
+    // SAFETY: `guard` is written only by the party holding `mutex` (after `lock`, before
+    // `unlock`), so the mutex serialises every access to it.
+    unsafe impl Sync for RawLock {}
+    // SAFETY: as above; a held guard is never moved to another model thread while held
+    // except together with the lock's ownership, as the spinlock allows.
+    unsafe impl Send for RawLock {}
+
+    impl RawLock {
+        pub(crate) fn lock(&self) {
+            let g = self.mutex.lock().unwrap();
+            // SAFETY: the guard borrows `self.mutex` and is dropped by `unlock`, which the
+            // channel protocol calls before the lock (and the channel) can be freed.
+            let g: loom::sync::MutexGuard<'static, ()> = unsafe { std::mem::transmute(g) };
+            // SAFETY: we hold the mutex, so nobody else touches `guard`.
+            unsafe { *self.guard.get() = Some(g) };
+        }
+
+        pub(crate) fn unlock(&self) {
+            // SAFETY: called by the holder, so nobody else touches `guard`.
+            let g = unsafe { (*self.guard.get()).take() };
+            drop(g.expect("goro: unlock of a channel lock that is not held"));
+        }
     }
 }

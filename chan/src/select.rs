@@ -51,17 +51,122 @@ trait Case {
     fn collect(&mut self);
 }
 
-struct RecvCase<'a, T> {
+/// A receive case. `select!` keeps its cases in the caller's frame (no allocation unless
+/// the select blocks); [`Select`] boxes them.
+#[doc(hidden)]
+pub struct RecvCase<'a, T> {
     chan: &'a Chan<T>,
     waiter: Option<Box<Waiter<T>>>,
     result: Option<Result<T, RecvError>>,
 }
 
-struct SendCase<'a, T> {
+/// A send case; see [`RecvCase`].
+#[doc(hidden)]
+pub struct SendCase<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
     waiter: Option<Box<Waiter<T>>>,
     result: Option<Result<(), SendError<T>>>,
+}
+
+impl<'a, T> RecvCase<'a, T> {
+    pub fn new(rx: &'a Receiver<T>) -> Self {
+        RecvCase {
+            chan: &rx.chan,
+            waiter: None,
+            result: None,
+        }
+    }
+
+    /// The outcome, if this case fired.
+    pub fn take_result(&mut self) -> Option<Result<T, RecvError>> {
+        self.result.take()
+    }
+}
+
+impl<'a, T> SendCase<'a, T> {
+    pub fn new(tx: &'a Sender<T>, v: T) -> Self {
+        SendCase {
+            chan: &tx.chan,
+            value: Some(v),
+            waiter: None,
+            result: None,
+        }
+    }
+
+    /// The outcome, if this case fired.
+    pub fn take_result(&mut self) -> Option<Result<(), SendError<T>>> {
+        self.result.take()
+    }
+}
+
+impl<T> std::fmt::Debug for RecvCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCase")
+            .field("parked", &self.waiter.is_some())
+            .field("fired", &self.result.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for SendCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendCase")
+            .field("parked", &self.waiter.is_some())
+            .field("fired", &self.result.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CaseRef<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaseRef")
+    }
+}
+
+/// One case of a `select!`, type-erased, as the engine takes it.
+#[doc(hidden)]
+pub struct CaseRef<'r, 'a>(&'r mut (dyn Case + 'a));
+
+impl<'r, 'a> CaseRef<'r, 'a> {
+    pub fn recv<T: 'a>(c: &'r mut RecvCase<'a, T>) -> Self {
+        CaseRef(c)
+    }
+
+    pub fn send<T: 'a>(c: &'r mut SendCase<'a, T>) -> Self {
+        CaseRef(c)
+    }
+}
+
+/// Runs a `select!` over cases in the caller's frame: the index of the case that fired,
+/// or `None` when `block` is false and nothing was ready.
+#[doc(hidden)]
+pub fn select_cases(cases: &mut [CaseRef<'_, '_>], block: bool) -> Option<usize> {
+    run(cases, block, None)
+}
+
+/// A slot holding a case: `Box<dyn Case>` in [`Select`], `CaseRef` in `select!`.
+trait CaseSlot<'a> {
+    fn case(&self) -> &(dyn Case + 'a);
+    fn case_mut(&mut self) -> &mut (dyn Case + 'a);
+}
+
+impl<'a> CaseSlot<'a> for Box<dyn Case + 'a> {
+    fn case(&self) -> &(dyn Case + 'a) {
+        &**self
+    }
+    fn case_mut(&mut self) -> &mut (dyn Case + 'a) {
+        &mut **self
+    }
+}
+
+impl<'a> CaseSlot<'a> for CaseRef<'_, 'a> {
+    fn case(&self) -> &(dyn Case + 'a) {
+        &*self.0
+    }
+    fn case_mut(&mut self) -> &mut (dyn Case + 'a) {
+        &mut *self.0
+    }
 }
 
 impl<T> Case for RecvCase<'_, T> {
@@ -179,7 +284,7 @@ fn withdraw_on_drop<T>(chan: &Chan<T>, waiter: Option<Box<Waiter<T>>>) {
         .expect("goro: select waiter without a claim");
     if claim.winner() == index {
         while w.outcome() == crate::waitq::WAITING {
-            std::hint::spin_loop();
+            crate::loom::spin();
         }
     }
 }
@@ -284,11 +389,7 @@ impl<'a> Select<'a> {
 
     /// Adds a receive case.
     pub fn recv<T: 'a>(&mut self, rx: &'a Receiver<T>) -> RecvHandle<T> {
-        self.cases.push(Box::new(RecvCase {
-            chan: &rx.chan,
-            waiter: None,
-            result: None,
-        }));
+        self.cases.push(Box::new(RecvCase::new(rx)));
         RecvHandle {
             select: self.id,
             index: self.cases.len() - 1,
@@ -298,12 +399,7 @@ impl<'a> Select<'a> {
 
     /// Adds a send case; `v` is dropped when the select is dropped if the case does not fire.
     pub fn send<T: 'a>(&mut self, tx: &'a Sender<T>, v: T) -> SendHandle<T> {
-        self.cases.push(Box::new(SendCase {
-            chan: &tx.chan,
-            value: Some(v),
-            waiter: None,
-            result: None,
-        }));
+        self.cases.push(Box::new(SendCase::new(tx, v)));
         SendHandle {
             select: self.id,
             index: self.cases.len() - 1,
@@ -364,132 +460,139 @@ impl<'a> Select<'a> {
     }
 
     fn run(&mut self, block: bool, deadline: Option<Instant>) -> Option<usize> {
-        let n = self.cases.len();
-        if n == 0 {
-            return self.run_empty(block, deadline);
-        }
-        let poll = poll_order(n);
-        // Pass 0.
-        for &i in poll.as_slice() {
-            if self.cases[i].looks_ready() {
-                self.cases[i].chan().lock();
-                let done = self.cases[i].try_now();
-                self.cases[i].chan().unlock();
-                if let Some(w) = done {
-                    if let Some(w) = w {
-                        w.unpark();
-                    }
-                    return Some(i);
-                }
-            }
-        }
-        let locks = lock_order(&self.cases);
-        let locks = locks.as_slice();
-        self.lock_all(locks);
+        run(&mut self.cases, block, deadline)
+    }
+}
 
-        // Pass 1.
-        for &i in poll.as_slice() {
-            if let Some(w) = self.cases[i].try_now() {
-                self.unlock_all(locks);
+/// selectgo over any slice of case slots (see the module docs for the passes).
+fn run<'a, C: CaseSlot<'a>>(
+    cases: &mut [C],
+    block: bool,
+    deadline: Option<Instant>,
+) -> Option<usize> {
+    let n = cases.len();
+    if n == 0 {
+        return run_empty(block, deadline);
+    }
+    let poll = poll_order(n);
+    // Pass 0.
+    for &i in poll.as_slice() {
+        let case = cases[i].case_mut();
+        if case.looks_ready() {
+            case.chan().lock();
+            let done = case.try_now();
+            case.chan().unlock();
+            if let Some(w) = done {
                 if let Some(w) = w {
                     w.unpark();
                 }
                 return Some(i);
             }
         }
-        if !block || deadline.is_some_and(|d| Instant::now() >= d) {
-            self.unlock_all(locks);
-            return None;
-        }
+    }
+    let locks = lock_order(cases);
+    let locks = locks.as_slice();
+    lock_all(cases, locks);
 
-        // Pass 2.
-        let claim = Claim::new();
-        let me = park::current();
-        for (i, case) in self.cases.iter_mut().enumerate() {
-            case.register(&claim, i, &me);
+    // Pass 1.
+    for &i in poll.as_slice() {
+        if let Some(w) = cases[i].case_mut().try_now() {
+            unlock_all(cases, locks);
+            if let Some(w) = w {
+                w.unpark();
+            }
+            return Some(i);
         }
-        self.park(locks, deadline);
+    }
+    if !block || deadline.is_some_and(|d| Instant::now() >= d) {
+        unlock_all(cases, locks);
+        return None;
+    }
 
-        // Pass 3.
-        loop {
-            self.lock_all(locks);
-            let winner = claim.winner();
-            if winner < n {
-                for (i, case) in self.cases.iter_mut().enumerate() {
-                    if i != winner {
-                        case.unregister();
-                    }
+    // Pass 2.
+    let claim = Claim::new();
+    let me = park::current();
+    for (i, case) in cases.iter_mut().enumerate() {
+        case.case_mut().register(&claim, i, &me);
+    }
+    park_locked(cases, locks, deadline);
+
+    // Pass 3.
+    loop {
+        lock_all(cases, locks);
+        let winner = claim.winner();
+        if winner < n {
+            for (i, case) in cases.iter_mut().enumerate() {
+                if i != winner {
+                    case.case_mut().unregister();
                 }
-                self.cases[winner].collect();
-                self.unlock_all(locks);
-                return Some(winner);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d)
-                && claim.try_win(crate::waitq::ABANDONED)
-            {
-                // We hold every lock, so no waker is between claiming and completing.
-                self.cases.iter_mut().for_each(|c| c.unregister());
-                self.unlock_all(locks);
-                return None;
-            }
-            self.park(locks, deadline); // spurious wake-up: our waiters are still queued
+            cases[winner].case_mut().collect();
+            unlock_all(cases, locks);
+            return Some(winner);
         }
-    }
-
-    fn run_empty(&self, block: bool, deadline: Option<Instant>) -> Option<usize> {
-        if !block {
+        if deadline.is_some_and(|d| Instant::now() >= d) && claim.try_win(crate::waitq::ABANDONED) {
+            // We hold every lock, so no waker is between claiming and completing.
+            cases.iter_mut().for_each(|c| c.case_mut().unregister());
+            unlock_all(cases, locks);
             return None;
         }
-        loop {
-            match deadline {
-                Some(d) if Instant::now() >= d => return None,
-                Some(d) => park::park_until(WaitReason::Select, d, || {}),
-                None => park::park(WaitReason::Select, || {}),
-            }
-        }
+        park_locked(cases, locks, deadline); // spurious wake-up: our waiters are still queued
     }
+}
 
-    /// Parks with every lock held; the release step unlocks them after the switch.
-    fn park(&self, locks: &[usize], deadline: Option<Instant>) {
-        let cases = &self.cases;
-        let release = move || {
-            for &i in locks {
-                // The last iteration's unlock is the last access to select memory: the
-                // loop only compares local iterator pointers afterwards.
-                cases[i].chan().unlock();
-            }
-        };
-        let n = cases.len() as u64;
-        let none = std::ptr::null();
+fn run_empty(block: bool, deadline: Option<Instant>) -> Option<usize> {
+    if !block {
+        return None;
+    }
+    loop {
         match deadline {
-            None => park::park_on(WaitReason::Select, none, n, release),
-            Some(d) => park::park_until_on(WaitReason::Select, d, none, n, release),
+            Some(d) if Instant::now() >= d => return None,
+            Some(d) => park::park_until(WaitReason::Select, d, || {}),
+            None => park::park(WaitReason::Select, || {}),
         }
     }
+}
 
-    fn lock_all(&self, locks: &[usize]) {
+/// Parks with every lock held; the release step unlocks them after the switch.
+fn park_locked<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize], deadline: Option<Instant>) {
+    let release = move || {
         for &i in locks {
-            self.cases[i].chan().lock();
+            // The last iteration's unlock is the last access to select memory: the
+            // loop only compares local iterator pointers afterwards.
+            cases[i].case().chan().unlock();
         }
+    };
+    let n = cases.len() as u64;
+    let none = std::ptr::null();
+    match deadline {
+        None => park::park_on(WaitReason::Select, none, n, release),
+        Some(d) => park::park_until_on(WaitReason::Select, d, none, n, release),
     }
+}
 
-    fn unlock_all(&self, locks: &[usize]) {
-        for &i in locks {
-            self.cases[i].chan().unlock();
-        }
+fn lock_all<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize]) {
+    for &i in locks {
+        cases[i].case().chan().lock();
+    }
+}
+
+fn unlock_all<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize]) {
+    for &i in locks {
+        cases[i].case().chan().unlock();
     }
 }
 
 /// Case indices of distinct channels, sorted by channel address (Go's lockorder; a
 /// channel that appears in several cases is locked once).
-fn lock_order(cases: &[Box<dyn Case + '_>]) -> Order {
+fn lock_order<'a, C: CaseSlot<'a>>(cases: &[C]) -> Order {
     let mut order = Order::identity(cases.len());
     let o = order.as_mut_slice();
-    o.sort_unstable_by_key(|&i| cases[i].chan().addr());
+    o.sort_unstable_by_key(|&i| cases[i].case().chan().addr());
     // Dedup in place: keep the first case of each channel.
     let mut k = 0;
     for r in 0..o.len() {
-        if k == 0 || cases[o[k - 1]].chan().addr() != cases[o[r]].chan().addr() {
+        if k == 0 || cases[o[k - 1]].case().chan().addr() != cases[o[r]].case().chan().addr() {
             o[k] = o[r];
             k += 1;
         }
@@ -546,6 +649,7 @@ fn poll_order(n: usize) -> Order {
 
 /// xorshift64*, per OS thread. Read and written without a park in between, so migration
 /// between threads cannot tear it (and a stale state only changes the random stream).
+#[cfg(not(loom))]
 #[inline(never)]
 fn rand() -> u64 {
     thread_local! {
@@ -562,4 +666,11 @@ fn rand() -> u64 {
         s.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     })
+}
+
+/// Under loom an execution must be replayable, so the poll order is fixed; the model
+/// explores the interleavings, not the random choice.
+#[cfg(loom)]
+fn rand() -> u64 {
+    0
 }

@@ -9,10 +9,11 @@
 //! ```
 //!
 //! Expansion: every operand and send value is evaluated once, in source order, into a
-//! nested tuple (so temporaries such as `after(d)` live until the select ends); a
-//! [`Select`](crate::Select) is built over them, then each case's arm is matched in a
-//! nest of blocks, one per case. Arm bodies run inline in the caller's code, so `break`,
-//! `continue`, `return` and `?` act on the enclosing function or loop.
+//! nested tuple (so temporaries such as `after(d)` live until the select ends); then one
+//! case per operation is bound in the caller's frame — no allocation unless the select has
+//! to park — and the selectgo engine of [`Select`](crate::Select) runs over them. The case
+//! that fired is the one holding a result; its arm runs inline in the caller's code, so
+//! `break`, `continue`, `return` and `?` act on the enclosing function or loop.
 
 /// Waits on several channel operations; exactly one fires (chosen at random among the
 /// ready ones, like Go). See the module docs of `goro_chan` for an example.
@@ -75,12 +76,7 @@ macro_rules! __select_parse {
 macro_rules! __select_expand {
     ([$($cases:tt)*] [$($default:tt)*]) => {{
         let __goro_ops = $crate::__select_ops!($($cases)*);
-        let mut __goro_sel = $crate::Select::new();
-        match $crate::__select_chain!(__goro_sel, __goro_ops, [$($default)*], $($cases)*) {
-            $crate::__private::Chosen::Done(__goro_v) => __goro_v,
-            $crate::__private::Chosen::Default => $crate::__select_default!($($default)*),
-            $crate::__private::Chosen::Index(_) => unreachable!("goro: select! case without an arm"),
-        }
+        $crate::__select_bind!(__goro_ops, [$($default)*], [], $($cases)*)
     }};
 }
 
@@ -97,53 +93,61 @@ macro_rules! __select_ops {
     };
 }
 
+/// Binds one case per level, in the caller's frame (hygiene makes every `__goro_case` a
+/// distinct variable), then runs the select over all of them and matches the arms.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __select_chain {
-    ($sel:ident, $ops:expr, [], ) => {
-        $crate::__private::Chosen::Index($sel.select())
-    };
-    ($sel:ident, $ops:expr, [$($default:tt)+], ) => {
-        match $sel.try_select() {
-            Some(i) => $crate::__private::Chosen::Index(i),
-            None => $crate::__private::Chosen::Default,
-        }
-    };
-    ($sel:ident, $ops:expr, [$($default:tt)*], (recv ($rx:expr) ($p:pat) $body:block) $($rest:tt)*) => {{
+macro_rules! __select_bind {
+    ($ops:expr, [$($default:tt)*], [$($bound:tt)*], (recv ($rx:expr) ($p:pat) $body:block) $($rest:tt)*) => {{
         let (__goro_op, __goro_rest) = $ops;
-        let __goro_h = $sel.recv(__goro_op);
-        match $crate::__select_chain!($sel, __goro_rest, [$($default)*], $($rest)*) {
-            $crate::__private::Chosen::Index(i) if i == __goro_h.index() => {
-                #[allow(unreachable_code, clippy::diverging_sub_expression)]
-                match $sel.recv_result(__goro_h) {
-                    $p => $crate::__private::Chosen::Done($body),
-                }
-            }
-            __goro_other => __goro_other,
-        }
+        let mut __goro_case = $crate::__private::RecvCase::new(__goro_op);
+        $crate::__select_bind!(__goro_rest, [$($default)*], [$($bound)* (recv __goro_case ($p) $body)], $($rest)*)
     }};
-    ($sel:ident, $ops:expr, [$($default:tt)*], (send ($tx:expr, $v:expr) ($p:pat) $body:block) $($rest:tt)*) => {{
+    ($ops:expr, [$($default:tt)*], [$($bound:tt)*], (send ($tx:expr, $v:expr) ($p:pat) $body:block) $($rest:tt)*) => {{
         let ((__goro_op, __goro_v), __goro_rest) = $ops;
-        let __goro_h = $sel.send(__goro_op, __goro_v);
-        match $crate::__select_chain!($sel, __goro_rest, [$($default)*], $($rest)*) {
-            $crate::__private::Chosen::Index(i) if i == __goro_h.index() => {
-                #[allow(unreachable_code, clippy::diverging_sub_expression)]
-                match $sel.send_result(__goro_h) {
-                    $p => $crate::__private::Chosen::Done($body),
-                }
-            }
-            __goro_other => __goro_other,
-        }
+        let mut __goro_case = $crate::__private::SendCase::new(__goro_op, __goro_v);
+        $crate::__select_bind!(__goro_rest, [$($default)*], [$($bound)* (send __goro_case ($p) $body)], $($rest)*)
+    }};
+    ($ops:expr, [$($default:tt)*], [$(($kind:ident $case:ident ($p:pat) $body:block))*], ) => {{
+        let () = $ops;
+        let _ = $crate::__private::select_cases(
+            &mut [$($crate::__private::CaseRef::$kind(&mut $case)),*],
+            $crate::__select_blocks!($($default)*),
+        );
+        $crate::__select_arms!([$($default)*] $(($case ($p) $body))*)
     }};
 }
 
+/// Whether the select waits: only without a `default` arm.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __select_default {
+macro_rules! __select_blocks {
     () => {
-        unreachable!("goro: select! without default returned nothing")
+        true
     };
     ($body:block) => {
+        false
+    };
+}
+
+/// The fired case is the one holding a result; none does only when `default` applies.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_arms {
+    ([]) => {
+        unreachable!("goro: select! without default returned nothing")
+    };
+    ([$body:block]) => {
         $body
+    };
+    ([$($default:tt)*] ($case:ident ($p:pat) $body:block) $($rest:tt)*) => {
+        if let ::core::option::Option::Some(__goro_r) = $case.take_result() {
+            #[allow(unreachable_code, clippy::diverging_sub_expression)]
+            match __goro_r {
+                $p => $body,
+            }
+        } else {
+            $crate::__select_arms!([$($default)*] $($rest)*)
+        }
     };
 }

@@ -18,12 +18,10 @@
 //!   `NONE → case index`) before completing the waiter; a waiter whose claim is taken is a
 //!   loser and is dropped from the queue (Go's `selectDone` check in `waitq.dequeue`).
 
+use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU8;
-
-use crate::loom::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use goro_runtime::park::Unparker;

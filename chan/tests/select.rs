@@ -127,6 +127,67 @@ fn arms_can_break_and_continue_the_enclosing_loop() {
     assert_eq!(seen, [0, 2, 4]);
 }
 
+/// The cases live in the caller's frame: arms may use `?`, nest another `select!`, and a
+/// send value whose case did not fire is dropped exactly once; more cases than the
+/// engine's inline lock-order buffer (8) work too.
+#[test]
+fn arms_use_question_mark_nest_and_drop_unsent_values_once() {
+    fn first(rx: &Receiver<u32>, other: &Receiver<u32>) -> Result<u32, RecvError> {
+        let v = select! {
+            recv(rx) -> v => {
+                let v = v?;
+                select! {
+                    recv(other) -> w => v + w?,
+                    default => v,
+                }
+            },
+        };
+        Ok(v)
+    }
+    let (tx, rx) = bounded(1);
+    let (tx2, rx2) = bounded(1);
+    tx.send(1).unwrap();
+    tx2.send(10).unwrap();
+    assert_eq!(first(&rx, &rx2), Ok(11));
+    tx.send(2).unwrap();
+    assert_eq!(first(&rx, &rx2), Ok(2));
+    drop(tx);
+    assert_eq!(first(&rx, &rx2), Err(RecvError));
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct D(Arc<AtomicUsize>);
+    impl Drop for D {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let (full_tx, _full_rx) = bounded::<D>(0); // nobody receives: never fires
+    let (ready_tx, ready_rx) = bounded::<u8>(1);
+    ready_tx.send(5).unwrap();
+    let got = select! {
+        send(full_tx, D(drops.clone())) -> _ => unreachable!(),
+        recv(ready_rx) -> v => v.unwrap(),
+    };
+    assert_eq!(got, 5);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the unsent value is dropped once"
+    );
+
+    let chans: Vec<_> = (0..10).map(|_| bounded::<usize>(1)).collect();
+    chans[9].0.send(9).unwrap();
+    let r = |i: usize| &chans[i].1;
+    let got = select! {
+        recv(r(0)) -> v => v.unwrap(), recv(r(1)) -> v => v.unwrap(),
+        recv(r(2)) -> v => v.unwrap(), recv(r(3)) -> v => v.unwrap(),
+        recv(r(4)) -> v => v.unwrap(), recv(r(5)) -> v => v.unwrap(),
+        recv(r(6)) -> v => v.unwrap(), recv(r(7)) -> v => v.unwrap(),
+        recv(r(8)) -> v => v.unwrap(), recv(r(9)) -> v => v.unwrap(),
+    };
+    assert_eq!(got, 9);
+}
+
 #[test]
 fn operands_are_evaluated_once_in_source_order() {
     let order = std::cell::RefCell::new(vec![]);

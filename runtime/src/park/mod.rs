@@ -200,8 +200,19 @@ impl Unparker {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static THREAD_PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
+}
+
+// Under loom every model thread needs its own parker, and one made of this execution's
+// loom primitives: loom's thread-locals are per model thread and per execution.
+#[cfg(loom)]
+loom::thread_local! {
+    static THREAD_PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
+}
+
+thread_local! {
     /// Set on a thread that is unwinding a dropped runtime's green threads.
     static UNWINDING_RUNTIME: Cell<bool> = const { Cell::new(false) };
 }
