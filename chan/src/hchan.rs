@@ -33,13 +33,15 @@ use crate::loom::{spin, AtomicBool, AtomicUsize, Ordering};
 use crate::ring::Ring;
 use crate::waitq::{WaitQueue, Waiter, CLOSED, DONE, WAITING};
 
+/// Field order is the access order of a buffered send/receive (see [`Chan`]'s layout note).
+#[repr(C)]
 pub(crate) struct State<T> {
     pub(crate) ring: Ring<T>,
-    pub(crate) recvq: WaitQueue<T>,
-    pub(crate) sendq: WaitQueue<T>,
     pub(crate) closed: bool,
     /// Every receiver is gone: sends fail (the buffer was dropped).
     pub(crate) rx_gone: bool,
+    pub(crate) recvq: WaitQueue<T>,
+    pub(crate) sendq: WaitQueue<T>,
 }
 
 /// Why a non-blocking send did not complete.
@@ -54,14 +56,19 @@ pub(crate) enum RecvFail {
     Closed,
 }
 
+/// Layout: every send and receive touches the lock, the hints and the ring's indices, and
+/// the parties are usually on different cores, so those come first and share as few cache
+/// lines as possible (`repr(C)` keeps the order); the wait queues follow, the handle
+/// counts (touched on clone and drop only) come last.
+#[repr(C)]
 pub(crate) struct Chan<T> {
     lock: RawLock,
-    state: UnsafeCell<State<T>>,
+    closed_hint: AtomicBool,
     cap: usize,
     len_hint: AtomicUsize,
-    closed_hint: AtomicBool,
     recv_waiters_hint: AtomicUsize,
     send_waiters_hint: AtomicUsize,
+    state: UnsafeCell<State<T>>,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
 }
