@@ -23,11 +23,18 @@
 //!   does not pin its pages forever. Depth is detected without a syscall by reading a
 //!   watermark line at a fixed depth: fresh or freed pages read as zero.
 //! * **Limits.** Each stack is 2 kernel mappings (VMAs), so `vm.max_map_count` (65530 by
-//!   default) caps live green threads near 32 000. A failed `mmap`/`mprotect` becomes an
-//!   `io::Error` that names the limit and the fix, never a crash.
+//!   default) caps live green threads near 30 000. goro stops mapping stacks while
+//!   `max_map_count / 16` mappings (at least 4096) are still free: the rest of the process
+//!   — `malloc`, thread stacks, and the panic that reports the limit, which reads
+//!   `/proc/self/maps` to print a backtrace — must still be able to map memory. (Without
+//!   that headroom, `RUST_BACKTRACE=1` turned the limit into a hang inside std's backtrace
+//!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
+//!   that names the limit and the fix, never a crash.
 
 use std::io;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack as CoroStack, StackPointer};
@@ -55,6 +62,63 @@ pub(crate) fn page_size() -> usize {
 }
 
 /// One guarded stack mapping. Owns the mapping; unmaps it on drop.
+/// Stacks mapped right now, in the whole process (every runtime).
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many stacks the process may map: two mappings each, leaving headroom (module docs).
+/// `GORO_MAX_STACKS=n` sets it instead (a cap on green threads alive at once, e.g. for a
+/// container's memory budget); read once per process.
+fn stack_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        if let Some(n) = std::env::var("GORO_MAX_STACKS")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+        {
+            return n;
+        }
+        let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok());
+        max_maps.map_or(usize::MAX, budget_for) // no /proc: mmap itself reports the limit
+    })
+}
+
+/// Stacks allowed under `vm.max_map_count = max_maps`.
+fn budget_for(max_maps: usize) -> usize {
+    max_maps.saturating_sub((max_maps / 16).max(4096)) / 2
+}
+
+/// One slot of the stack budget, given back when the stack is unmapped.
+#[derive(Debug)]
+struct BudgetSlot;
+
+impl BudgetSlot {
+    fn take() -> io::Result<BudgetSlot> {
+        // Relaxed: a counter, ordering nothing else; overshoot by concurrent spawners is
+        // bounded by the number of threads and well inside the headroom.
+        if MAPPED.fetch_add(1, Ordering::Relaxed) >= stack_budget() {
+            MAPPED.fetch_sub(1, Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "the stack budget of {} mapped stacks is used up (goro keeps 1/16 of \
+                     vm.max_map_count free for the rest of the process; GORO_MAX_STACKS \
+                     overrides the budget)",
+                    stack_budget()
+                ),
+            ));
+        }
+        Ok(BudgetSlot)
+    }
+}
+
+impl Drop for BudgetSlot {
+    fn drop(&mut self) {
+        MAPPED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Stack {
     /// Lowest address of the mapping (start of the guard page).
     limit: usize,
@@ -62,6 +126,8 @@ pub(crate) struct Stack {
     len: usize,
     guard: usize,
     valgrind: std::mem::ManuallyDrop<ValgrindStackRegistration>,
+    /// Dropped after the mapping is gone (fields drop after `Drop::drop`).
+    _budget: BudgetSlot,
 }
 
 impl std::fmt::Debug for Stack {
@@ -83,6 +149,7 @@ impl Stack {
         let page = page_size();
         let size = size.checked_add(page - 1).ok_or_else(too_big)? & !(page - 1);
         let len = size.checked_add(page).ok_or_else(too_big)?;
+        let budget = BudgetSlot::take()?;
         // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
         let mem = unsafe {
             libc::mmap(
@@ -111,6 +178,7 @@ impl Stack {
             len,
             guard: page,
             valgrind: std::mem::ManuallyDrop::new(valgrind),
+            _budget: budget,
         })
     }
 
@@ -212,6 +280,13 @@ pub(crate) fn map_error(err: io::Error, size: usize, live: usize) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_leaves_headroom_for_the_rest_of_the_process() {
+        assert_eq!(budget_for(65_530), (65_530 - 4096) / 2); // Linux's default
+        assert_eq!(budget_for(2_097_152), (2_097_152 - 131_072) / 2); // ~1M stacks
+        assert_eq!(budget_for(1000), 0);
+    }
 
     fn rss_of(stack: &Stack) -> usize {
         // Count resident pages with mincore (test-only syscall).

@@ -1,5 +1,6 @@
 //! Fatal and limit paths, each in a child process (this test binary re-executed with
-//! `GORO_CHILD` set): stack overflow, mapping failures under a low RLIMIT_AS.
+//! `GORO_CHILD` set): stack overflow, mapping failures under a low RLIMIT_AS, the stack
+//! budget.
 
 use std::process::Command;
 
@@ -150,4 +151,42 @@ fn mapping_failure_is_a_clear_error_not_a_crash() {
         .find(|l| l.starts_with("CHILD panic="))
         .unwrap();
     assert!(panic.contains("vm.max_map_count"), "{panic}");
+}
+
+/// Spawning past the stack budget (here `GORO_MAX_STACKS=300`; by default a share of
+/// `vm.max_map_count`) panics in `go` with the message naming the limit, and the process
+/// ends — also with `RUST_BACKTRACE=1`, whose printer needs to map memory (it hung when
+/// the stacks took every mapping the kernel allows).
+#[test]
+fn spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang() {
+    const NAME: &str = "spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang";
+    if is_child(NAME) {
+        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let r = goro_runtime::try_go(|| {});
+            assert!(r.is_ok());
+            r.unwrap().join().unwrap();
+            // The spawner never yields, so every spawned green thread keeps its stack.
+            let hs: Vec<_> = (0..1000).map(|_| goro_runtime::go(|| {})).collect();
+            drop(hs);
+        });
+        unreachable!("the budget was not enforced");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", NAME)
+        .env("GORO_MAX_STACKS", "300")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for needle in [
+        "stack budget of 300 mapped stacks",
+        "GORO_MAX_STACKS",
+        "vm.max_map_count",
+        "stack backtrace",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in {stderr}");
+    }
 }
