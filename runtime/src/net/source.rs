@@ -13,10 +13,13 @@
 //! 2. At most one green thread waits per direction (the poll slot's invariant): waiters of
 //!    the same direction queue on `read_lock`/`write_lock` first. The I/O itself is not
 //!    serialized — only the waiting.
+//! 3. `read_drained` is a hint, never a promise: it only lets a stream read park *before*
+//!    its syscall (see [`Source::read_stream`]); a wrong value costs one syscall or one
+//!    trip through the poll slot, never a lost wake-up.
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,9 @@ pub(crate) struct Source {
     registering: Mutex<()>,
     read_lock: Mutex<()>,
     write_lock: Mutex<()>,
+    /// The last stream read returned less than asked: the receive queue was empty then
+    /// (invariant 3).
+    read_drained: AtomicBool,
     /// Timeouts in nanoseconds, `NO_TIMEOUT` for none.
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
@@ -73,12 +79,47 @@ impl Source {
                     .and_then(|t| Instant::now().checked_add(t));
             }
             if !self.wait(fd, dir, deadline)? {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "operation timed out (read/write timeout)",
-                ));
+                return Err(timed_out());
             }
         }
+    }
+
+    /// A stream (TCP) read of up to `len` bytes: [`io`](Self::io), except that after a
+    /// short read it waits for readiness *first* (tokio's `clear_readiness` on a short
+    /// read). A request/response connection otherwise pays one `EAGAIN` read per message.
+    ///
+    /// Why no wake-up is lost: a short read drained the receive queue, and every byte that
+    /// arrives later raises a fresh edge that the poller turns into READY on the slot. A
+    /// READY consumed since then was consumed by a party that read right after. So when the
+    /// socket is drained and the slot is not READY, data present now still has its edge on
+    /// the way, and parking on the slot is safe. The exception is end of stream: data and
+    /// FIN can arrive under one edge, the short read returns the data, and the FIN raises
+    /// no further edge — so once an event reported the read side closed (`read_closed`,
+    /// sticky) the skip is off. Only in a green thread with a registration; plain threads
+    /// use level-triggered `poll(2)`, where the skip buys nothing.
+    pub(crate) fn read_stream(
+        &self,
+        fd: RawFd,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if len > 0 && self.read_drained.load(Ordering::Relaxed) {
+            if let Some(reg) = self.reg.get() {
+                // After `take_read_ready`: a READY consumed earlier published `read_closed`.
+                if crate::park::in_green_thread() && !reg.take_read_ready() && !reg.read_closed() {
+                    let deadline = self
+                        .timeout(Dir::Read)
+                        .and_then(|t| Instant::now().checked_add(t));
+                    if !self.wait(fd, Dir::Read, deadline)? {
+                        return Err(timed_out());
+                    }
+                }
+            }
+        }
+        let r = self.io(fd, Dir::Read, op);
+        let drained = matches!(r, Ok(n) if n > 0 && n < len);
+        self.read_drained.store(drained, Ordering::Relaxed);
+        r
     }
 
     /// Waits until `fd` may be ready for `dir`. `Ok(false)` if `deadline` passed first.
@@ -145,4 +186,12 @@ impl Source {
             Dir::Write => &self.write_timeout,
         }
     }
+}
+
+/// std's error for an expired `SO_RCVTIMEO`/`SO_SNDTIMEO` on Unix.
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "operation timed out (read/write timeout)",
+    )
 }

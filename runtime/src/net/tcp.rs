@@ -164,13 +164,14 @@ impl TcpStream {
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
-            (&self.inner).read(buf)
-        })
+        let len = buf.len();
+        self.source
+            .read_stream(self.inner.as_raw_fd(), len, || (&self.inner).read(buf))
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.source.read_stream(self.inner.as_raw_fd(), len, || {
             (&self.inner).read_vectored(bufs)
         })
     }

@@ -47,6 +47,10 @@ const MAX_EVENTS: usize = 128;
 pub(crate) struct PollDesc {
     pub(crate) read: Slot,
     pub(crate) write: Slot,
+    /// Sticky: an event reported the read side finished (peer FIN, hang-up or error), so
+    /// a read will not block again and no further edge may come. Set before the read
+    /// slot's READY (which publishes it); see `net::source::Source::read_stream`.
+    pub(crate) read_closed: AtomicBool,
 }
 
 /// A socket's registration with a runtime's poller; deregisters on drop.
@@ -132,6 +136,7 @@ impl Poller {
         let desc = Arc::new(PollDesc {
             read: Slot::new(),
             write: Slot::new(),
+            read_closed: AtomicBool::new(false),
         });
         let token = {
             let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,7 +208,11 @@ impl Poller {
         let mut notified = 0;
         let read_mask = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         let write_mask = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let closed_mask = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         for (desc, events) in ready {
+            if events & closed_mask != 0 {
+                desc.read_closed.store(true, Ordering::Relaxed); // published by notify's swap
+            }
             if events & read_mask != 0 {
                 desc.read.notify();
                 notified += 1;
@@ -326,6 +335,16 @@ impl Registration {
     /// Parks until the socket is readable (or `deadline`).
     pub(crate) fn wait_read(&self, deadline: Option<std::time::Instant>) -> Waited {
         self.wait(&self.desc.read, deadline)
+    }
+
+    /// Consumes a pending read readiness without waiting. True if there was one.
+    pub(crate) fn take_read_ready(&self) -> bool {
+        self.desc.read.take_ready()
+    }
+
+    /// True once an event reported the read side finished (FIN, hang-up, error).
+    pub(crate) fn read_closed(&self) -> bool {
+        self.desc.read_closed.load(Ordering::Acquire)
     }
 
     /// Parks until the socket is writable (or `deadline`).
