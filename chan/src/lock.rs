@@ -71,12 +71,9 @@ mod model {
         guard: UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
     }
 
-    // SAFETY: `guard` is written only by the party holding `mutex` (after `lock`, before
-    // `unlock`), so the mutex serialises every access to it.
-    unsafe impl Sync for RawLock {}
-    // SAFETY: as above; a held guard is never moved to another model thread while held
-    // except together with the lock's ownership, as the spinlock allows.
-    unsafe impl Send for RawLock {}
+    // `guard` is written only by the party holding `mutex` (after `lock`, before `unlock`),
+    // so the mutex serialises every access to it; `Chan`'s own `Send`/`Sync` impls rest
+    // on that, as they do on the spinlock.
 
     impl RawLock {
         pub(crate) fn lock(&self) {
