@@ -6,11 +6,12 @@
 //!    ready each is chosen with equal probability.
 //! 2. **lockorder**: the channels sorted by address; every distinct channel is locked in
 //!    that order, so two selects over the same channels can never deadlock.
-//! 3. **Pass 0** (goro's addition): each case that *looks* ready (lock-free hints) is tried
-//!    in pollorder under its own channel's lock alone; the first that completes is the
-//!    select's linearization point, as valid as Go's all-locks pass 1 because each try is
-//!    atomic on its channel. This is the common case of a busy select and avoids taking
-//!    every lock. **Pass 1**: with all locks held, the first ready case in pollorder
+//! 3. **Pass 0** (goro's addition): among the cases that *look* ready (lock-free hints),
+//!    one chosen uniformly at random is tried under its own channel's lock alone (then
+//!    another, if the hint was stale); the first that completes is the select's
+//!    linearization point, as valid as Go's all-locks pass 1 because each try is atomic on
+//!    its channel. This is the common case of a busy select: it takes one lock and one
+//!    random draw, not every lock and a shuffle. **Pass 1**: with all locks held, the first ready case in pollorder
 //!    completes. None ready and non-blocking (`default`): unlock, return `None`.
 //! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every
 //!    channel; the green thread parks, and the park's release step unlocks the channels
@@ -474,22 +475,10 @@ fn run<'a, C: CaseSlot<'a>>(
     if n == 0 {
         return run_empty(block, deadline);
     }
-    let poll = poll_order(n);
-    // Pass 0.
-    for &i in poll.as_slice() {
-        let case = cases[i].case_mut();
-        if case.looks_ready() {
-            case.chan().lock();
-            let done = case.try_now();
-            case.chan().unlock();
-            if let Some(w) = done {
-                if let Some(w) = w {
-                    w.unpark();
-                }
-                return Some(i);
-            }
-        }
+    if let Some(i) = pass0(cases) {
+        return Some(i);
     }
+    let poll = poll_order(n);
     let locks = lock_order(cases);
     let locks = locks.as_slice();
     lock_all(cases, locks);
@@ -539,6 +528,62 @@ fn run<'a, C: CaseSlot<'a>>(
         }
         park_locked(cases, locks, deadline); // spurious wake-up: our waiters are still queued
     }
+}
+
+/// Pass 0: among the cases whose channels *look* ready (lock-free hints), pick one
+/// uniformly at random and try it under its own lock; repeat without it if the hint was
+/// stale. Uniform among the ready cases, like a full poll order, but with one random draw
+/// per try instead of a shuffle of every case — this is the path a busy select takes on
+/// every call. Selects of more than 64 cases shuffle (`poll_order`) instead.
+fn pass0<'a, C: CaseSlot<'a>>(cases: &mut [C]) -> Option<usize> {
+    let n = cases.len();
+    let try_case = |case: &mut (dyn Case + 'a)| {
+        case.chan().lock();
+        let done = case.try_now();
+        case.chan().unlock();
+        done.map(|w| {
+            if let Some(w) = w {
+                w.unpark();
+            }
+        })
+    };
+    if n > 64 {
+        let poll = poll_order(n);
+        return poll.as_slice().iter().copied().find(|&i| {
+            let case = cases[i].case_mut();
+            case.looks_ready() && try_case(case).is_some()
+        });
+    }
+    let mut ready = 0u64;
+    for (i, c) in cases.iter().enumerate() {
+        if c.case().looks_ready() {
+            ready |= 1 << i;
+        }
+    }
+    while ready != 0 {
+        let i = random_bit(ready);
+        ready &= !(1 << i);
+        if try_case(cases[i].case_mut()).is_some() {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// The index of a uniformly random set bit of `mask` (non-zero).
+fn random_bit(mask: u64) -> usize {
+    let k = mask.count_ones() as u64;
+    let mut nth = if k == 1 {
+        0
+    } else {
+        ((rand() & 0xFFFF) * k) >> 16
+    };
+    let mut m = mask;
+    while nth > 0 {
+        m &= m - 1; // drop the lowest set bit
+        nth -= 1;
+    }
+    m.trailing_zeros() as usize
 }
 
 fn run_empty(block: bool, deadline: Option<Instant>) -> Option<usize> {
@@ -682,4 +727,43 @@ fn rand() -> u64 {
 #[cfg(loom)]
 fn rand() -> u64 {
     0
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Pass 0's choice is uniform over the set bits and never picks an unset one.
+    #[test]
+    fn random_bit_is_uniform_over_the_set_bits() {
+        let mask = 0b1010_0100u64; // bits 2, 5, 7
+        let mut counts = [0u32; 64];
+        for _ in 0..30_000 {
+            counts[random_bit(mask)] += 1;
+        }
+        for (i, &c) in counts.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                assert_eq!(c, 0, "bit {i} is not set");
+            } else {
+                assert!((9_000..11_000).contains(&c), "bit {i}: {c} of 30000");
+            }
+        }
+        assert_eq!(random_bit(1 << 63), 63);
+    }
+
+    /// The poll order is a permutation, each case first equally often.
+    #[test]
+    fn poll_order_is_a_uniform_permutation() {
+        let mut first = [0u32; 5];
+        for _ in 0..25_000 {
+            let order = poll_order(5);
+            let mut seen: Vec<usize> = order.as_slice().to_vec();
+            first[seen[0]] += 1;
+            seen.sort_unstable();
+            assert_eq!(seen, [0, 1, 2, 3, 4]);
+        }
+        for (i, &c) in first.iter().enumerate() {
+            assert!((4_000..6_000).contains(&c), "case {i} first {c} of 25000");
+        }
+    }
 }
