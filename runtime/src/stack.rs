@@ -77,11 +77,15 @@ fn stack_budget() -> usize {
         {
             return n;
         }
-        let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok());
-        max_maps.map_or(usize::MAX, budget_for) // no /proc: mmap itself reports the limit
+        max_map_count().map_or(usize::MAX, budget_for) // no /proc: mmap reports the limit
     })
+}
+
+/// The kernel's per-process mapping limit, if `/proc` tells.
+fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }
 
 /// Stacks allowed under `vm.max_map_count = max_maps`.
@@ -261,9 +265,7 @@ unsafe impl CoroStack for Stack {
 
 /// The error for a stack that could not be mapped: names the limit that was hit and the fix.
 pub(crate) fn map_error(err: io::Error, size: usize, live: usize) -> io::Error {
-    let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+    let max_maps = max_map_count().map_or_else(|| "unknown".into(), |n| n.to_string());
     io::Error::new(
         err.kind(),
         format!(

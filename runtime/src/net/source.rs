@@ -62,15 +62,29 @@ impl Source {
         &self,
         fd: RawFd,
         dir: Dir,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_from(fd, dir, false, op)
+    }
+
+    /// [`io`](Self::io), optionally waiting for readiness before the first attempt; one
+    /// deadline covers every wait.
+    fn io_from<R>(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        mut wait_first: bool,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let mut deadline = None;
         let mut first = true;
         loop {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+            if !std::mem::take(&mut wait_first) {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
             }
             if first {
                 first = false;
@@ -103,20 +117,13 @@ impl Source {
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if len > 0 && self.read_drained.load(Ordering::Relaxed) {
-            if let Some(reg) = self.reg.get() {
+        let wait_first = len > 0
+            && self.read_drained.load(Ordering::Relaxed)
+            && self.reg.get().is_some_and(|reg| {
                 // After `take_read_ready`: a READY consumed earlier published `read_closed`.
-                if crate::park::in_green_thread() && !reg.take_read_ready() && !reg.read_closed() {
-                    let deadline = self
-                        .timeout(Dir::Read)
-                        .and_then(|t| Instant::now().checked_add(t));
-                    if !self.wait(fd, Dir::Read, deadline)? {
-                        return Err(timed_out());
-                    }
-                }
-            }
-        }
-        let r = self.io(fd, Dir::Read, op);
+                crate::park::in_green_thread() && !reg.take_read_ready() && !reg.read_closed()
+            });
+        let r = self.io_from(fd, Dir::Read, wait_first, op);
         let drained = matches!(r, Ok(n) if n > 0 && n < len);
         self.read_drained.store(drained, Ordering::Relaxed);
         r
