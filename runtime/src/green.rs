@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::current;
 use crate::join::JoinHandle;
 use crate::park::{self, WaitReason};
-use crate::runtime::spawn_in;
+use crate::runtime::spawn_on;
 use crate::scheduler::Shared;
 use crate::timer::TimerWaker;
 
@@ -51,13 +51,18 @@ where
     T: Send + 'static,
 {
     let site = Location::caller();
-    let Some(shared) = current_shared() else {
+    let w = current::worker();
+    if w.is_null() {
         panic!(
             "goro::go called outside a goro runtime (at {site}): start one with \
              `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
         );
-    };
-    spawn_in(&shared, f, site)
+    }
+    // SAFETY: a non-null worker pointer is this thread's live worker context; spawning
+    // does not switch, so it stays ours for the call. Borrowing its `shared` instead of
+    // cloning the `Arc` keeps the spawn path off the runtime's reference count.
+    let ctx = unsafe { &*w };
+    spawn_on(&ctx.shared, Some(ctx), f, site)
 }
 
 /// Lets other green threads run (Go's `runtime.Gosched`): the caller goes to the back of

@@ -17,7 +17,8 @@
 //! | timekeeper | the `m` blocked in `netpoll(delay)` | `timer.rs` |
 //!
 //! # Module map
-//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking.
+//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking; `arena.rs` —
+//!   pre-growing each worker's malloc arena.
 //! * `overflow.rs` — the SIGSEGV handler that names the green thread that overflowed.
 //! * `coroutine.rs` — the G, and why moving it between threads is sound.
 //! * `current.rs` — the one thread-local, read fresh after every switch.
@@ -40,6 +41,7 @@
 // Under loom only the model-checked modules matter; the rest (netpoller, sockets) is idle.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod arena;
 mod blocking;
 mod builder;
 mod coroutine;

@@ -22,7 +22,8 @@ use crate::coroutine::{Status, G};
 use crate::current;
 use crate::join::{JoinHandle, JoinState};
 use crate::park;
-use crate::scheduler::{worker, Shared};
+use crate::scheduler::worker::{self, WorkerCtx};
+use crate::scheduler::Shared;
 use crate::stack::{self, Stack};
 use std::sync::atomic::Ordering;
 
@@ -232,6 +233,21 @@ where
     let ctx = (!w.is_null())
         .then(|| unsafe { &*w })
         .filter(|c| Arc::ptr_eq(&c.shared, shared));
+    spawn_on(shared, ctx, f, site)
+}
+
+/// [`spawn_in`] with the caller's worker context already looked up: `ctx` is the calling
+/// thread's worker if it belongs to `shared`'s runtime, else `None`.
+pub(crate) fn spawn_on<F, T>(
+    shared: &Arc<Shared>,
+    ctx: Option<&WorkerCtx>,
+    f: F,
+    site: &'static Location<'static>,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let dead = match ctx {
         Some(c) => c.p.get_dead_g(shared),
         None => shared.gpool.get(),

@@ -219,6 +219,9 @@ impl Shared {
     /// Called by the last searcher going to sleep: if any queue still has work, wake a
     /// worker for it (it may have been pushed while we were deciding).
     pub(crate) fn notify_if_work_pending(&self) {
+        // Pairs with the fence in `Idle::should_wake` (`idle.rs`): either the submitter
+        // sees our decrement of `num_searching`, or we see its push.
+        std::sync::atomic::fence(Ordering::SeqCst);
         let pending =
             self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
         if pending {

@@ -58,6 +58,7 @@ pub(crate) fn spawn(
         .name(format!("goro-worker-{index}"))
         .spawn(move || {
             let _altstack = crate::overflow::AltStack::install();
+            crate::arena::prewarm();
             let ctx = WorkerCtx {
                 shared,
                 p: Processor::new(index, local),
