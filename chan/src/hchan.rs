@@ -293,12 +293,12 @@ impl<T> Chan<T> {
             self.unlock();
             return Err(SendFail::Full(v));
         }
-        let w = Queued::new(self, Waiter::new(park::current(), Some(v), None));
+        let w = Queued::new(self, Waiter::for_current(Some(v)));
         // SAFETY: lock held; `Queued` keeps the waiter alive while it is queued, also if
         // this green thread is unwound while parked (waitq protocol).
         unsafe { self.locked() }.sendq.push(&w.w);
         let w = w.park(WaitReason::ChanSend, deadline);
-        match w.outcome() {
+        let r = match w.outcome() {
             DONE => Ok(()),
             // SAFETY: final outcome CLOSED: the waker left the value in the slot.
             CLOSED => Err(SendFail::Closed(
@@ -309,7 +309,9 @@ impl<T> Chan<T> {
             _ => Err(SendFail::Full(
                 unsafe { w.take() }.expect("goro: value lost"),
             )),
-        }
+        };
+        park::free_waiter(w);
+        r
     }
 
     /// Blocking receive; `deadline` bounds the wait. `Err(Empty)` means timed out.
@@ -332,16 +334,18 @@ impl<T> Chan<T> {
             self.unlock();
             return Err(RecvFail::Empty);
         }
-        let w = Queued::new(self, Waiter::new(park::current(), None, None));
+        let w = Queued::new(self, Waiter::for_current(None));
         // SAFETY: as in `send`.
         unsafe { self.locked() }.recvq.push(&w.w);
         let w = w.park(WaitReason::ChanRecv, deadline);
-        match w.outcome() {
+        let r = match w.outcome() {
             // SAFETY: final outcome DONE: the waker put the value and will not touch it.
             DONE => Ok(unsafe { w.take() }.expect("goro: delivered value missing")),
             CLOSED => Err(RecvFail::Closed),
             _ => Err(RecvFail::Empty),
-        }
+        };
+        park::free_waiter(w);
+        r
     }
 
     /// Parks until `w` has an outcome, or the deadline passed and `w` was withdrawn.

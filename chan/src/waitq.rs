@@ -4,6 +4,8 @@
 //! value waiting to be taken; the value delivered to a receiver), and the outcome. It is a
 //! `Box` owned by the parked party — on the heap, never on the parked green thread's stack,
 //! so parked stacks stay free to be compacted — and the queue holds a raw pointer to it.
+//! Blocking `send`/`recv` hand the box back with `park::free_waiter`, so a green thread
+//! that parks again reuses the same block instead of a `malloc`/`free` pair per park.
 //!
 //! # Protocol (why the raw pointers are sound)
 //! * The owner keeps its `Box` alive while the waiter is queued, and frees it only after
@@ -121,12 +123,22 @@ impl<T> Waiter<T> {
         value: Option<T>,
         select: Option<(Arc<Claim>, usize)>,
     ) -> Box<Self> {
-        Box::new(Waiter {
+        Box::new(Waiter::with(unparker, value, select))
+    }
+
+    /// A plain (non-select) waiter for the caller, in the calling green thread's recycled
+    /// block if it has one (`park::alloc_waiter`); hand it back with `park::free_waiter`.
+    pub(crate) fn for_current(value: Option<T>) -> Box<Self> {
+        goro_runtime::park::alloc_waiter(|me| Waiter::with(me, value, None))
+    }
+
+    fn with(unparker: Unparker, value: Option<T>, select: Option<(Arc<Claim>, usize)>) -> Self {
+        Waiter {
             unparker: UnsafeCell::new(Some(unparker)),
             slot: UnsafeCell::new(value),
             outcome: AtomicU8::new(WAITING),
             select,
-        })
+        }
     }
 
     pub(crate) fn outcome(&self) -> u8 {

@@ -142,6 +142,9 @@ pub(crate) struct G {
     completion: UnsafeCell<Option<Arc<dyn Completion>>>,
     /// Green-thread-local values (`local.rs`), touched only by the G itself.
     pub(crate) locals: UnsafeCell<crate::local::Locals>,
+    /// A freed wait-record block kept for the next one (`park/spare.rs`), touched only by
+    /// the G itself.
+    pub(crate) spare: UnsafeCell<crate::park::Spare>,
 }
 
 /// What a G is doing, as `dump` reports it (Go's `_Grunnable`, `_Grunning`, `_Gwaiting`).
@@ -244,6 +247,7 @@ impl G {
             yielder: UnsafeCell::new(std::ptr::null()),
             completion: UnsafeCell::new(None),
             locals: UnsafeCell::new(crate::local::Locals::default()),
+            spare: UnsafeCell::new(None),
         })
     }
 
@@ -377,6 +381,12 @@ impl G {
     pub(crate) unsafe fn take_completion(&self) -> Option<Arc<dyn Completion>> {
         // SAFETY: exclusive by this function's contract.
         unsafe { (*self.completion.get()).take() }
+    }
+}
+
+impl Drop for G {
+    fn drop(&mut self) {
+        crate::park::free_spare(self.spare.get_mut().take());
     }
 }
 

@@ -29,10 +29,15 @@
 //! # Keep wait records off the stack
 //! A parked green thread's stack may be released to the kernel in the future (compaction of
 //! parked stacks), so wait records and value slots that wakers write into belong in the heap
-//! (an `Arc`) or in the channel, not in the parked frame.
+//! (an `Arc`) or in the channel, not in the parked frame. [`alloc_waiter`] and
+//! [`free_waiter`] box them, recycling one block per green thread (`park/spare.rs`).
 
+mod spare;
 pub(crate) mod state;
 pub(crate) mod thread;
+
+pub use spare::{alloc_waiter, free_waiter};
+pub(crate) use spare::{free_spare, Spare};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -148,6 +153,14 @@ impl Unparker {
                 }
             }
             Inner::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// The green thread this wakes, if it wakes one.
+    pub(crate) fn green_ptr(&self) -> Option<*const G> {
+        match &self.inner {
+            Inner::Green(g) => Some(Arc::as_ptr(g)),
+            Inner::Thread(_) => None,
         }
     }
 
