@@ -100,7 +100,7 @@ mod tests {
             let first = &*a as *const Counted;
             free_waiter(a);
             let b = alloc_waiter(|_| Counted(d.clone(), [2; 4]));
-            let same = &*b as *const Counted == first;
+            let same = std::ptr::eq(&*b, first);
             assert_eq!(b.1, [2; 4]);
             free_waiter(b);
             // A different layout is not served from the spare.
