@@ -93,7 +93,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_in(&self.shared, f, Location::caller())
+        spawn_on(&self.shared, worker_of(&self.shared), f, Location::caller())
     }
 
     /// Runs `f` as a green thread and blocks the calling thread until it returns. A panic
@@ -210,34 +210,24 @@ fn unwind_one(g: &Arc<G>) {
     }
 }
 
-fn is_worker_of(shared: &Arc<Shared>) -> bool {
+/// The calling thread's worker context, if the thread is one of `shared`'s workers. Use it
+/// before the caller next parks or yields (`current.rs`).
+fn worker_of(shared: &Arc<Shared>) -> Option<&WorkerCtx> {
     let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context.
-    !w.is_null() && Arc::ptr_eq(unsafe { &(*w).shared }, shared)
-}
-
-/// Spawns a green thread in `shared`'s runtime: from one of its workers onto that
-/// worker's processor (`runnext`, Go's `newproc`), otherwise onto the global queue.
-pub(crate) fn spawn_in<F, T>(
-    shared: &Arc<Shared>,
-    f: F,
-    site: &'static Location<'static>,
-) -> io::Result<JoinHandle<T>>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context, used before
-    // any switch.
-    let ctx = (!w.is_null())
+    // SAFETY: a non-null worker pointer is this thread's live worker context; the caller
+    // uses it before any switch.
+    (!w.is_null())
         .then(|| unsafe { &*w })
-        .filter(|c| Arc::ptr_eq(&c.shared, shared));
-    spawn_on(shared, ctx, f, site)
+        .filter(|c| Arc::ptr_eq(&c.shared, shared))
 }
 
-/// [`spawn_in`] with the caller's worker context already looked up: `ctx` is the calling
-/// thread's worker if it belongs to `shared`'s runtime, else `None`.
+fn is_worker_of(shared: &Arc<Shared>) -> bool {
+    worker_of(shared).is_some()
+}
+
+/// Spawns a green thread in `shared`'s runtime: from one of its workers (`ctx`, the
+/// calling thread's worker if it belongs to `shared`'s runtime) onto that worker's
+/// processor (`runnext`, Go's `newproc`), otherwise onto the global queue.
 pub(crate) fn spawn_on<F, T>(
     shared: &Arc<Shared>,
     ctx: Option<&WorkerCtx>,
