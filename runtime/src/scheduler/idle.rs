@@ -26,8 +26,10 @@
 //!
 //! Reading `sleeping` first loses no wake-up: a worker that goes to sleep publishes
 //! `sleeping` before its fence and re-check (if it was the last searcher), and one that was
-//! not searching sleeps only while another worker searches, which re-checks in turn. At most half the workers search at once (Go: "limit the number of spinning Ms
-//! to half the number of busy Ps"), so stealing does not burn every core.
+//! not searching sleeps only while another worker searches, which re-checks in turn.
+//!
+//! At most half the workers search at once (Go: "limit the number of spinning Ms to half
+//! the number of busy Ps"), so stealing does not burn every core.
 //!
 //! # Invariants (`state` packs two counts)
 //! 1. `num_unparked` = workers not in `sleepers`; `num_searching <= num_unparked`.
@@ -98,7 +100,7 @@ impl Idle {
             return None;
         }
         let idx = sleepers.pop()?;
-        // SeqCst: pairs with the read in `should_wake` of concurrent submitters.
+        // SeqCst: ordered with the fence in `should_wake` of concurrent submitters.
         self.state
             .fetch_add(1 | (1 << UNPARK_SHIFT), Ordering::SeqCst);
         self.publish_sleeping(&sleepers);
