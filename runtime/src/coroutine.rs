@@ -5,10 +5,11 @@
 //! * `park` (`park::state`) decides who wakes a parked G: `EMPTY` while it runs or sits in a
 //!   run queue, `PARKED` once its worker committed the park, `NOTIFIED` if a wake-up beat the
 //!   commit. Exactly one party requeues a parked G (invariant 2 there).
-//! * `co` is `Some` from spawn until the coroutine returns (or is unwound at shutdown).
+//! * `body` is `Live` (the coroutine) from spawn until the coroutine returns, then `Dead`
+//!   (the bare stack, kept for the next incarnation); `Gone` once shutdown unwound it.
 //!
-//! # Ownership of `co`
-//! `co` is touched only by the single party that currently owns the G's execution: the
+//! # Ownership of `body`
+//! `body` is touched only by the single party that currently owns the G's execution: the
 //! worker that popped it from a run queue (resume), or the runtime's shutdown after every
 //! worker has stopped (unwind). A G is in at most one run queue at a time and is resumed by
 //! one worker at a time — that is what the park protocol guarantees — so the `UnsafeCell`
@@ -45,6 +46,36 @@ use corosensei::{Coroutine, Yielder};
 use crate::park::state::ParkState;
 use crate::scheduler::Shared;
 use crate::stack::Stack;
+
+/// Where a G's guard page lies and how much stack is above it, for the overflow handler:
+/// immutable for the G's life, packed into two words (see `G` on its size).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GuardPage {
+    lo: usize,
+    len: u32,
+    usable_kib: u32,
+}
+
+impl GuardPage {
+    fn of(stack: &Stack) -> GuardPage {
+        let (lo, hi) = stack.guard_range();
+        GuardPage {
+            lo,
+            len: u32::try_from(hi - lo).unwrap_or(u32::MAX),
+            usable_kib: u32::try_from(stack.usable() / 1024).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// True if `addr` lies in the guard page.
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.lo) < self.len as usize
+    }
+
+    /// The usable stack above the guard, in KiB.
+    pub(crate) fn usable_kib(&self) -> usize {
+        self.usable_kib as usize
+    }
+}
 
 /// What a G tells its worker when it switches out.
 pub(crate) enum Suspend {
@@ -99,8 +130,21 @@ impl Drop for AbortOnUnwind {
 
 pub(crate) type Co = Coroutine<(), Suspend, (), Stack>;
 
+/// What a G runs on. The stack stays with the G across incarnations (Go's `g.stack`): inside
+/// the coroutine while the G is live, bare while it is dead. One field for both keeps `G`
+/// within three cache lines (see `G`).
+enum Body {
+    /// Fresh or finished (in a free list): the stack, ready for [`G::start`].
+    Dead(Stack),
+    /// Spawned and not yet returned.
+    Live(Co),
+    /// For a moment inside [`G::start`]; for good after shutdown unwound the coroutine,
+    /// which unmapped the stack.
+    Gone,
+}
+
 /// Reference to a G, as held by run queues, wait queues and the registry.
-pub(crate) type GRef = Arc<G>;
+pub(crate) use crate::gref::GRef;
 
 /// Called by the scheduler after the G has left the registry: publishes the join result.
 pub(crate) trait Completion: Send + Sync {
@@ -113,39 +157,60 @@ pub(crate) trait Completion: Send + Sync {
 /// A green thread (Go's `g`). G structs are recycled together with their stacks (Go's
 /// `gfput`/`gfget`): a finished G that nobody else references goes to a free list and the
 /// next spawn restarts it, so steady-state spawning allocates no G and maps no stack.
+///
+/// # Layout
+/// Cache-line aligned and four lines long (`g_is_four_cache_lines`). A G is written by the
+/// worker that spawns it and then by the one that runs it; while it shared lines with its
+/// neighbours in the heap (other Gs, join slots) each missed on the others' stores (W1
+/// spawn: −10% with the alignment, A/B). `repr(C)` fixes which line holds what:
+/// 1. what *other* workers write on every wake-up — the reference count (`gref.rs`: not
+///    on a line of its own, as `Arc`'s would be) and the park word — plus `shared`, which
+///    the waker reads;
+/// 2. the coroutine;
+/// 3. and 4. what the G itself and its worker touch, the diagnostics last.
+#[repr(C, align(64))]
 pub(crate) struct G {
-    /// Unique per runtime and per incarnation, starting at 1.
-    id: AtomicU64,
-    /// Where `go`/`spawn` was called (`#[track_caller]`), for messages and `dump`.
-    spawn_site: AtomicPtr<Location<'static>>,
+    /// References in existence (`gref.rs`, invariant 1).
+    pub(crate) refs: AtomicUsize,
     /// The parking word; see `park::state`.
     pub(crate) park: ParkState,
-    /// What the G is parked on (`WaitReason as u8`), for diagnostics.
-    pub(crate) wait_reason: AtomicU8,
-    /// Diagnostics only (`dump`, deadlock reports); written with relaxed stores by whoever
-    /// moves the G between states, never read to make a scheduling decision.
-    pub(crate) diag: Diag,
-    /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
-    /// forced unwind through instead of reporting it as a panic.
-    unwinding: AtomicBool,
-    /// Index in the registry shard (written under that shard's lock).
-    pub(crate) registry_slot: AtomicU32,
     /// The runtime this G belongs to (where unparks from foreign threads inject it).
     pub(crate) shared: Arc<Shared>,
-    /// Guard page of this G's stack, for the overflow handler: `(lo, hi, usable)`.
-    pub(crate) guard: (usize, usize, usize),
-    /// The coroutine while the G is live (spawned, not yet returned).
-    co: UnsafeCell<Option<Co>>,
-    /// The stack while the G is dead (in a free list).
-    stack: UnsafeCell<Option<Stack>>,
-    yielder: UnsafeCell<*const Yielder<(), Suspend>>,
+    /// Ends the first line (see "Layout").
+    _line0: [u8; LINE0_PAD],
+    /// The coroutine, or the bare stack between incarnations.
+    body: UnsafeCell<Body>,
     completion: UnsafeCell<Option<Arc<dyn Completion>>>,
+    yielder: UnsafeCell<*const Yielder<(), Suspend>>,
+    /// Guard page of this G's stack, for the overflow handler (immutable).
+    pub(crate) guard: GuardPage,
+    /// Where `go`/`spawn` was called (`#[track_caller]`), for messages and `dump`.
+    spawn_site: AtomicPtr<Location<'static>>,
     /// Green-thread-local values (`local.rs`), touched only by the G itself.
     pub(crate) locals: UnsafeCell<crate::local::Locals>,
     /// A freed wait-record block kept for the next one (`park/spare.rs`), touched only by
     /// the G itself.
     pub(crate) spare: UnsafeCell<crate::park::Spare>,
+    /// Unique per runtime and per incarnation, starting at 1.
+    id: AtomicU64,
+    /// Diagnostics only (`dump`, deadlock reports); written with relaxed stores by whoever
+    /// moves the G between states, never read to make a scheduling decision.
+    pub(crate) diag: Diag,
+    /// Index in the registry shard (written under that shard's lock).
+    pub(crate) registry_slot: AtomicU32,
+    /// What the G is parked on (`WaitReason as u8`), for diagnostics.
+    pub(crate) wait_reason: AtomicU8,
+    /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
+    /// forced unwind through instead of reporting it as a panic.
+    unwinding: AtomicBool,
 }
+
+/// Bytes after the first line's three fields up to the second line.
+const LINE0_PAD: usize = 64usize.saturating_sub(
+    std::mem::size_of::<AtomicUsize>()
+        + std::mem::size_of::<ParkState>()
+        + std::mem::size_of::<Arc<Shared>>(),
+);
 
 /// What a G is doing, as `dump` reports it (Go's `_Grunnable`, `_Grunning`, `_Gwaiting`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,8 +280,8 @@ impl Diag {
 // `UnsafeCell`s are accessed only by the one party owning the G's execution ("Ownership of
 // `co`" above) or, while the G is dead, by the one party owning it through a free list.
 unsafe impl Send for G {}
-// SAFETY: as for `Send`; the fields other threads read (`park`, `wait_reason`, `id`,
-// `spawn_site`, `unwinding`, `registry_slot`) are atomics or immutable.
+// SAFETY: as for `Send`; the fields other threads read (`refs`, `park`, `wait_reason`, `id`,
+// `spawn_site`, `unwinding`, `registry_slot`, `diag`) are atomics or immutable.
 unsafe impl Sync for G {}
 
 impl std::fmt::Debug for G {
@@ -230,9 +295,10 @@ impl std::fmt::Debug for G {
 
 impl G {
     /// A dead G owning a fresh stack, ready for [`G::start`].
-    pub(crate) fn new(shared: Arc<Shared>, stack: Stack) -> GRef {
-        let (lo, hi) = stack.guard_range();
-        Arc::new(G {
+    pub(crate) fn fresh(shared: Arc<Shared>, stack: Stack) -> GRef {
+        GRef::new(G {
+            refs: AtomicUsize::new(1),
+            _line0: [0; LINE0_PAD],
             id: AtomicU64::new(0),
             spawn_site: AtomicPtr::new(std::ptr::null_mut()),
             park: ParkState::new(),
@@ -241,9 +307,8 @@ impl G {
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
             shared,
-            guard: (lo, hi, stack.usable()),
-            co: UnsafeCell::new(None),
-            stack: UnsafeCell::new(Some(stack)),
+            guard: GuardPage::of(&stack),
+            body: UnsafeCell::new(Body::Dead(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),
             completion: UnsafeCell::new(None),
             locals: UnsafeCell::new(crate::local::Locals::default()),
@@ -268,7 +333,7 @@ impl G {
     /// # Safety
     /// The caller owns this dead G exclusively (fresh, or popped from a free list).
     pub(crate) unsafe fn start<F>(
-        self: &Arc<G>,
+        &self,
         id: u64,
         spawn_site: &'static Location<'static>,
         completion: Arc<dyn Completion>,
@@ -283,9 +348,11 @@ impl G {
         );
         self.unwinding.store(false, Ordering::Relaxed);
         // SAFETY: exclusive by this function's contract.
-        let stack =
-            unsafe { (*self.stack.get()).take() }.expect("goro: starting a G without a stack");
-        let me = GPtr(Arc::as_ptr(self));
+        let slot = unsafe { &mut *self.body.get() };
+        let Body::Dead(stack) = std::mem::replace(slot, Body::Gone) else {
+            panic!("goro: starting a G without a stack");
+        };
+        let me = GPtr(self);
         let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             let me = me;
             // SAFETY: the G outlives its coroutine (the coroutine is a field of the G), and
@@ -294,11 +361,9 @@ impl G {
             // SAFETY: as above, the G outlives the coroutine running this closure.
             body(unsafe { &*me.0 });
         });
+        *slot = Body::Live(co);
         // SAFETY: exclusive by this function's contract.
-        unsafe {
-            *self.co.get() = Some(co);
-            *self.completion.get() = Some(completion);
-        }
+        unsafe { *self.completion.get() = Some(completion) };
     }
 
     /// Resumes the coroutine until it suspends or returns.
@@ -307,11 +372,11 @@ impl G {
     /// The caller owns this G's execution (it popped it from a run queue).
     #[inline]
     pub(crate) unsafe fn resume(&self) -> corosensei::CoroutineResult<Suspend, ()> {
-        // SAFETY: exclusive by this function's contract (module docs, "Ownership of `co`").
-        let co = unsafe { &mut *self.co.get() };
-        co.as_mut()
-            .expect("goro: resumed a finished green thread")
-            .resume(())
+        // SAFETY: exclusive by this function's contract (module docs, "Ownership of `body`").
+        match unsafe { &mut *self.body.get() } {
+            Body::Live(co) => co.resume(()),
+            _ => panic!("goro: resumed a finished green thread"),
+        }
     }
 
     /// Makes a G whose coroutine returned dead again: its stack goes back into the G.
@@ -320,10 +385,9 @@ impl G {
     /// The caller owns this G's execution and the coroutine has returned.
     pub(crate) unsafe fn retire(&self) {
         // SAFETY: exclusive by this function's contract.
-        unsafe {
-            if let Some(co) = (*self.co.get()).take() {
-                *self.stack.get() = Some(co.into_stack());
-            }
+        let body = unsafe { &mut *self.body.get() };
+        if let Body::Live(co) = std::mem::replace(body, Body::Gone) {
+            *body = Body::Dead(co.into_stack());
         }
     }
 
@@ -333,7 +397,7 @@ impl G {
     /// The caller owns this dead G exclusively.
     pub(crate) unsafe fn shrink_dead_stack(&self) {
         // SAFETY: exclusive by this function's contract.
-        if let Some(stack) = unsafe { (*self.stack.get()).as_mut() } {
+        if let Body::Dead(stack) = unsafe { &mut *self.body.get() } {
             stack.shrink_if_deep();
         }
     }
@@ -344,7 +408,7 @@ impl G {
     /// No worker runs this G concurrently (shutdown, after the workers stopped).
     pub(crate) unsafe fn is_live(&self) -> bool {
         // SAFETY: by this function's contract.
-        unsafe { (*self.co.get()).is_some() }
+        unsafe { matches!(*self.body.get(), Body::Live(_)) }
     }
 
     /// Unwinds a coroutine that will never run again (shutdown): its destructors run on the
@@ -355,8 +419,11 @@ impl G {
     pub(crate) unsafe fn unwind(&self) {
         self.unwinding.store(true, Ordering::SeqCst);
         // SAFETY: exclusive by this function's contract.
-        let co = unsafe { (*self.co.get()).take() };
-        drop(co); // corosensei's Drop force-unwinds a suspended coroutine
+        let body = unsafe { &mut *self.body.get() };
+        if matches!(body, Body::Live(_)) {
+            // corosensei's Drop force-unwinds a suspended coroutine, then unmaps its stack.
+            drop(std::mem::replace(body, Body::Gone));
+        }
     }
 
     /// True while shutdown force-unwinds this G: a panic payload caught now is corosensei's
@@ -394,3 +461,17 @@ impl Drop for G {
 /// require to be `Send`, but our argument above covers it).
 #[derive(Clone, Copy)]
 struct GPtr(*const G);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// See "Layout" in the docs of `G`.
+    #[test]
+    fn g_is_four_cache_lines() {
+        assert_eq!(std::mem::align_of::<G>(), 64);
+        assert_eq!(std::mem::size_of::<G>(), 4 * 64);
+        assert!(std::mem::offset_of!(G, park) < 64);
+        assert_eq!(std::mem::offset_of!(G, body), 64);
+    }
+}

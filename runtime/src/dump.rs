@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::coroutine::{Status, G};
+use crate::coroutine::{GRef, Status, G};
 use crate::park::WaitReason;
 use crate::scheduler::Shared;
 
@@ -78,7 +78,7 @@ pub fn dump() -> String {
 /// The dump of one runtime (also the body of a deadlock report).
 pub(crate) fn dump_runtime(shared: &Shared) -> String {
     let now = shared.tick_clock();
-    let mut gs: Vec<Arc<G>> = shared
+    let mut gs: Vec<GRef> = shared
         .registry
         .snapshot()
         .into_iter()

@@ -48,6 +48,7 @@ mod coroutine;
 mod current;
 mod dump;
 mod green;
+mod gref;
 mod join;
 mod leakcheck;
 mod local;

@@ -27,10 +27,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::coroutine::G;
 use crate::park::current_g;
 
-/// Per-party table of values, indexed by `LocalKey::index`.
+/// One party's values, indexed by `LocalKey::index`.
+type Slots = Vec<Option<Box<dyn Any>>>;
+
+/// Per-party table of values. Boxed, so a G that never uses a local (most) pays one word
+/// for it.
 #[derive(Default)]
 pub(crate) struct Locals {
-    slots: Vec<Option<Box<dyn Any>>>,
+    slots: Option<Box<Slots>>,
 }
 
 impl Locals {
@@ -40,7 +44,9 @@ impl Locals {
             // SAFETY: invariant 1: only this party touches its table, and no `with` is
             // active (invariant 2). The `Vec` is moved out before any destructor runs, so
             // a destructor that sets a key works on a fresh table.
-            let slots = std::mem::take(unsafe { &mut (*cell.get()).slots });
+            let Some(slots) = std::mem::take(unsafe { &mut (*cell.get()).slots }) else {
+                return;
+            };
             if slots.iter().all(Option::is_none) {
                 return;
             }
@@ -165,7 +171,7 @@ impl<T: 'static> LocalKey<T> {
         let value: Box<dyn Any> = Box::new((self.init)());
         {
             // SAFETY: invariant 1; the borrow ends before anything else can run.
-            let slots = unsafe { &mut (*cell.get()).slots };
+            let slots = unsafe { &mut (*cell.get()).slots }.get_or_insert_with(Box::default);
             if slots.len() <= i {
                 slots.resize_with(i + 1, || None);
             }
@@ -180,7 +186,7 @@ impl<T: 'static> LocalKey<T> {
         // SAFETY: invariant 1 (single party); invariant 2: the box outlives the returned
         // borrow because values are dropped only when the party exits.
         let slots = unsafe { &*cell.get() };
-        let b = slots.slots.get(i)?.as_ref()?;
+        let b = slots.slots.as_ref()?.get(i)?.as_ref()?;
         let v: *const T = (**b)
             .downcast_ref::<T>()
             .expect("goro: local key type mismatch");

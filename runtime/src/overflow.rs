@@ -59,16 +59,15 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut li
         if !g.is_null() {
             // SAFETY: as above; `guard`, `id` and `spawn_site` are immutable.
             let g = unsafe { &*g };
-            let (lo, hi, usable) = g.guard;
-            if (lo..hi).contains(&addr) {
-                report_overflow(g.id(), g.spawn_site(), usable);
+            if g.guard.contains(addr) {
+                report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib());
             }
         }
     }
     chain(sig, info, ucx);
 }
 
-fn report_overflow(id: u64, site: Option<&std::panic::Location<'_>>, usable: usize) -> ! {
+fn report_overflow(id: u64, site: Option<&std::panic::Location<'_>>, usable_kib: usize) -> ! {
     let mut buf = Buf {
         bytes: [0; 1024],
         len: 0,
@@ -83,7 +82,7 @@ fn report_overflow(id: u64, site: Option<&std::panic::Location<'_>>, usable: usi
          goro: its stack reservation is {} KiB; give green threads a larger one with \
          goro::Runtime::builder().stack_size(bytes), or move deep recursion and large \
          arrays off the stack (Box, Vec)\n",
-        usable / 1024
+        usable_kib
     );
     // SAFETY: write(2) and abort(3) are async-signal-safe; `buf` is a valid byte range.
     unsafe {

@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use crate::builder::Builder;
-use crate::coroutine::{Status, G};
+use crate::coroutine::{GRef, Status, G};
 use crate::current;
 use crate::join::{JoinHandle, JoinState};
 use crate::park;
@@ -189,7 +189,7 @@ impl Drop for Runtime {
     }
 }
 
-fn unwind_one(g: &Arc<G>) {
+fn unwind_one(g: &GRef) {
     // SAFETY: every worker has exited (step 2), so nobody else runs this G.
     let r = catch_unwind(AssertUnwindSafe(|| unsafe { g.unwind() }));
     // SAFETY: as above.
@@ -247,7 +247,7 @@ where
         None => {
             let stack = Stack::new(shared.stack_size)
                 .map_err(|e| stack::map_error(e, shared.stack_size, shared.live()))?;
-            let g = G::new(shared.clone(), stack);
+            let g = G::fresh(shared.clone(), stack);
             shared.registry.insert(g.clone());
             g
         }

@@ -159,7 +159,7 @@ impl Unparker {
     /// The green thread this wakes, if it wakes one.
     pub(crate) fn green_ptr(&self) -> Option<*const G> {
         match &self.inner {
-            Inner::Green(g) => Some(Arc::as_ptr(g)),
+            Inner::Green(g) => Some(GRef::as_ptr(g)),
             Inner::Thread(_) => None,
         }
     }
@@ -172,7 +172,7 @@ impl Unparker {
     /// True if both wake the same party.
     pub fn will_wake(&self, other: &Unparker) -> bool {
         match (&self.inner, &other.inner) {
-            (Inner::Green(a), Inner::Green(b)) => Arc::ptr_eq(a, b),
+            (Inner::Green(a), Inner::Green(b)) => GRef::ptr_eq(a, b),
             (Inner::Thread(a), Inner::Thread(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -184,7 +184,7 @@ impl Unparker {
         const _: () = assert!(std::mem::align_of::<G>() >= 2);
         const _: () = assert!(std::mem::align_of::<ThreadParker>() >= 2);
         match self.inner {
-            Inner::Green(g) => Arc::into_raw(g) as usize,
+            Inner::Green(g) => GRef::into_raw(g) as usize,
             Inner::Thread(t) => Arc::into_raw(t) as usize | 1,
         }
     }
@@ -195,8 +195,8 @@ impl Unparker {
     /// `word` came from `into_raw` and is converted back exactly once.
     pub(crate) unsafe fn from_raw(word: usize) -> Unparker {
         let inner = if word & 1 == 0 {
-            // SAFETY: by the contract, an `Arc<G>` leaked by `into_raw`.
-            Inner::Green(unsafe { Arc::from_raw(word as *const G) })
+            // SAFETY: by the contract, a `GRef` leaked by `into_raw`.
+            Inner::Green(unsafe { GRef::from_raw(word as *const G) })
         } else {
             // SAFETY: by the contract, an `Arc<ThreadParker>` leaked by `into_raw`.
             Inner::Thread(unsafe { Arc::from_raw((word & !1) as *const ThreadParker) })
@@ -248,10 +248,7 @@ pub fn current() -> Unparker {
         Some(g) => {
             // SAFETY: the worker holds a strong reference to the G it runs, and we are that
             // G, so the count is at least one while we add ours.
-            let g = unsafe {
-                Arc::increment_strong_count(g);
-                Arc::from_raw(g)
-            };
+            let g = unsafe { GRef::clone_from_ptr(g) };
             Unparker {
                 inner: Inner::Green(g),
             }

@@ -22,8 +22,33 @@ use std::ptr::NonNull;
 
 use super::{current, current_g, Unparker};
 
-/// A G's spare block: address and the layout it was allocated with.
-pub(crate) type Spare = Option<(NonNull<u8>, Layout)>;
+/// A G's spare block: its address and the layout it was allocated with, packed into two
+/// words (a `Layout` alone takes two) to keep `G` within three cache lines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    ptr: NonNull<u8>,
+    size: u32,
+    align: u32,
+}
+
+impl Block {
+    /// `None` if the layout does not pack (a wait record of 4 GiB: never kept).
+    fn new(ptr: NonNull<u8>, layout: Layout) -> Option<Block> {
+        Some(Block {
+            ptr,
+            size: layout.size().try_into().ok()?,
+            align: layout.align().try_into().ok()?,
+        })
+    }
+
+    fn layout(self) -> Layout {
+        // SAFETY: `size` and `align` came from a valid `Layout` in `Block::new`.
+        unsafe { Layout::from_size_align_unchecked(self.size as usize, self.align as usize) }
+    }
+}
+
+/// A G's spare block, if it has one.
+pub(crate) type Spare = Option<Block>;
 
 /// Boxes the wait record `make` builds around the caller's [`Unparker`] (what
 /// [`current`] returns), reusing the calling green thread's spare block when its layout fits.
@@ -36,10 +61,10 @@ pub fn alloc_waiter<T>(make: impl FnOnce(Unparker) -> T) -> Box<T> {
         // SAFETY: `g` is the caller's own green thread (`current`), running now: the only
         // party touching its spare.
         let spare = unsafe { &mut *(*g).spare.get() };
-        if let Some((p, l)) = *spare {
-            if l == layout {
+        if let Some(block) = *spare {
+            if block.layout() == layout {
                 *spare = None;
-                let p = p.cast::<T>().as_ptr();
+                let p = block.ptr.cast::<T>().as_ptr();
                 // SAFETY: the block was allocated by the global allocator with
                 // `Layout::new::<T>()` and holds no value (invariant), which is exactly what
                 // `Box::from_raw` needs once we write the value.
@@ -61,20 +86,25 @@ pub fn free_waiter<T>(b: Box<T>) {
         return drop(b);
     };
     let p = Box::into_raw(b);
+    // SAFETY: `p` came from a live `Box<T>`, so it is non-null.
+    let ptr = unsafe { NonNull::new_unchecked(p.cast::<u8>()) };
+    let Some(block) = Block::new(ptr, layout) else {
+        // SAFETY: `p` came from `Box::into_raw` just above; this rebuilds that box once.
+        return drop(unsafe { Box::from_raw(p) });
+    };
     // SAFETY: `p` came from a live `Box<T>`; we drop its value once and keep the block.
     unsafe { p.drop_in_place() };
-    // SAFETY: `p` is non-null (from a Box). We are the G `g`, the only party touching its
-    // spare; the block now holds no value (invariant).
-    let old =
-        unsafe { (*(*g).spare.get()).replace((NonNull::new_unchecked(p.cast::<u8>()), layout)) };
+    // SAFETY: we are the G `g`, the only party touching its spare; the block now holds no
+    // value (invariant).
+    let old = unsafe { (*(*g).spare.get()).replace(block) };
     free_spare(old);
 }
 
 /// Frees a spare block.
 pub(crate) fn free_spare(spare: Spare) {
-    if let Some((p, l)) = spare {
-        // SAFETY: allocated by the global allocator with layout `l` (invariant).
-        unsafe { std::alloc::dealloc(p.as_ptr(), l) };
+    if let Some(block) = spare {
+        // SAFETY: allocated by the global allocator with this layout (invariant).
+        unsafe { std::alloc::dealloc(block.ptr.as_ptr(), block.layout()) };
     }
 }
 

@@ -48,7 +48,7 @@ impl Registry {
 
     fn shard(&self, g: &GRef) -> std::sync::MutexGuard<'_, Shard> {
         // By address: a G keeps its registry entry across incarnations (ids change).
-        let h = (std::sync::Arc::as_ptr(g) as usize >> 8) % SHARDS;
+        let h = (GRef::as_ptr(g) as usize >> 8) % SHARDS;
         self.shards[h].lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,7 +71,7 @@ impl Registry {
         let idx = g.registry_slot.load(Ordering::Relaxed);
         let slot = s.slots.get_mut(idx as usize)?;
         match slot {
-            Some(x) if std::sync::Arc::ptr_eq(x, g) => {}
+            Some(x) if GRef::ptr_eq(x, g) => {}
             _ => return None,
         }
         let out = slot.take();

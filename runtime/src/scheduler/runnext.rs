@@ -16,7 +16,6 @@
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Arc;
 
 use crate::coroutine::{GRef, G};
 
@@ -39,17 +38,17 @@ impl RunNext {
         // AcqRel: publish the new G to thieves, acquire the displaced one.
         let old = self
             .slot
-            .swap(Arc::into_raw(g).cast_mut(), Ordering::AcqRel);
+            .swap(GRef::into_raw(g).cast_mut(), Ordering::AcqRel);
         // SAFETY: a non-null value came from `Arc::into_raw` and its reference was owned
         // by the slot, now by us (invariant).
-        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+        (!old.is_null()).then(|| unsafe { GRef::from_raw(old) })
     }
 
     /// Takes the G in the slot, if any (owner or thief).
     pub(crate) fn take(&self) -> Option<GRef> {
         let old = self.slot.swap(ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: as in `put`.
-        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+        (!old.is_null()).then(|| unsafe { GRef::from_raw(old) })
     }
 
     /// The current occupant's address (not dereferenced), for the steal-after-pause check.
@@ -73,7 +72,7 @@ impl RunNext {
             // SAFETY: the CAS moved the slot's reference to us (invariant). Even if the
             // address was reused by a new G meanwhile (ABA), the slot owned *that* G's
             // reference, which is what we take.
-            .map(|p| unsafe { Arc::from_raw(p) })
+            .map(|p| unsafe { GRef::from_raw(p) })
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -187,7 +187,7 @@ impl WorkerCtx {
         loop {
             Remote::bump(&remote.ticks);
             g.diag.set(Status::Running, self.shared.coarse_now());
-            self.current.set(Arc::as_ptr(&g));
+            self.current.set(GRef::as_ptr(&g));
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
@@ -229,7 +229,7 @@ impl WorkerCtx {
         };
         g.diag.set(Status::Dead, 0);
         // Only the registry and we hold it: nobody can reach it to unpark it any more.
-        if Arc::strong_count(&g) == 2 {
+        if GRef::count(&g) == 2 {
             // SAFETY: dead, and exclusively ours (see above).
             unsafe { g.shrink_dead_stack() };
             self.p.put_dead_g(g, shared);
