@@ -132,7 +132,7 @@ pub(crate) type Co = Coroutine<(), Suspend, (), Stack>;
 
 /// What a G runs on. The stack stays with the G across incarnations (Go's `g.stack`): inside
 /// the coroutine while the G is live, bare while it is dead. One field for both keeps `G`
-/// within three cache lines (see `G`).
+/// within four cache lines (see `G`).
 enum Body {
     /// Fresh or finished (in a free list): the stack, ready for [`G::start`].
     Dead(Stack),
@@ -167,7 +167,8 @@ pub(crate) trait Completion: Send + Sync {
 ///    on a line of its own, as `Arc`'s would be) and the park word — plus `shared`, which
 ///    the waker reads;
 /// 2. the coroutine;
-/// 3. and 4. what the G itself and its worker touch, the diagnostics last.
+/// 3. and 4. what the G itself and its worker touch, the diagnostics last (a waker stamps
+///    them too, but only with a relaxed store nobody waits on).
 #[repr(C, align(64))]
 pub(crate) struct G {
     /// References in existence (`gref.rs`, invariant 1).
@@ -278,7 +279,7 @@ impl Diag {
 
 // SAFETY: see "Why moving a G between threads is sound" in the module docs; the
 // `UnsafeCell`s are accessed only by the one party owning the G's execution ("Ownership of
-// `co`" above) or, while the G is dead, by the one party owning it through a free list.
+// `body`" above) or, while the G is dead, by the one party owning it through a free list.
 unsafe impl Send for G {}
 // SAFETY: as for `Send`; the fields other threads read (`refs`, `park`, `wait_reason`, `id`,
 // `spawn_site`, `unwinding`, `registry_slot`, `diag`) are atomics or immutable.

@@ -57,8 +57,9 @@ impl GRef {
         a.ptr == b.ptr
     }
 
-    /// References in existence. `Acquire`: when it reads 1 or any count the caller owns
-    /// all of, the other holders' last uses happen before (as with a final decrement).
+    /// References in existence. `Acquire`, so that when the caller finds it holds every
+    /// reference, the other holders' uses happen before what it does next (as after a
+    /// final decrement).
     #[inline]
     pub(crate) fn count(this: &GRef) -> usize {
         this.refs.load(Ordering::Acquire)

@@ -23,7 +23,7 @@ use std::ptr::NonNull;
 use super::{current, current_g, Unparker};
 
 /// A G's spare block: its address and the layout it was allocated with, packed into two
-/// words (a `Layout` alone takes two) to keep `G` within three cache lines.
+/// words (a `Layout` alone takes two) to keep `G` within four cache lines.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Block {
     ptr: NonNull<u8>,
