@@ -30,7 +30,8 @@
 //!    type system can see. goro's documented contract (README, docs chapter on caveats)
 //!    is the same as may's and every stackful M:N runtime's: do not hold a `!Send` value
 //!    (an `Rc` shared with other code, a `thread_local!` reference, a std `MutexGuard`)
-//!    across `park`, `yield_now`, `sleep`, `join`, or a channel/sync operation. Under that
+//!    across `park`, `yield_now`, `sleep`, `join`, a channel/sync operation, or `go` (which
+//!    yields when it applies backpressure, `green.rs`). Under that
 //!    contract every value that crosses threads is `Send`, which is exactly corosensei's
 //!    stated condition for implementing `Send` manually.
 

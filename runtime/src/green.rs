@@ -25,6 +25,16 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// Panics when called outside a runtime (start one with [`crate::run`] or use
 /// [`crate::Runtime::spawn`]) and when the stack cannot be mapped (see [`try_go`]).
 ///
+/// # Backpressure
+/// `go` does not wait for the new green thread, but it may let others run first: when no
+/// finished green thread's stack is at hand for reuse and the calling worker already
+/// queues 128 or more unstarted green threads, it yields once (as Go's scheduler may
+/// preempt a goroutine at any call). A loop that spawns faster than its green threads run
+/// then recycles a few hundred stacks instead of mapping one per green thread, which would
+/// exhaust `vm.max_map_count`. Like any yield, it may resume the caller on another worker:
+/// do not hold a `thread_local!` reference or a `std::sync::MutexGuard` across `go` (the
+/// caveats chapter of the walkthrough).
+///
 /// ```
 /// goro_runtime::run(|| {
 ///     let hs: Vec<_> = (0..10).map(|i| goro_runtime::go(move || i * i)).collect();
@@ -58,10 +68,20 @@ where
              `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
         );
     }
-    // SAFETY: a non-null worker pointer is this thread's live worker context; spawning
-    // does not switch, so it stays ours for the call. Borrowing its `shared` instead of
-    // cloning the `Arc` keeps the spawn path off the runtime's reference count.
+    // SAFETY: a non-null worker pointer is this thread's live worker context. Borrowing
+    // its `shared` instead of cloning the `Arc` keeps the spawn path off the runtime's
+    // reference count.
     let ctx = unsafe { &*w };
+    if ctx.p.spawn_should_yield(&ctx.shared) && park::yield_green() {
+        // Backpressure: no recycled green thread is at hand and this worker already queues
+        // many unstarted ones, so let it run some (they recycle their stacks) before we
+        // map another. The yield may move us to another worker: look again.
+        let w = current::worker();
+        // SAFETY: as above; we are running again, on the worker `w`.
+        let ctx = unsafe { &*w };
+        return spawn_on(&ctx.shared, Some(ctx), f, site);
+    }
+    // Spawning does not switch, so `ctx` stays ours for the call.
     spawn_on(&ctx.shared, Some(ctx), f, site)
 }
 

@@ -166,8 +166,14 @@ fn spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang() {
             let r = goro_runtime::try_go(|| {});
             assert!(r.is_ok());
             r.unwrap().join().unwrap();
-            // The spawner never yields, so every spawned green thread keeps its stack.
-            let hs: Vec<_> = (0..1000).map(|_| goro_runtime::go(|| {})).collect();
+            // Every spawned green thread parks for good, so each keeps its stack.
+            let hs: Vec<_> = (0..1000)
+                .map(|_| {
+                    goro_runtime::go(|| {
+                        goro_runtime::park::park(goro_runtime::park::WaitReason::Other, || {})
+                    })
+                })
+                .collect();
             drop(hs);
         });
         unreachable!("the budget was not enforced");
@@ -189,4 +195,36 @@ fn spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang() {
     ] {
         assert!(stderr.contains(needle), "missing {needle:?} in {stderr}");
     }
+}
+
+/// A spawner that outruns its green threads does not map a stack per unstarted one: with
+/// no recycled green thread at hand and a long queue, `go` lets the queue run first
+/// (backpressure). 20 000 spawns in a row on one worker fit in a 300-stack budget.
+#[test]
+fn a_spawn_burst_recycles_stacks_instead_of_mapping_one_per_green_thread() {
+    const NAME: &str = "a_spawn_burst_recycles_stacks_instead_of_mapping_one_per_green_thread";
+    if is_child(NAME) {
+        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        let sum: u64 = rt.block_on(|| {
+            let hs: Vec<_> = (0..20_000u64)
+                .map(|i| goro_runtime::go(move || i))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        println!("CHILD sum={sum}");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", NAME)
+        .env("GORO_MAX_STACKS", "300")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CHILD sum=199990000"), "{stdout}");
 }

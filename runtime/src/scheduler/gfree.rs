@@ -74,15 +74,23 @@ pub(crate) struct GFreeList {
 impl GFreeList {
     /// A dead G to restart: from this list, else a batch from the pool. `None`: allocate.
     pub(crate) fn get(&mut self, shared: &Shared) -> Option<GRef> {
-        if let Some(g) = self.gs.pop() {
-            return Some(g);
-        }
-        {
+        self.refill(shared);
+        self.gs.pop()
+    }
+
+    /// True if [`get`](Self::get) would find a G (refilling from the pool if need be).
+    pub(crate) fn has_one(&mut self, shared: &Shared) -> bool {
+        self.refill(shared);
+        !self.gs.is_empty()
+    }
+
+    /// An empty list takes a batch from the pool.
+    fn refill(&mut self, shared: &Shared) {
+        if self.gs.is_empty() {
             let mut free = shared.gpool.lock();
             let k = free.len().saturating_sub(LOCAL_MAX / 2);
             self.gs.extend(free.drain(k..));
         }
-        self.gs.pop()
     }
 
     /// Keeps a dead G (invariant 1 holds for it) for the next spawn.

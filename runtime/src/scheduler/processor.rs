@@ -20,6 +20,8 @@ const GLOBAL_INTERVAL: u32 = 61;
 const RUNNEXT_STREAK: u32 = 16;
 /// `spin_loop` hints a thief waits before taking a victim's `runnext` (≈ 3 µs).
 const RUNNEXT_PAUSE_SPINS: u32 = 1000;
+/// Queued green threads past which a spawn that finds no recycled G yields first.
+const SPAWN_BACKLOG: usize = LOCAL_CAP / 2;
 /// G ids handed to a processor at a time (Go's `_GoidCacheBatch`).
 const ID_BATCH: u64 = 16;
 
@@ -72,6 +74,12 @@ impl Processor {
     /// A dead G to restart, if this processor (or the pool) has one.
     pub(crate) fn get_dead_g(&self, shared: &Shared) -> Option<GRef> {
         self.free.borrow_mut().get(shared)
+    }
+
+    /// True if a spawn here would have to map a fresh stack while this processor already
+    /// queues at least `SPAWN_BACKLOG` green threads (see `green::try_go`).
+    pub(crate) fn spawn_should_yield(&self, shared: &Shared) -> bool {
+        !self.free.borrow_mut().has_one(shared) && self.local.len() >= SPAWN_BACKLOG
     }
 
     /// Keeps a dead G for the next spawn.
