@@ -71,15 +71,13 @@ where
     // SAFETY: a non-null worker pointer is this thread's live worker context. Borrowing
     // its `shared` instead of cloning the `Arc` keeps the spawn path off the runtime's
     // reference count.
-    let ctx = unsafe { &*w };
+    let mut ctx = unsafe { &*w };
     if ctx.p.spawn_should_yield(&ctx.shared) && park::yield_green() {
         // Backpressure: no recycled green thread is at hand and this worker already queues
         // many unstarted ones, so let it run some (they recycle their stacks) before we
         // map another. The yield may move us to another worker: look again.
-        let w = current::worker();
-        // SAFETY: as above; we are running again, on the worker `w`.
-        let ctx = unsafe { &*w };
-        return spawn_on(&ctx.shared, Some(ctx), f, site);
+        // SAFETY: as above; we are running again, on the worker `current::worker()`.
+        ctx = unsafe { &*current::worker() };
     }
     // Spawning does not switch, so `ctx` stays ours for the call.
     spawn_on(&ctx.shared, Some(ctx), f, site)
