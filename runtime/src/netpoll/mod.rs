@@ -17,32 +17,32 @@
 //!   millisecond (never early).
 //!
 //! # Invariants
-//! 1. Only one thread is inside `epoll_wait` at a time (`polling` is a try-lock); others
-//!    skip their non-blocking poll. The lock is held from before `epoll_wait` until every
-//!    returned event has been handled.
+//! 1. Only one thread is inside `epoll_wait` at a time: it holds the [`gate`]'s turn from
+//!    before `epoll_wait` until every returned event has been handled; others skip their
+//!    non-blocking poll.
 //! 2. An event's `u64` is a pointer to its [`PollDesc`]: the registration gives epoll one
 //!    strong reference of its own (`Arc::into_raw`). On deregistration that reference is
-//!    not dropped but queued in `released`, after `EPOLL_CTL_DEL`; a poller drops the
-//!    queue only while it holds the polling lock and *before* its `epoll_wait`. A poll
-//!    that can still return an event for the descriptor either started before the
-//!    `EPOLL_CTL_DEL` (then the reference was queued after that poll's drain, and the
-//!    next poller, which runs after it, frees it) or never sees it. So an event's pointer
-//!    is always live, and a descriptor is never reused while an event may name it (tokio's
+//!    not dropped but released to the gate after `EPOLL_CTL_DEL`, and the gate drops it at
+//!    the start of a later turn, once no poll can still return an event for it (the
+//!    argument is in `gate.rs`, with a loom model). So an event's pointer is always live,
+//!    and a descriptor is never reused while an event may name it (tokio's
 //!    `pending_release`; Go keeps its `pollDesc`s type-stable and tags them with a
 //!    sequence number instead). The event path takes no lock and touches no count.
 //! 3. `wake` writes the eventfd at most once until the poller drains it (`woken`).
 //!
 //! # Lock order
-//! `released` is a leaf, never held while waking anyone.
+//! The gate's release queue is a leaf, never held while waking anyone.
 
+mod gate;
 pub(crate) mod slot;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use gate::Gate;
 pub(crate) use slot::{Slot, Waited};
 
 /// Token of the eventfd in the epoll set.
@@ -81,14 +81,11 @@ unsafe impl Sync for Registration {}
 pub(crate) struct Poller {
     epfd: OwnedFd,
     eventfd: OwnedFd,
-    /// Descriptors deregistered since the last poll: epoll's references, dropped by the
-    /// next poller (invariant 2). `has_released` lets polls skip the lock.
-    released: Mutex<Vec<Released>>,
-    has_released: AtomicBool,
+    /// Who polls, and epoll's references to deregistered descriptors (invariants 1, 2).
+    gate: Gate<Released>,
     /// Green threads parked on a slot right now (Go's `netpollWaiters`); pollers skip
     /// `epoll_wait` entirely while it is zero.
     waiters: AtomicUsize,
-    polling: AtomicBool,
     /// Completed polls (sysmon's "has anybody polled lately?") and slots notified
     /// (metrics).
     polls: AtomicU64,
@@ -131,10 +128,8 @@ impl Poller {
         let poller = Poller {
             epfd,
             eventfd,
-            released: Mutex::default(),
-            has_released: AtomicBool::new(false),
+            gate: Gate::new(),
             waiters: AtomicUsize::new(0),
-            polling: AtomicBool::new(false),
             polls: AtomicU64::new(0),
             notified: AtomicU64::new(0),
             woken: AtomicBool::new(false),
@@ -180,27 +175,6 @@ impl Poller {
         })
     }
 
-    /// Queues epoll's reference to a descriptor just removed from the set (invariant 2).
-    fn release(&self, epoll_ref: *const PollDesc) {
-        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
-        released.push(Released(epoll_ref));
-        self.has_released.store(true, Ordering::Release);
-    }
-
-    /// Drops the references queued by `release`. Called with the polling lock held, before
-    /// `epoll_wait` (invariant 2).
-    fn drop_released(&self) {
-        if !self.has_released.load(Ordering::Acquire) {
-            return;
-        }
-        let batch = {
-            let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
-            self.has_released.store(false, Ordering::Relaxed);
-            std::mem::take(&mut *released)
-        };
-        drop(batch);
-    }
-
     /// True if some green thread waits for readiness (worth polling).
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.load(Ordering::Acquire) > 0
@@ -210,10 +184,7 @@ impl Poller {
     /// Readied green threads are unparked (onto the calling worker). Returns the number of
     /// slots notified, or `None` if another thread is polling (invariant 1).
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<usize> {
-        if self.polling.swap(true, Ordering::Acquire) {
-            return None;
-        }
-        self.drop_released();
+        let turn = self.gate.enter()?;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
         let n = self.wait(&mut events, timeout);
         let mut notified = 0;
@@ -224,11 +195,11 @@ impl Poller {
                 continue;
             }
             // SAFETY: invariant 2: the token is epoll's reference to a live descriptor,
-            // not dropped before we release the polling lock below.
+            // not dropped before our turn ends below.
             let desc = unsafe { &*(token as *const PollDesc) };
             notified += desc.notify(events);
         }
-        self.polling.store(false, Ordering::Release);
+        drop(turn);
         self.polls.fetch_add(1, Ordering::Relaxed);
         if notified > 0 {
             self.notified.fetch_add(notified as u64, Ordering::Relaxed);
@@ -248,7 +219,7 @@ impl Poller {
 
     /// True while some thread is blocked in (or running) `epoll_wait`.
     pub(crate) fn is_polling(&self) -> bool {
-        self.polling.load(Ordering::Relaxed)
+        self.gate.is_polling()
     }
 
     fn wait(&self, events: &mut [libc::epoll_event], timeout: Option<Duration>) -> usize {
@@ -400,7 +371,7 @@ impl Drop for Registration {
         // The fd is still open (the socket closes it after us): remove it explicitly so a
         // dup'd copy cannot keep delivering events for a freed token.
         let _ = self.poller.ctl(libc::EPOLL_CTL_DEL, self.fd, 0, 0);
-        self.poller.release(self.epoll_ref); // invariant 2
+        self.poller.gate.release(Released(self.epoll_ref)); // invariant 2
     }
 }
 
