@@ -21,9 +21,74 @@ const PIECE: usize = 127 << 10;
 
 /// Grows the calling thread's malloc arena to [`PREWARM_BYTES`] and releases it again
 /// (~130 `mprotect`s once, at worker start, instead of 4 000 later).
+///
+/// Best effort: it stops at the first allocation that fails. A worker may start while the
+/// process is out of memory or address space (its thread can be scheduled late, after the
+/// program has used up an `RLIMIT_AS`), and an optimization must not abort the process
+/// there.
 pub(crate) fn prewarm() {
-    let pieces: Vec<Vec<u8>> = (0..PREWARM_BYTES.div_ceil(PIECE))
-        .map(|_| std::hint::black_box(Vec::with_capacity(PIECE)))
-        .collect();
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    if pieces
+        .try_reserve_exact(PREWARM_BYTES.div_ceil(PIECE))
+        .is_err()
+    {
+        return;
+    }
+    for _ in 0..pieces.capacity() {
+        let mut piece = Vec::new();
+        if piece.try_reserve_exact(PIECE).is_err() {
+            break;
+        }
+        pieces.push(std::hint::black_box(piece));
+    }
     drop(std::hint::black_box(pieces));
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// Under an address-space limit that leaves no room for the arena, prewarming gives up
+    /// instead of aborting (run in a child process: the limit is process-wide).
+    #[test]
+    fn prewarm_under_an_exhausted_address_space_returns() {
+        const NAME: &str = "arena::tests::prewarm_under_an_exhausted_address_space_returns";
+        if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let vm_kib: u64 = status
+                .lines()
+                .find(|l| l.starts_with("VmSize:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap()
+                .parse()
+                .unwrap();
+            // Room for a thread stack, not for a 64 MiB glibc arena or the pieces.
+            let limit = vm_kib * 1024 + (12 << 20);
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            // SAFETY: setrlimit on our own process.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(super::prewarm)
+                .expect("a small thread still fits")
+                .join()
+                .unwrap();
+            println!("CHILD done");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env("GORO_CHILD", NAME)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("CHILD done"),
+            "{:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
