@@ -65,16 +65,9 @@ pub(crate) struct PollDesc {
 pub(crate) struct Registration {
     poller: Arc<Poller>,
     fd: RawFd,
-    /// The poller's own reference to `desc` (invariant 2), as `Arc::into_raw` made it.
-    epoll_ref: *const PollDesc,
+    /// Epoll holds a second strong reference to it, under the same address (invariant 2).
     pub(crate) desc: Arc<PollDesc>,
 }
-
-// SAFETY: `epoll_ref` is an `Arc<PollDesc>` in raw form (and `PollDesc` is Send + Sync);
-// the registration only hands it to the poller's release queue on drop.
-unsafe impl Send for Registration {}
-// SAFETY: shared access never touches `epoll_ref`.
-unsafe impl Sync for Registration {}
 
 /// One runtime's epoll instance.
 #[derive(Debug)]
@@ -170,7 +163,6 @@ impl Poller {
         Ok(Registration {
             poller: self.clone(),
             fd,
-            epoll_ref,
             desc,
         })
     }
@@ -371,7 +363,9 @@ impl Drop for Registration {
         // The fd is still open (the socket closes it after us): remove it explicitly so a
         // dup'd copy cannot keep delivering events for a freed token.
         let _ = self.poller.ctl(libc::EPOLL_CTL_DEL, self.fd, 0, 0);
-        self.poller.gate.release(Released(self.epoll_ref)); // invariant 2
+        // Epoll's reference, made by `Arc::into_raw` in `register`: same address.
+        let epoll_ref = Arc::as_ptr(&self.desc);
+        self.poller.gate.release(Released(epoll_ref)); // invariant 2
     }
 }
 
