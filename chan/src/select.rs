@@ -279,8 +279,7 @@ impl<T> Case for SendCase<'_, T> {
 
 /// A case dropped while its waiter is still queued (the selecting green thread was
 /// unwound by shutdown while parked) withdraws it first, so no queue points at freed memory.
-fn withdraw_on_drop<T>(chan: &Chan<T>, waiter: Option<Box<Waiter<T>>>) {
-    let Some(w) = waiter else { return };
+fn withdraw_on_drop<T>(chan: &Chan<T>, w: Box<Waiter<T>>) {
     if w.outcome() != crate::waitq::WAITING || chan.withdraw(&w) {
         return;
     }
@@ -299,9 +298,9 @@ fn withdraw_on_drop<T>(chan: &Chan<T>, waiter: Option<Box<Waiter<T>>>) {
 impl<T> Drop for RecvCase<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // Leaves `None` behind: nothing for the `ManuallyDrop` to leak.
-        if self.waiter.is_some() {
-            withdraw_on_drop(self.chan, self.waiter.take());
+        // `take` leaves `None` behind: nothing for the `ManuallyDrop` to leak.
+        if let Some(w) = self.waiter.take() {
+            withdraw_on_drop(self.chan, w);
         }
     }
 }
@@ -310,8 +309,8 @@ impl<T> Drop for SendCase<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // As for `RecvCase`.
-        if self.waiter.is_some() {
-            withdraw_on_drop(self.chan, self.waiter.take());
+        if let Some(w) = self.waiter.take() {
+            withdraw_on_drop(self.chan, w);
         }
     }
 }

@@ -27,14 +27,12 @@ const PIECE: usize = 127 << 10;
 /// program has used up an `RLIMIT_AS`), and an optimization must not abort the process
 /// there.
 pub(crate) fn prewarm() {
+    let n = PREWARM_BYTES.div_ceil(PIECE);
     let mut pieces: Vec<Vec<u8>> = Vec::new();
-    if pieces
-        .try_reserve_exact(PREWARM_BYTES.div_ceil(PIECE))
-        .is_err()
-    {
+    if pieces.try_reserve_exact(n).is_err() {
         return;
     }
-    for _ in 0..pieces.capacity() {
+    for _ in 0..n {
         let mut piece = Vec::new();
         if piece.try_reserve_exact(PIECE).is_err() {
             break;

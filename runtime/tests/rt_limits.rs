@@ -2,7 +2,8 @@
 //! `GORO_CHILD` set): stack overflow, mapping failures under a low RLIMIT_AS, the stack
 //! budget.
 
-use std::process::Command;
+mod common;
+use common::{child_command, is_child};
 
 fn child(name: &str) -> std::process::Output {
     child_with(name, &[])
@@ -10,16 +11,10 @@ fn child(name: &str) -> std::process::Output {
 
 /// Runs test `name` alone in a child process, with `envs` added to its environment.
 fn child_with(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", name)
+    child_command(name)
         .envs(envs.iter().copied())
         .output()
         .unwrap()
-}
-
-fn is_child(name: &str) -> bool {
-    std::env::var("GORO_CHILD").as_deref() == Ok(name)
 }
 
 #[inline(never)]

@@ -10,22 +10,11 @@ use std::time::{Duration, Instant};
 use goro_runtime::net::{TcpListener, TcpStream, UdpSocket};
 use goro_runtime::{go, Runtime};
 
+mod common;
+use common::{child_command, is_child};
+
 fn rt(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().unwrap()
-}
-
-/// True in the child process a test started with [`child_command`].
-fn is_child(test: &str) -> bool {
-    std::env::var("GORO_CHILD").as_deref() == Ok(test)
-}
-
-/// This test binary, set to run only `test`, as a child process (for limits such as
-/// `RLIMIT_NOFILE` that must not leak into the other tests).
-fn child_command(test: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", test);
-    cmd
 }
 
 fn echo_server(listener: TcpListener) {
