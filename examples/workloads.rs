@@ -2,13 +2,30 @@
 //! `../shared/anchors/run.sh --goro .` runs goro beside Go, tokio and may in one matrix.
 //!
 //! Usage: `workloads <workload> <n>`; prints one line `<workload> goro <value> <unit>`.
-//! W9 (echo-server) arrives with the netpoller.
+//! The servers (`echo-server`, `kv-server`, `http-server <secs>`) print `LISTEN <addr>`
+//! and serve until `secs` have passed; the anchors' real clients measure them. The kv and
+//! http servers are the `kv_server` and `http_server` examples' own code, included below;
+//! `GORO_KV_STORE=owner` picks the kv server's owner-green-thread store (default: shared).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goro::chan::{bounded, Receiver};
+
+// The example servers' modules, at the crate root where they expect each other.
+#[path = "kv_server/commands.rs"]
+mod commands;
+#[path = "kv_server/conn.rs"]
+mod conn;
+#[path = "http_server/http.rs"]
+mod http;
+#[path = "kv_server/resp.rs"]
+mod resp;
+#[path = "kv_server/store.rs"]
+mod store;
+#[path = "support/mod.rs"]
+mod support;
 
 fn report(w: &str, v: f64, unit: &str) {
     println!("{w} goro {v:.1} {unit}");
@@ -269,22 +286,16 @@ fn sieve(nth: usize) {
 /// W9: TCP echo on 127.0.0.1, a green thread per connection, TCP_NODELAY; exits after
 /// `secs` (the load generator is the Go anchor's `echo-client`).
 fn echo_server(secs: usize) {
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(secs as u64));
-        std::process::exit(0);
-    });
+    exit_after(secs);
     goro::run(|| {
-        let listener = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        println!("LISTEN {}", listener.local_addr().unwrap());
-        use std::io::Write;
-        std::io::stdout().flush().unwrap();
+        let listener = listen();
         loop {
             let Ok((mut s, _)) = listener.accept() else {
                 continue;
             };
             let _ = s.set_nodelay(true);
             goro::go(move || {
-                use std::io::Read;
+                use std::io::{Read, Write};
                 let mut buf = vec![0u8; 4096];
                 loop {
                     match s.read(&mut buf) {
@@ -298,6 +309,49 @@ fn echo_server(secs: usize) {
                 }
             });
         }
+    })
+}
+
+/// Exits the process after `secs` (run.sh also kills the server by PID).
+fn exit_after(secs: usize) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs as u64));
+        std::process::exit(0);
+    });
+}
+
+/// Binds 127.0.0.1:0 and prints the `LISTEN` line run.sh waits for.
+fn listen() -> goro::net::TcpListener {
+    let listener = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("LISTEN {}", listener.local_addr().unwrap());
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    listener
+}
+
+/// W10: the `kv_server` example (RESP2, a green thread per connection).
+fn kv_server(secs: usize) {
+    exit_after(secs);
+    let shape = std::env::var("GORO_KV_STORE").unwrap_or_else(|_| "shared".into());
+    goro::run(move || {
+        let backend =
+            conn::Backend::start(&shape).unwrap_or_else(|| die("GORO_KV_STORE: owner|shared"));
+        let listener = listen();
+        support::accept::accept_loop(&listener, |stream, _| {
+            let backend = backend.clone();
+            goro::go(move || conn::serve_connection(stream, &backend));
+        });
+    })
+}
+
+/// W11: the `http_server` example (HTTP/1.1 keep-alive, a green thread per connection).
+fn http_server(secs: usize) {
+    exit_after(secs);
+    goro::run(|| {
+        let listener = listen();
+        support::accept::accept_loop(&listener, |stream, _| {
+            goro::go(move || http::serve_connection(stream, http::Timeouts::default()));
+        });
     })
 }
 
@@ -318,8 +372,10 @@ fn main() {
         "select" => select(n(1_000_000)),
         "sieve" => sieve(n(3000)),
         "echo-server" => echo_server(n(120)),
+        "kv-server" => kv_server(n(60)),
+        "http-server" => http_server(n(60)),
         _ => die(
-            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve|echo-server> [n]",
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve|echo-server|kv-server|http-server> [n]",
         ),
     }
 }

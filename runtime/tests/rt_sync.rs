@@ -295,6 +295,19 @@ fn semaphore_limits_concurrency_counted() {
 }
 
 #[test]
+fn semaphore_try_acquire_that_fails_takes_and_gives_nothing() {
+    // A failed try_acquire once built a permit and dropped it, adding a permit each time.
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().expect("one free permit");
+    for _ in 0..3 {
+        assert!(sem.try_acquire().is_none(), "the only permit is held");
+    }
+    assert_eq!(sem.available_permits(), 0);
+    drop(held);
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
 fn mutex_hand_off_is_fifo_under_contention() {
     // One worker: the lockers queue in the order they arrive and get the lock in that order.
     rt(1).block_on(|| {

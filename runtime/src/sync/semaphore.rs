@@ -58,7 +58,7 @@ impl Semaphore {
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.sema
             .try_acquire()
-            .then_some(SemaphorePermit { sem: self })
+            .then(|| SemaphorePermit { sem: self })
     }
 
     /// Adds `n` permits (waking up to `n` waiters). Pairs with [`SemaphorePermit::forget`].

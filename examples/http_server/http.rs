@@ -1,0 +1,460 @@
+//! HTTP/1.1 on one green thread per connection: keep-alive, pipelining, bodies framed by
+//! `Content-Length` or chunked, timeouts, and the error statuses a client is owed.
+//!
+//! Requests are parsed by `httparse` (hyper's parser) straight from the connection's
+//! read buffer. Like the key-value server, a connection answers every complete request
+//! in its buffer before it writes, and writes once: a pipelining client gets its
+//! responses in order in one `write`, a one-at-a-time client gets each at once.
+//!
+//! Malformed input gets `400 Bad Request` and the connection closes (its framing can no
+//! longer be trusted); so do the limits below (`431`, `413`) and an unsupported transfer
+//! coding (`501`). A request that takes longer than the read timeout to arrive gets
+//! `408`; a keep-alive connection idle for longer than the idle timeout is closed.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use goro::net::TcpStream;
+
+use crate::support::read_buf::ReadBuf;
+
+/// Most headers in one request.
+const MAX_HEADERS: usize = 64;
+/// Largest request head (request line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest request body, decoded.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A server's timeouts (Go's `http.Server` fields of the same names).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    /// From a request's first byte to its last (Go's `ReadTimeout`).
+    pub(crate) read: Duration,
+    /// How long a keep-alive connection may wait for its next request (`IdleTimeout`).
+    pub(crate) idle: Duration,
+    /// How long one response write may wait for the client (`WriteTimeout`).
+    pub(crate) write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            read: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a request asked for, copied out of the read buffer.
+#[derive(Debug)]
+struct Head {
+    method: Method,
+    route: Route,
+    /// Keep the connection open after the response.
+    keep_alive: bool,
+    body: Framing,
+    /// The client waits for `100 Continue` before it sends the body.
+    expects_continue: bool,
+    /// Bytes the head took in the buffer.
+    len: usize,
+}
+
+#[derive(Debug, PartialEq)]
+enum Method {
+    Get,
+    Head,
+    Post,
+    Other,
+}
+
+#[derive(Debug, PartialEq)]
+enum Route {
+    Hello,
+    Json,
+    Echo,
+    NotFound,
+}
+
+#[derive(Debug, PartialEq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// A response status with what its connection does next.
+#[derive(Debug)]
+struct Failure {
+    status: &'static str,
+    why: &'static str,
+}
+
+fn fail(status: &'static str, why: &'static str) -> Failure {
+    Failure { status, why }
+}
+
+/// What the front of the read buffer holds.
+#[derive(Debug)]
+enum Next {
+    /// A whole request: its head and decoded body (consumed from the buffer).
+    Request(Head, Vec<u8>),
+    /// A head whose body has not all arrived; the client may wait for `100 Continue`.
+    Body { expects_continue: bool },
+    /// Part of a head, or nothing.
+    Head,
+}
+
+/// Serves one connection until the client closes it, asks to close, or misbehaves.
+pub(crate) fn serve_connection(stream: TcpStream, timeouts: Timeouts) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(timeouts.write));
+    let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
+    let mut out = Vec::with_capacity(4096);
+    let mut date = HttpDate::default();
+    let mut request_start = None;
+    let mut continue_sent = false;
+    loop {
+        // Answer every complete request already buffered, then write once.
+        let close = loop {
+            match next_request(&mut buf) {
+                Ok(Next::Request(head, body)) => {
+                    respond(&head, &body, date.now(), &mut out);
+                    continue_sent = false;
+                    if !head.keep_alive {
+                        break true;
+                    }
+                }
+                Ok(Next::Body { expects_continue }) => {
+                    if expects_continue && !continue_sent {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        continue_sent = true;
+                    }
+                    break false;
+                }
+                Ok(Next::Head) => break false,
+                Err(f) => {
+                    error_response(f.status, f.why, date.now(), &mut out);
+                    break true;
+                }
+            }
+        };
+        if !out.is_empty() && (&stream).write_all(&out).is_err() || close {
+            return;
+        }
+        out.clear();
+        if buf.data().is_empty() {
+            request_start = None;
+        }
+        if let Err(status) = read_more(&stream, &mut buf, &mut request_start, timeouts) {
+            if let Some(status) = status {
+                error_response(status, "", date.now(), &mut out);
+                let _ = (&stream).write_all(&out);
+            }
+            return;
+        }
+    }
+}
+
+/// Waits for more bytes: the idle timeout between requests, the read timeout (counted
+/// from the request's first byte, `request_start`) within one. `Err(Some(status))`
+/// answers before closing.
+fn read_more(
+    stream: &TcpStream,
+    buf: &mut ReadBuf,
+    request_start: &mut Option<Instant>,
+    timeouts: Timeouts,
+) -> Result<(), Option<&'static str>> {
+    let left = match request_start {
+        Some(t) => timeouts.read.saturating_sub(t.elapsed()),
+        None => timeouts.idle,
+    };
+    if left.is_zero() {
+        return Err(Some("408 Request Timeout"));
+    }
+    let _ = stream.set_read_timeout(Some(left));
+    match buf.fill(stream) {
+        Ok(0) => Err(None),
+        Ok(_) => {
+            request_start.get_or_insert_with(Instant::now);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Some("413 Payload Too Large")),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && request_start.is_some() => {
+            Err(Some("408 Request Timeout"))
+        }
+        Err(_) => Err(None),
+    }
+}
+
+/// The next request at the front of `buf`; a whole one is consumed.
+fn next_request(buf: &mut ReadBuf) -> Result<Next, Failure> {
+    let Some(head) = parse_head(buf.data())? else {
+        return Ok(Next::Head);
+    };
+    let rest = &buf.data()[head.len..];
+    let decoded = match head.body {
+        Framing::Length(n) => (rest.len() >= n).then(|| (rest[..n].to_vec(), n)),
+        Framing::Chunked => decode_chunked(rest)?,
+    };
+    let Some((body, body_len)) = decoded else {
+        return Ok(Next::Body {
+            expects_continue: head.expects_continue,
+        });
+    };
+    buf.consume(head.len + body_len);
+    Ok(Next::Request(head, body))
+}
+
+/// Parses the request head at the front of `data`.
+fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(data) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if data.len() > MAX_HEAD => {
+            return Err(fail(
+                "431 Request Header Fields Too Large",
+                "head too large",
+            ))
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(fail(
+                "431 Request Header Fields Too Large",
+                "too many headers",
+            ))
+        }
+        Err(_) => return Err(fail("400 Bad Request", "malformed request")),
+    };
+    let http11 = req.version == Some(1);
+    let mut head = Head {
+        method: match req.method {
+            Some("GET") => Method::Get,
+            Some("HEAD") => Method::Head,
+            Some("POST") => Method::Post,
+            _ => Method::Other,
+        },
+        route: match req.path.map(|p| p.split('?').next().unwrap_or(p)) {
+            Some("/") => Route::Hello,
+            Some("/json") => Route::Json,
+            Some("/echo") => Route::Echo,
+            _ => Route::NotFound,
+        },
+        keep_alive: http11,
+        body: Framing::Length(0),
+        expects_continue: false,
+        len,
+    };
+    let (mut length, mut chunked) = (None, false);
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| fail("400 Bad Request", "header value is not text"))?
+            .trim();
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n: usize = value
+                .parse()
+                .map_err(|_| fail("400 Bad Request", "bad Content-Length"))?;
+            if length.is_some_and(|m| m != n) {
+                return Err(fail("400 Bad Request", "conflicting Content-Length"));
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if !value.eq_ignore_ascii_case("chunked") {
+                return Err(fail("501 Not Implemented", "only chunked is supported"));
+            }
+            chunked = true;
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    head.keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    head.keep_alive = true;
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            head.expects_continue = value.eq_ignore_ascii_case("100-continue");
+        }
+    }
+    head.body = match (chunked, length) {
+        // Both framings at once is how requests are smuggled (RFC 9112 §6.3): refuse.
+        (true, Some(_)) => return Err(fail("400 Bad Request", "both chunked and a length")),
+        (true, None) => Framing::Chunked,
+        (false, Some(n)) if n > MAX_BODY => {
+            return Err(fail("413 Payload Too Large", "body too large"))
+        }
+        (false, n) => Framing::Length(n.unwrap_or(0)),
+    };
+    Ok(Some(head))
+}
+
+/// Decodes a chunked body at the front of `data`: the body and the bytes it took, or
+/// `None` if the last chunk has not arrived.
+fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
+    let bad = || fail("400 Bad Request", "malformed chunked body");
+    let (mut body, mut pos) = (Vec::new(), 0);
+    loop {
+        let (start, size) = match httparse::parse_chunk_size(&data[pos..]) {
+            Ok(httparse::Status::Complete((n, size))) => (pos + n, size as usize),
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(bad()),
+        };
+        if body.len() + size > MAX_BODY {
+            return Err(fail("413 Payload Too Large", "body too large"));
+        }
+        if size == 0 {
+            // The last chunk; trailers (ignored) end at an empty line.
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            return match httparse::parse_headers(&data[start..], &mut headers) {
+                Ok(httparse::Status::Complete((n, _))) => Ok(Some((body, start + n))),
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(_) => Err(bad()),
+            };
+        }
+        if data.len() < start + size + 2 {
+            return Ok(None);
+        }
+        if &data[start + size..start + size + 2] != b"\r\n" {
+            return Err(bad());
+        }
+        body.extend_from_slice(&data[start..start + size]);
+        pos = start + size + 2;
+    }
+}
+
+const HELLO: &[u8] = b"Hello, World!";
+const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
+
+/// Appends the response to one request.
+fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
+    let (status, content_type, payload): (&str, &str, &[u8]) = match (&head.route, &head.method) {
+        (Route::Hello, Method::Get | Method::Head) => {
+            ("200 OK", "text/plain; charset=utf-8", HELLO)
+        }
+        (Route::Json, Method::Get | Method::Head) => ("200 OK", "application/json", JSON),
+        (Route::Echo, Method::Post) => ("200 OK", "application/octet-stream", body),
+        (Route::NotFound, _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            b"404 page not found\n",
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            b"method not allowed\n",
+        ),
+    };
+    status_line(out, status, date);
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    if !head.keep_alive {
+        out.extend_from_slice(b"\r\nConnection: close");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    if head.method != Method::Head {
+        out.extend_from_slice(payload);
+    }
+}
+
+/// Appends an error response; the connection closes after it.
+fn error_response(status: &str, why: &str, date: &[u8], out: &mut Vec<u8>) {
+    status_line(out, status, date);
+    let body = format!("{status}{}{why}\n", if why.is_empty() { "" } else { ": " });
+    out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n");
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+}
+
+fn status_line(out: &mut Vec<u8>, status: &str, date: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(b"\r\nServer: goro\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `Date` header's value (IMF-fixdate, RFC 9110 §5.6.7), formatted once a second.
+#[derive(Debug, Default)]
+struct HttpDate {
+    second: u64,
+    text: [u8; 29],
+}
+
+impl HttpDate {
+    fn now(&mut self) -> &[u8] {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if secs != self.second || self.text[0] == 0 {
+            self.second = secs;
+            self.text.copy_from_slice(imf_fixdate(secs).as_bytes());
+        }
+        &self.text
+    }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` for a Unix time.
+fn imf_fixdate(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_imf_fixdate() {
+        assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(imf_fixdate(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn heads_bodies_and_their_errors() {
+        let get = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
+        let head = parse_head(get).unwrap().unwrap();
+        assert_eq!(
+            (head.route, head.keep_alive, head.len),
+            (Route::Json, true, get.len())
+        );
+        let old = parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(
+            !old.keep_alive,
+            "HTTP/1.0 closes unless asked to keep alive"
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHo").unwrap().map(|h| h.len),
+            None
+        );
+        assert!(parse_head(b"GET / HTTP/1.1\r\nbad header\r\n\r\n").is_err());
+        let both =
+            b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(parse_head(both).is_err(), "smuggling shape refused");
+        let chunks = b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\nNEXT";
+        let (body, used) = decode_chunked(chunks).unwrap().unwrap();
+        assert_eq!((&body[..], used), (&b"abcde"[..], chunks.len() - 4));
+        assert_eq!(decode_chunked(&chunks[..9]).unwrap(), None);
+        assert!(decode_chunked(b"3\r\nabcX\r\n").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! An HTTP/1.1 server with one green thread per connection, the shape of Go's
+//! `net/http`: keep-alive, pipelining, `Content-Length` and chunked request bodies, read
+//! and idle timeouts, and a limit on open connections. Requests are parsed by `httparse`.
+//!
+//! ```text
+//! cargo run --release --example http_server                    # 127.0.0.1:8080
+//! cargo run --release --example http_server -- --addr 127.0.0.1:0 --max-conns 1000
+//! curl -i http://127.0.0.1:8080/ ; curl http://127.0.0.1:8080/json
+//! curl --data-binary @file -H 'Transfer-Encoding: chunked' http://127.0.0.1:8080/echo
+//! wrk -t2 -c64 -d8s http://127.0.0.1:8080/
+//! ```
+//!
+//! Routes: `GET /` ("Hello, World!"), `GET /json` (a small JSON object), `POST /echo` (the
+//! request body back). Limits and statuses are in `http.rs`. When `--max-conns`
+//! connections are open, the accept loop waits for one to close (new connections queue
+//! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
+//! on stderr. SIGINT/SIGTERM end the process with the default action.
+
+mod http;
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use goro::sync::Semaphore;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS]"
+    );
+    std::process::exit(2)
+}
+
+/// One open connection's place under the limit, given back when it closes.
+struct ConnSlot(Arc<Semaphore>);
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
+fn main() {
+    let mut addr = "127.0.0.1:8080".to_string();
+    let mut max_conns = 10_000;
+    let mut timeouts = http::Timeouts::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage());
+        let ms = || Duration::from_millis(value.parse().unwrap_or_else(|_| usage()));
+        match flag.as_str() {
+            "--addr" => addr = value.clone(),
+            "--max-conns" => max_conns = value.parse().unwrap_or_else(|_| usage()),
+            "--read-timeout-ms" => timeouts.read = ms(),
+            "--idle-timeout-ms" => timeouts.idle = ms(),
+            _ => usage(),
+        }
+    }
+    goro::run(move || {
+        let listener = goro::net::TcpListener::bind(&addr).unwrap_or_else(|e| {
+            eprintln!("http_server: cannot listen on {addr}: {e}");
+            std::process::exit(1)
+        });
+        println!("LISTEN {}", listener.local_addr().unwrap());
+        let slots = Arc::new(Semaphore::new(max_conns));
+        let mut at_limit = false;
+        let err = support::accept::accept_loop(&listener, |stream, _| {
+            // Say so once each time the limit is reached, not once per waiting client.
+            let permit = match slots.try_acquire() {
+                Some(p) => {
+                    at_limit = false;
+                    p
+                }
+                None => {
+                    if !std::mem::replace(&mut at_limit, true) {
+                        eprintln!(
+                            "http_server: connection limit ({max_conns}) reached; new connections \
+                             wait in the listen backlog (raise --max-conns)"
+                        );
+                    }
+                    slots.acquire()
+                }
+            };
+            permit.forget();
+            let slot = ConnSlot(slots.clone());
+            goro::go(move || {
+                http::serve_connection(stream, timeouts);
+                drop(slot);
+            });
+        });
+        eprintln!("http_server: accept failed: {err}");
+    })
+}

@@ -1,0 +1,533 @@
+//! The example servers under real clients: `kv_server` against `redis-cli` and
+//! `redis-benchmark`, `http_server` against `curl` and `wrk`, plus the protocol edges
+//! (pipelining, malformed and oversized frames, timeouts, the connection limit) through
+//! a raw socket. Each server is a child process on 127.0.0.1 port 0, killed when its
+//! test ends; every client call is bounded in time.
+//!
+//! The real clients come from Debian's `redis-tools`, `wrk` and `curl`, which `.ci/run`
+//! installs. Where one is missing a test says so and skips that client, except under CI
+//! (`CI` set), where a missing client fails the test.
+//!
+//! The servers' parser unit tests run here too: their modules are included below.
+
+#![allow(dead_code)] // the included modules carry items only the servers' `main` uses
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../examples/kv_server/commands.rs"]
+mod commands;
+#[path = "../examples/http_server/http.rs"]
+mod http;
+#[path = "../examples/kv_server/resp.rs"]
+mod resp;
+#[path = "../examples/kv_server/store.rs"]
+mod store;
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/servers-xxxx → target/<profile>/examples/<name>
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    p.pop();
+    p.push("examples");
+    p.push(name);
+    assert!(
+        p.exists(),
+        "{} not built (cargo test builds examples)",
+        p.display()
+    );
+    p
+}
+
+/// A server child process, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    /// Starts example `name` with `args` and waits for its `LISTEN <addr>` line.
+    fn start(name: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .strip_prefix("LISTEN ")
+            .unwrap_or_else(|| panic!("{name}: no LISTEN line, got {line:?}"))
+            .trim()
+            .to_string();
+        Server { child, addr }
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap()
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// Kills the server and returns what it wrote on stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut err = String::new();
+        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+        err
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True if `tool` is installed; otherwise skips (or, under CI, fails).
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing: .ci/run installs it (redis-tools, wrk, curl)"
+        );
+        eprintln!("skipping the {tool} checks: {tool} is not installed");
+    }
+    found
+}
+
+/// Runs a client with a time limit (`timeout` from coreutils).
+fn client(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new("timeout")
+        .arg("60")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?} failed: {out:?}");
+    out
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads until `want` bytes arrived or the server closed the connection.
+fn read_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while got.len() < want {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&got)),
+        }
+    }
+    got
+}
+
+fn read_to_close(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+// ---------------------------------------------------------------- kv_server
+
+const SHAPES: [&str; 2] = ["shared", "owner"];
+
+fn kv(shape: &str) -> Server {
+    Server::start("kv_server", &["--addr", "127.0.0.1:0", "--store", shape])
+}
+
+#[test]
+fn kv_pipelined_requests_get_their_replies_in_order() {
+    for shape in SHAPES {
+        let server = kv(shape);
+        let mut s = server.connect();
+        let mut req = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..200 {
+            req.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n$3\r\nk{:02}\r\n$1\r\n{}\r\n",
+                    i % 10,
+                    i % 10
+                )
+                .as_bytes(),
+            );
+            want.extend_from_slice(b"+OK\r\n");
+            req.extend_from_slice(format!("INCR c\r\nGET k{:02}\r\n", i % 10).as_bytes());
+            want.extend_from_slice(format!(":{}\r\n$1\r\n{}\r\n", i + 1, i % 10).as_bytes());
+        }
+        // One write of 600 requests, cut at an odd place to split frames across reads.
+        let (a, b) = req.split_at(req.len() / 2 + 3);
+        s.write_all(a).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        s.write_all(b).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&read_n(&mut s, want.len())),
+            String::from_utf8_lossy(&want),
+            "{shape}"
+        );
+    }
+}
+
+#[test]
+fn kv_errors_keep_the_connection_and_bad_frames_close_only_theirs() {
+    for shape in SHAPES {
+        let server = kv(shape);
+        let mut good = server.connect();
+        good.write_all(b"NOSUCH x\r\nINCR\r\nSET k abc\r\nINCR k\r\nPING\r\n")
+            .unwrap();
+        let want = "-ERR unknown command 'NOSUCH'\r\n-ERR wrong number of arguments for 'incr' command\r\n+OK\r\n-ERR value is not an integer or out of range\r\n+PONG\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&read_n(&mut good, want.len())),
+            want,
+            "{shape}"
+        );
+        for bad in [
+            &b"*1\r\n:5\r\n"[..],               // not a bulk string
+            b"*2\r\n$3\r\nGET\r\n$1\r\nkk\r\n", // length disagrees with the data
+            b"*1\r\n$999999999\r\n",            // bulk over the 16 MiB limit
+            b"*99999999\r\n",                   // more arguments than the limit
+        ] {
+            let mut s = server.connect();
+            s.write_all(b"PING\r\n").unwrap();
+            s.write_all(bad).unwrap();
+            let reply = read_to_close(&mut s);
+            assert!(
+                reply.starts_with("+PONG\r\n-ERR Protocol error"),
+                "{shape} {bad:?}: {reply:?}"
+            );
+        }
+        good.write_all(b"GET k\r\n").unwrap();
+        assert_eq!(
+            read_n(&mut good, 9),
+            b"$3\r\nabc\r\n",
+            "{shape}: the good connection lives on"
+        );
+    }
+}
+
+#[test]
+fn kv_keys_expire_on_time() {
+    for shape in SHAPES {
+        let server = kv(shape);
+        let mut s = server.connect();
+        s.write_all(b"SET t v PX 100\r\nSET keep v\r\nGET t\r\nSET bad v EX 0\r\n")
+            .unwrap();
+        let want = "+OK\r\n+OK\r\n$1\r\nv\r\n-ERR invalid expire time in 'set' command\r\n";
+        assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            s.write_all(b"EXISTS t keep\r\n").unwrap();
+            match &read_n(&mut s, 4)[..] {
+                b":1\r\n" => break,
+                b":2\r\n" if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                other => panic!("{shape}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn kv_answers_redis_cli_for_every_command() {
+    if !have("redis-cli") {
+        return;
+    }
+    for shape in SHAPES {
+        let server = kv(shape);
+        let cli = |args: &[&str]| {
+            let mut a = vec!["redis-cli", "-p", server.port()];
+            a.extend_from_slice(args);
+            text(&client(&a, None)).trim_end().to_string()
+        };
+        assert_eq!(cli(&["PING"]), "PONG");
+        assert_eq!(cli(&["ECHO", "hi there"]), "hi there");
+        assert_eq!(cli(&["SET", "a", "1"]), "OK");
+        assert_eq!(cli(&["GET", "a"]), "1");
+        assert_eq!(cli(&["INCR", "a"]), "2");
+        assert_eq!(cli(&["MSET", "x", "10", "y", "20"]), "OK");
+        assert_eq!(cli(&["MGET", "x", "nope", "y"]), "10\n\n20");
+        assert_eq!(cli(&["EXISTS", "a", "x", "nope"]), "2");
+        assert_eq!(cli(&["DEL", "a", "nope"]), "1");
+        assert_eq!(cli(&["GET", "a"]), "");
+        assert_eq!(cli(&["SET", "e", "v", "EX", "100"]), "OK");
+        assert_eq!(cli(&["GET", "e"]), "v");
+        assert_eq!(
+            cli(&["INCR", "e"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert!(cli(&["FLUSHALL"]).starts_with("ERR unknown command"));
+        // A pipeline: raw protocol through `--pipe`, every reply counted by redis-cli.
+        let mut pipe = Vec::new();
+        for i in 0..1000 {
+            pipe.extend_from_slice(
+                format!("*3\r\n$3\r\nSET\r\n$4\r\np{i:03}\r\n$1\r\nv\r\n").as_bytes(),
+            );
+        }
+        let a = ["redis-cli", "-p", server.port(), "--pipe"];
+        let out = text(&client(&a, Some(&pipe)));
+        assert!(out.contains("errors: 0, replies: 1000"), "{shape}: {out}");
+        assert_eq!(cli(&["GET", "p999"]), "v");
+    }
+}
+
+#[test]
+fn kv_serves_redis_benchmark_with_every_reply_ok() {
+    if !have("redis-benchmark") {
+        return;
+    }
+    for shape in SHAPES {
+        let server = kv(shape);
+        let port = server.port();
+        let args = [
+            "redis-benchmark",
+            "-p",
+            port,
+            "-t",
+            "set,get,incr",
+            "-n",
+            "20000",
+            "-q",
+        ];
+        let out = client(&args, None);
+        let (stdout, stderr) = (text(&out), String::from_utf8_lossy(&out.stderr));
+        for t in ["SET", "GET", "INCR"] {
+            assert!(stdout.contains(&format!("{t}: ")), "{shape}: {stdout}");
+        }
+        assert!(
+            !stdout.contains("rror") && !stderr.contains("rror"),
+            "{shape}: {stdout} {stderr}"
+        );
+        // Without -r every INCR hits one key: 20 000 replies, 20 000 increments.
+        let get = ["redis-cli", "-p", port, "GET", "counter:__rand_int__"];
+        assert_eq!(text(&client(&get, None)).trim(), "20000", "{shape}");
+    }
+}
+
+// ---------------------------------------------------------------- http_server
+
+fn http(args: &[&str]) -> Server {
+    let mut a = vec!["--addr", "127.0.0.1:0"];
+    a.extend_from_slice(args);
+    Server::start("http_server", &a)
+}
+
+/// Reads one response with a `Content-Length` body; returns (head, body).
+fn read_response(s: &mut BufReader<TcpStream>) -> (String, String) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(s.read_line(&mut line).unwrap() > 0, "closed after {head:?}");
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("Content-Length")
+        .parse()
+        .unwrap();
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).unwrap();
+    (head, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn http_pipelined_requests_and_bodies() {
+    let server = http(&[]);
+    let mut s = server.connect();
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+          POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    s.write_all(b"4\r\ndefg\r\n0\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let answers: Vec<_> = (0..5).map(|_| read_response(&mut r)).collect();
+    assert!(answers[0].0.starts_with("HTTP/1.1 200 OK\r\n") && answers[0].1 == "Hello, World!");
+    assert_eq!(answers[1].1, r#"{"message":"Hello, World!"}"#);
+    assert!(answers[1].0.contains("Content-Type: application/json"));
+    assert_eq!((&answers[2].1[..], &answers[3].1[..]), ("hello", "abcdefg"));
+    assert!(answers[4].0.starts_with("HTTP/1.1 404"));
+}
+
+#[test]
+fn http_malformed_requests_get_400_and_close() {
+    let server = http(&[]);
+    for bad in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ] {
+        let mut s = server.connect();
+        s.write_all(bad).unwrap();
+        let reply = read_to_close(&mut s);
+        assert!(
+            reply.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{bad:?}: {reply:?}"
+        );
+        assert!(reply.contains("Connection: close"), "{reply:?}");
+    }
+    let mut s = server.connect();
+    s.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+        .unwrap();
+    assert!(read_to_close(&mut s).starts_with("HTTP/1.1 413"));
+}
+
+#[test]
+fn http_read_and_idle_timeouts_close_the_connection() {
+    let server = http(&["--read-timeout-ms", "200", "--idle-timeout-ms", "300"]);
+    let mut slow = server.connect();
+    slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    assert!(read_to_close(&mut slow).starts_with("HTTP/1.1 408 Request Timeout"));
+    let mut idle = server.connect();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let all = read_to_close(&mut idle);
+    assert!(
+        all.starts_with("HTTP/1.1 200 OK") && all.ends_with("Hello, World!"),
+        "{all:?}"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "closed before the idle timeout"
+    );
+}
+
+#[test]
+fn http_connection_limit_queues_new_connections_and_says_so() {
+    let server = http(&["--max-conns", "2"]);
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut open: Vec<_> = (0..2).map(|_| BufReader::new(server.connect())).collect();
+    for s in &mut open {
+        s.get_mut().write_all(request).unwrap();
+        assert_eq!(read_response(s).1, "Hello, World!");
+    }
+    let mut third = server.connect();
+    third.write_all(request).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let err = third.read(&mut [0; 64]).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the third waits for a slot"
+    );
+    drop(open.pop());
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(read_response(&mut BufReader::new(third)).1, "Hello, World!");
+    let stderr = server.stop();
+    assert_eq!(
+        stderr.matches("connection limit (2) reached").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn http_answers_curl_with_keep_alive() {
+    if !have("curl") {
+        return;
+    }
+    let server = http(&[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    let (root, json) = (url("/"), url("/json"));
+    let out = client(&["curl", "-sv", &root, &json], None);
+    assert_eq!(text(&out), r#"Hello, World!{"message":"Hello, World!"}"#);
+    let verbose = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        verbose.contains("Re-using existing connection")
+            || verbose.contains("Reusing existing connection"),
+        "{verbose}"
+    );
+    let bad = client(
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Length: abc",
+            &root,
+        ],
+        None,
+    );
+    assert_eq!(text(&bad), "400");
+    let body: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let echo = url("/echo");
+    let chunked = [
+        "curl",
+        "-s",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &body,
+        &echo,
+    ];
+    assert_eq!(text(&client(&chunked, None)), body);
+}
+
+#[test]
+fn http_serves_wrk_without_errors() {
+    if !have("wrk") {
+        return;
+    }
+    let server = http(&[]);
+    for path in ["/", "/json"] {
+        let url = format!("http://{}{path}", server.addr);
+        let out = text(&client(&["wrk", "-t2", "-c16", "-d2s", &url], None));
+        assert!(
+            !out.contains("Socket errors") && !out.contains("Non-2xx"),
+            "{out}"
+        );
+        let requests: u64 = out
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .map(|(n, _)| n.trim().parse().unwrap())
+            .expect("wrk's summary");
+        assert!(requests > 100, "{out}");
+    }
+}
