@@ -105,4 +105,6 @@ pub mod docs {
     pub mod ch09_caveats {}
     #[doc = include_str!("../docs/10-testing.md")]
     pub mod ch10_testing {}
+    #[doc = include_str!("../docs/11-a-server-end-to-end.md")]
+    pub mod ch11_a_server_end_to_end {}
 }
