@@ -474,9 +474,13 @@ impl<'c, T> Queued<'c, T> {
 
     /// Parks until the waiter has an outcome or was withdrawn (timeout); it is then out of
     /// every queue and the box is handed back.
+    ///
+    /// If the green thread is unwound while parked (its runtime was dropped), `self` is
+    /// dropped on the way out: `Drop` withdraws the waiter, and the box — with a sender's
+    /// value still in it — is freed, dropping the value. Only a normal return disarms it.
     fn park(self, reason: WaitReason, deadline: Option<Instant>) -> Box<Waiter<T>> {
+        self.chan.park_on(&self.w, reason, deadline);
         let this = std::mem::ManuallyDrop::new(self);
-        this.chan.park_on(&this.w, reason, deadline);
         // SAFETY: `this` is never used again; the box is moved out exactly once.
         unsafe { std::ptr::read(&this.w) }
     }

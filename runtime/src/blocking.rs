@@ -10,14 +10,19 @@
 //!
 //! # Pool
 //! Threads are created on demand (none idle → a new one, up to [`MAX_THREADS`]; beyond
-//! that jobs queue) and exit after [`KEEP_ALIVE`] without work.
+//! that jobs queue) and exit after [`KEEP_ALIVE`] without work. When no thread can be
+//! created (`RLIMIT_NPROC`, the kernel's thread limit, no memory for a stack), the call
+//! runs on the calling worker instead, with one warning per process: it stalls that
+//! worker's other green threads for its duration, but it never waits for a thread that
+//! will not come.
 //!
 //! # Invariants
 //! 1. A job's result is written once, under `Done::result`'s lock, before its waiter is
 //!    unparked; the waiter re-checks the slot after every wake-up.
-//! 2. `idle` counts threads waiting on `cvar` for a job; a job is pushed under `state`'s
-//!    lock and a thread is spawned if `idle == 0`, so a job never waits for a thread that
-//!    will not come (unless the pool is at `MAX_THREADS`, when busy threads take it next).
+//! 2. `idle` counts threads waiting on `cvar` for a job; when `idle == 0` a thread is
+//!    spawned *before* the job is pushed, and a job whose thread could not be spawned is
+//!    never pushed, so a queued job never waits for a thread that will not come (unless
+//!    the pool is at `MAX_THREADS`, when busy threads take it next).
 //!
 //! # Lock order
 //! `state` and each `Done::result` are leaves.
@@ -90,14 +95,18 @@ where
     });
     let job_done = done.clone();
     IN_PROGRESS.fetch_add(1, Ordering::SeqCst);
-    submit(Box::new(move || {
+    let job: Job = Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         *lock(&job_done.result) = Some(r); // invariant 1
         job_done.waiter.clone().unpark();
         // After the unpark: deadlock detection must never see neither this call nor the
         // green thread it readied.
         IN_PROGRESS.fetch_sub(1, Ordering::SeqCst);
-    }));
+    });
+    if let Err((job, e)) = submit(job) {
+        warn_no_thread(&e);
+        job(); // on this worker: it stalls, but the call completes (never a hang)
+    }
     loop {
         if let Some(r) = lock(&done.result).take() {
             return r.unwrap_or_else(|p: Box<dyn Any + Send>| std::panic::resume_unwind(p));
@@ -115,25 +124,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn submit(job: Job) {
+/// Queues `job` for the pool, starting a thread first if none is idle. If no thread can be
+/// started, the job is handed back with the error (invariant 2: a queued job always has a
+/// thread to run it).
+fn submit(job: Job) -> Result<(), (Job, std::io::Error)> {
     let mut st = lock(&POOL.state);
-    st.jobs.push_back(job);
-    if st.idle > 0 {
-        drop(st);
-        POOL.cvar.notify_one();
-        return;
-    }
-    if st.threads < MAX_THREADS {
+    if st.idle == 0 && st.threads < MAX_THREADS {
         st.threads += 1; // invariant 2
         drop(st);
         let spawned = std::thread::Builder::new()
             .name("goro-blocking".into())
             .spawn(pool_thread);
-        if spawned.is_err() {
-            // No thread: run nothing here (we may be on a worker); the job waits for a
-            // busy pool thread, or for the next submit to try again.
-            lock(&POOL.state).threads -= 1;
+        st = lock(&POOL.state);
+        if let Err(e) = spawned {
+            st.threads -= 1;
+            return Err((job, e));
         }
+    }
+    st.jobs.push_back(job);
+    let wake = st.idle > 0;
+    drop(st);
+    if wake {
+        POOL.cvar.notify_one();
+    }
+    Ok(())
+}
+
+/// Says once per process that `blocking` runs calls inline because no thread can start.
+fn warn_no_thread(e: &std::io::Error) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "goro: blocking(): cannot start a pool thread ({e}; the process is at RLIMIT_NPROC, \
+             the kernel's thread limit or out of memory); running blocking calls on the calling \
+             worker instead, which stalls its other green threads until each call returns"
+        );
     }
 }
 

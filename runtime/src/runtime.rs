@@ -11,7 +11,11 @@
 //!    Each one's `JoinHandle` then reports `Err(SHUTDOWN_PAYLOAD)`. Destructors may unpark
 //!    others or even register new green threads' wake-ups; the loop repeats until the
 //!    registry is empty. A destructor that *blocks* is a bug: it gets a clear panic.
-//! 4. Drop queued references, timers and pooled stacks (unmapping them).
+//! 4. Drop queued references, timers, epoll's references to deregistered sockets and
+//!    pooled stacks (unmapping them). A green thread holds its runtime (`G::shared`), so
+//!    whatever still held a green thread after step 3 would keep the runtime's epoll and
+//!    eventfd open: every wait registers its wake-up with a guard that withdraws it when
+//!    the wait is unwound (channel and poll-slot waiters), and step 4 drops the rest.
 
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
@@ -186,6 +190,7 @@ impl Drop for Runtime {
         // Step 4.
         self.shared.drain_queues();
         self.shared.timers.clear();
+        self.shared.poller.release_deregistered();
     }
 }
 

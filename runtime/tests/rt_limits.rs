@@ -225,3 +225,77 @@ fn a_spawn_burst_recycles_stacks_instead_of_mapping_one_per_green_thread() {
     );
     assert!(stdout.contains("CHILD sum=199990000"), "{stdout}");
 }
+
+/// Drops to an unprivileged user if root (root ignores `RLIMIT_NPROC`), then caps the
+/// user's threads at the process's own, so that no further thread can start.
+fn forbid_new_threads() {
+    let threads = std::fs::read_dir("/proc/self/task").unwrap().count() as u64;
+    // SAFETY: plain libc calls with valid arguments, in a single-purpose child process.
+    unsafe {
+        if libc::geteuid() == 0 {
+            assert_eq!(libc::setgid(65534), 0, "setgid nobody");
+            assert_eq!(libc::setuid(65534), 0, "setuid nobody");
+        }
+        let lim = libc::rlimit {
+            rlim_cur: threads,
+            rlim_max: threads,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &lim), 0);
+    }
+    assert!(
+        std::thread::Builder::new().spawn(|| ()).is_err(),
+        "a thread still starts"
+    );
+}
+
+#[test]
+fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
+    const NAME: &str = "blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging";
+    if is_child(NAME) {
+        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        forbid_new_threads();
+        let sum = rt.block_on(|| {
+            let a = goro_runtime::blocking(|| 40);
+            let b = goro_runtime::go(|| goro_runtime::blocking(|| 2))
+                .join()
+                .unwrap();
+            a + b
+        });
+        assert_eq!(sum, 42);
+        println!("child: blocking returned {sum}");
+        return;
+    }
+    let out = child_command(NAME)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_timeout(out, std::time::Duration::from_secs(60));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("child: blocking returned 42"), "{stdout}");
+    assert_eq!(
+        stderr.matches("cannot start a pool thread").count(),
+        1,
+        "one warning: {stderr}"
+    );
+}
+
+/// Waits for `child` at most `limit`, killing it (and failing) if it hangs.
+fn wait_with_timeout(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the child hung for {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}

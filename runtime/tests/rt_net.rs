@@ -491,3 +491,37 @@ fn blocking_keeps_other_green_threads_running_on_one_worker() {
     });
     assert_eq!(goro_runtime::blocking(|| 7), 7, "inline on an OS thread");
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn dropping_a_runtime_with_a_green_thread_parked_in_a_read_closes_its_fds() {
+    // The parked read's slot kept the green thread, and through it the runtime (its epoll
+    // fd and eventfd), alive after the runtime was dropped: +2 fds per runtime.
+    const NAME: &str = "dropping_a_runtime_with_a_green_thread_parked_in_a_read_closes_its_fds";
+    if is_child(NAME) {
+        let before = open_fds();
+        for _ in 0..20 {
+            let rt = goro_runtime::Runtime::new().unwrap();
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            rt.spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                let _ = s.read(&mut [0; 8]); // parks: the peer never writes
+            });
+            let (_peer, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            drop(rt);
+        }
+        assert_eq!(open_fds(), before, "fds leaked by dropped runtimes");
+        return;
+    }
+    let out = child_command(NAME).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

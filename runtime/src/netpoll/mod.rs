@@ -167,6 +167,12 @@ impl Poller {
         })
     }
 
+    /// Drops epoll's references to deregistered descriptors now (shutdown, after the
+    /// workers stopped), so none outlives the runtime. Skipped if someone is polling.
+    pub(crate) fn release_deregistered(&self) {
+        drop(self.gate.enter());
+    }
+
     /// True if some green thread waits for readiness (worth polling).
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.load(Ordering::Acquire) > 0

@@ -101,6 +101,13 @@ impl Slot {
                 return Waited::TimedOut;
             }
             let me = park::current().into_raw();
+            // Woken, timed out, spurious, or unwound while parked (the runtime was
+            // dropped): the guard takes our word back if it is still there, so a slot never
+            // keeps a green thread that is gone (nor, through it, its runtime) alive.
+            let _withdraw = Withdraw {
+                slot: self,
+                word: me,
+            };
             let install = || {
                 // Invariant 4.
                 if !self.install(me) {
@@ -113,11 +120,21 @@ impl Slot {
                 None => park::park(WaitReason::Io, install),
                 Some(d) => park::park_until(WaitReason::Io, d, install),
             }
-            // Woken, timed out, or spurious: take our pointer back if it is still there.
-            if self.withdraw(me) {
-                // SAFETY: our CAS removed the word: it is ours again (invariant 3).
-                drop(unsafe { Unparker::from_raw(me) });
-            }
+        }
+    }
+}
+
+/// Takes a waiter's word back out of its slot when the wait ends, however it ends.
+struct Withdraw<'a> {
+    slot: &'a Slot,
+    word: usize,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        if self.slot.withdraw(self.word) {
+            // SAFETY: our CAS removed the word: it is ours again (invariant 3).
+            drop(unsafe { Unparker::from_raw(self.word) });
         }
     }
 }
