@@ -70,48 +70,6 @@ fn dump_shows_each_state_with_its_object_and_spawn_site() {
 }
 
 #[test]
-fn deadlock_under_run_is_reported_with_the_dump() {
-    const NAME: &str = "deadlock_under_run_is_reported_with_the_dump";
-    if is_child(NAME) {
-        goro::run(|| {
-            let (tx, rx) = chan::bounded::<i32>(0);
-            let _helper = goro::go(move || {
-                let _ = rx.recv(); // waits for main, which waits for it
-                tx.send(1)
-            });
-            let (_tx2, rx2) = chan::bounded::<i32>(0);
-            let _ = rx2.recv();
-        });
-        unreachable!("run returned from a deadlock");
-    }
-    let (ok, stderr) = child(NAME, &[]);
-    assert!(!ok, "the child must fail:\n{stderr}");
-    assert!(stderr.contains(goro::DEADLOCK_MESSAGE), "{stderr}");
-    assert!(stderr.contains("[chan receive"), "{stderr}");
-    assert!(stderr.contains("2 live green threads"), "{stderr}");
-}
-
-#[test]
-fn block_on_with_detection_panics_and_the_runtime_recovers() {
-    let rt = goro::Runtime::builder()
-        .workers(2)
-        .detect_deadlocks(true)
-        .build()
-        .unwrap();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(|| {
-            let (_tx, rx) = chan::bounded::<()>(0);
-            let m = goro::sync::Mutex::new(());
-            let _g = m.lock();
-            let _ = rx.recv();
-        })
-    }));
-    let msg = *r.unwrap_err().downcast::<String>().unwrap();
-    assert!(msg.starts_with(goro::DEADLOCK_MESSAGE), "{msg}");
-    assert!(msg.contains("[chan receive"), "{msg}");
-}
-
-#[test]
 fn timers_sockets_and_os_threads_are_possible_wakers() {
     goro::run(|| {
         // A green thread blocked forever does not make a sleeping main a deadlock.

@@ -268,3 +268,41 @@ fn stress_mpmc_counts_every_message() {
         assert_eq!(total, 4 * n_per as usize);
     }
 }
+
+#[test]
+fn channels_work_in_a_thread_local_destructor_after_the_parker_is_gone() {
+    // crossbeam-channel's `use_while_exiting`: `FOO` is initialised before goro's thread
+    // parker, so at thread exit the parker is destroyed first and `FOO`'s destructor then
+    // blocks on channels. It once panicked with `AccessError` under the channel lock, and
+    // the unwinding `Receiver` then spun on that lock forever.
+    struct Foo(Arc<AtomicUsize>);
+    impl Drop for Foo {
+        fn drop(&mut self) {
+            let (_tx, rx) = bounded::<()>(0);
+            let r = rx.recv_timeout(Duration::from_millis(20));
+            assert_eq!(r, Err(RecvTimeoutError::Timeout));
+            goro_chan::select! {
+                recv(rx) -> _ => unreachable!(),
+                recv(goro_chan::time::after(Duration::from_millis(20))) -> _ => {},
+            }
+            let (tx, rx) = bounded::<u32>(1);
+            tx.send(7).unwrap();
+            assert_eq!(rx.recv(), Ok(7));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static FOO: std::cell::RefCell<Option<Foo>> = const { std::cell::RefCell::new(None) };
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bounded::<()>(0);
+    let d = done.clone();
+    let t = std::thread::spawn(move || {
+        FOO.with(|f| *f.borrow_mut() = Some(Foo(d)));
+        rx.recv().unwrap(); // blocks: creates the thread parker after FOO
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    tx.send(()).unwrap();
+    t.join().expect("the exiting thread must not panic");
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+}

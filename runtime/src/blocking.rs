@@ -71,6 +71,11 @@ pub(crate) fn in_progress() -> usize {
     IN_PROGRESS.load(Ordering::SeqCst)
 }
 
+/// Pool threads alive right now (deadlock detection counts them as goro's own).
+pub(crate) fn pool_threads() -> usize {
+    lock(&POOL.state).threads
+}
+
 /// Runs `f`, which may block its OS thread, without blocking the calling green thread's
 /// worker: `f` runs on goro's blocking pool while the green thread parks. On a plain OS
 /// thread `f` simply runs inline. A panic in `f` resumes in the caller.

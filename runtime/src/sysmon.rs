@@ -26,11 +26,22 @@
 //! `CONFIRM` (100 ms). The verdict is final: sysmon stores the report and unparks every
 //! `block_on` caller watching this runtime, which panics with it.
 //!
+//! A verdict must be certain, so anything that *might* wake a green thread rules it out,
+//! including an OS thread goro does not know: a `std::thread` that sleeps, computes, or
+//! waits on a std channel before it sends is invisible to goro until it calls in. The
+//! process's threads are counted (`/proc/self/task`) against the ones goro knows; one
+//! more, and there is no verdict. Missing a deadlock is the accepted price: a program
+//! with threads of its own hangs instead of being told (Go has no such threads to worry
+//! about; a cgo thread there is the same blind spot).
+//!
 //! # Invariants
 //! 1. The verdict is written once, under `state`, before the watchers are taken from the
 //!    same lock: a watcher that registers afterwards sees the verdict (lost-wake-up free).
 //! 2. A `block_on` caller parks uncounted (it is the party the report goes to, not a
 //!    possible waker); every other OS thread parked in goro counts (`park::os_waiters`).
+//! 3. Every OS thread in the process is one of the runtime's workers or sysmon, a
+//!    `blocking` pool thread (idle: no call in progress), the global timer thread (no
+//!    timer pending) or a watching `block_on` caller; otherwise there is no verdict.
 //!
 //! # Lock order
 //! `state` is a leaf: unparks happen after it is released.
@@ -105,6 +116,11 @@ impl Monitor {
     /// Drops a watcher that finished normally.
     pub(crate) fn unwatch(&self, who: &Unparker) {
         self.state().watchers.retain(|w| !w.will_wake(who));
+    }
+
+    /// `block_on` callers watching for the verdict (OS threads goro knows about).
+    fn watchers(&self) -> usize {
+        self.state().watchers.len()
     }
 
     pub(crate) fn verdict(&self) -> Option<Arc<str>> {
@@ -268,6 +284,27 @@ fn is_quiescent(shared: &Shared) -> bool {
         && !shared.poller.has_waiters()
         && crate::blocking::in_progress() == 0
         && crate::park::os_waiters() == 0
+        && !crate::timer::global_thread().1
+        && only_known_threads(shared)
+}
+
+/// True if every OS thread of the process is one goro knows cannot wake a green thread
+/// of `shared` now: its workers and sysmon, the idle `blocking` pool, the global timer
+/// thread, and the `block_on` callers watching for the verdict. Any other thread — the
+/// user's, another runtime's, a test harness's — might hold a channel end or a lock and
+/// send or unlock later, so its presence rules out a verdict (invariant 3).
+fn only_known_threads(shared: &Shared) -> bool {
+    let known = shared.num_workers()
+        + 1 // sysmon
+        + crate::blocking::pool_threads()
+        + usize::from(crate::timer::global_thread().0)
+        + shared.monitor.watchers();
+    process_threads().is_some_and(|n| n <= known)
+}
+
+/// The number of OS threads in this process (`None` if `/proc` cannot tell).
+fn process_threads() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }
 
 /// Changes whenever any green thread runs or is spawned.

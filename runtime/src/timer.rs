@@ -256,8 +256,18 @@ struct GlobalTimers {
     parker: crate::park::thread::ThreadParker,
 }
 
+static GLOBAL: std::sync::OnceLock<&'static GlobalTimers> = std::sync::OnceLock::new();
+
+/// For deadlock detection: whether the global timer thread exists, and whether a timer of
+/// it is pending (it may wake a green thread, e.g. an `after` channel made off-runtime).
+pub(crate) fn global_thread() -> (bool, bool) {
+    match GLOBAL.get() {
+        Some(g) => (true, g.timers.next_deadline().is_some()),
+        None => (false, false),
+    }
+}
+
 fn global() -> &'static GlobalTimers {
-    static GLOBAL: std::sync::OnceLock<&'static GlobalTimers> = std::sync::OnceLock::new();
     GLOBAL.get_or_init(|| {
         let g: &'static GlobalTimers = Box::leak(Box::new(GlobalTimers {
             timers: Timers::new(),

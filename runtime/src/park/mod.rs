@@ -225,6 +225,40 @@ loom::thread_local! {
     static THREAD_PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
 }
 
+/// Runs `f` with the calling OS thread's parker.
+///
+/// While a thread's thread-locals are being destroyed — a `Drop` of a `thread_local!`
+/// value that receives from a channel, say — `THREAD_PARKER` may already be gone, and
+/// `with` would panic (with a channel lock held, in the worst case). A fallback parker,
+/// kept in a destructor-free thread-local that stays readable during teardown, takes its
+/// place: one small allocation per such thread, never freed, as the thread is exiting.
+#[cfg(not(loom))]
+fn with_thread_parker<R>(f: impl FnOnce(&Arc<ThreadParker>) -> R) -> R {
+    thread_local! {
+        static FALLBACK_PARKER: Cell<*const ThreadParker> = const { Cell::new(std::ptr::null()) };
+    }
+    let mut f = Some(f);
+    // `try_with` calls the closure only if the parker is alive, so on `Err` `f` is unused.
+    if let Ok(r) = THREAD_PARKER.try_with(|p| f.take().expect("called once")(p)) {
+        return r;
+    }
+    let f = f.take().expect("not called");
+    FALLBACK_PARKER.with(|slot| {
+        if slot.get().is_null() {
+            slot.set(Arc::into_raw(Arc::new(ThreadParker::new())));
+        }
+        // SAFETY: the pointer came from `Arc::into_raw` above and its count is never
+        // released, so it stays valid; `ManuallyDrop` keeps this borrow from releasing it.
+        let parker = ManuallyDrop::new(unsafe { Arc::from_raw(slot.get()) });
+        f(&parker)
+    })
+}
+
+#[cfg(loom)]
+fn with_thread_parker<R>(f: impl FnOnce(&Arc<ThreadParker>) -> R) -> R {
+    THREAD_PARKER.with(f)
+}
+
 thread_local! {
     /// Set on a thread that is unwinding a dropped runtime's green threads.
     static UNWINDING_RUNTIME: Cell<bool> = const { Cell::new(false) };
@@ -254,7 +288,7 @@ pub fn current() -> Unparker {
             }
         }
         None => Unparker {
-            inner: Inner::Thread(THREAD_PARKER.with(Arc::clone)),
+            inner: Inner::Thread(with_thread_parker(Arc::clone)),
         },
     }
 }
@@ -291,7 +325,7 @@ pub fn park_on<F: FnOnce()>(reason: WaitReason, object: *const (), extra: u64, r
                      (a destructor waited on a channel, a join or a lock); nothing can wake it"
                 );
             }
-            THREAD_PARKER.with(|p| p.park());
+            with_thread_parker(|p| p.park());
         }
     }
 }
@@ -332,7 +366,7 @@ pub(crate) fn park_watcher(reason: WaitReason) {
     match current_g() {
         // SAFETY: `g` is the green thread running this code, on its own stack.
         Some(g) => unsafe { park_green(&*g, reason, (std::ptr::null(), 0), || {}) },
-        None => THREAD_PARKER.with(|p| p.park()),
+        None => with_thread_parker(|p| p.park()),
     }
 }
 
@@ -363,7 +397,7 @@ pub fn park_until_on<F: FnOnce()>(
         None => {
             let _counted = OsWaiter::enter();
             release();
-            THREAD_PARKER.with(|p| p.park_until(Some(deadline)));
+            with_thread_parker(|p| p.park_until(Some(deadline)));
         }
     }
 }
