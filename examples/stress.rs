@@ -282,6 +282,136 @@ fn cancellation_and_panics() -> String {
     format!("cancellation: runaway stopped after {spins} spins; a panic mid-select lost nothing")
 }
 
+/// Counts its drops: every value made must be dropped exactly once.
+struct Counted(Arc<AtomicU64>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// `scale` runtimes, each dropped while green threads are parked in every way goro parks
+/// one: recv, send (with a value), select, recv_timeout, sleep, a TCP read, accept, a
+/// Mutex and `blocking`. Each holds counted values; after the drop every value made must
+/// have been dropped exactly once, no stale waiter may be left in a channel, and the
+/// process's fd count must be back where it started (epoll, eventfd and sockets closed).
+fn dropped_runtimes(scale: u64) -> String {
+    let fds_before = open_fds();
+    let (made, dropped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let count = |made: &AtomicU64| {
+        made.fetch_add(1, Relaxed);
+        Counted(dropped.clone())
+    };
+    for _ in 0..scale {
+        let rt = goro::Runtime::builder().workers(2).build().unwrap();
+        let (tx, rx) = bounded::<Counted>(0);
+        let outside = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = outside.local_addr().unwrap();
+        let mutex = Arc::new(goro::sync::Mutex::new(()));
+        let (held_tx, held_rx) = bounded::<()>(0);
+        let parties: Vec<Box<dyn FnOnce() + Send>> = vec![
+            Box::new({
+                let (rx, g) = (rx.clone(), count(&made));
+                move || {
+                    let _g = g;
+                    let _ = rx.recv();
+                }
+            }),
+            Box::new({
+                let (tx, v) = (tx.clone(), count(&made));
+                move || drop(tx.send(v))
+            }),
+            Box::new({
+                let (tx, rx, v, g) = (tx.clone(), rx.clone(), count(&made), count(&made));
+                move || {
+                    let _g = g;
+                    goro::select! { recv(rx) -> _ => {}, send(tx, v) -> _ => {} }
+                }
+            }),
+            Box::new({
+                let (rx, g) = (rx.clone(), count(&made));
+                move || {
+                    let _g = g;
+                    let _ = rx.recv_timeout(Duration::from_secs(60));
+                }
+            }),
+            Box::new({
+                let g = count(&made);
+                move || {
+                    let _g = g;
+                    goro::sleep(Duration::from_secs(60));
+                }
+            }),
+            Box::new({
+                let g = count(&made);
+                move || {
+                    let _g = g;
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    let _ = s.read(&mut [0; 8]);
+                }
+            }),
+            Box::new({
+                let g = count(&made);
+                move || {
+                    let _g = g;
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let _ = l.accept();
+                }
+            }),
+            Box::new({
+                let (m, held_rx, g) = (mutex.clone(), held_rx.clone(), count(&made));
+                move || {
+                    let _g = g;
+                    let _guard = m.lock();
+                    let _ = held_rx.recv();
+                }
+            }),
+            Box::new({
+                let (m, g) = (mutex.clone(), count(&made));
+                move || {
+                    let _g = g;
+                    goro::sleep(Duration::from_millis(5));
+                    let _guard = m.lock();
+                }
+            }),
+            Box::new({
+                let g = count(&made);
+                move || {
+                    let _g = g;
+                    goro::blocking(|| std::thread::sleep(Duration::from_millis(50)));
+                }
+            }),
+        ];
+        for p in parties {
+            drop(rt.spawn(p));
+        }
+        let _peer = outside.accept().unwrap(); // the TCP reader is connected, then parks
+        std::thread::sleep(Duration::from_millis(30));
+        drop(rt);
+        // No stale waiter: a receive sees nothing, a send finds nobody, the lock is free.
+        assert!(
+            rx.try_recv().is_err(),
+            "a parked sender's value is still queued"
+        );
+        assert!(
+            tx.try_send(count(&made)).is_err(),
+            "a dead receiver is still queued"
+        );
+        assert!(mutex.try_lock().is_some(), "the Mutex is still held");
+        drop((tx, rx, held_tx));
+    }
+    std::thread::sleep(Duration::from_millis(100)); // the `blocking` calls finish
+    let (made, dropped) = (made.load(Relaxed), dropped.load(Relaxed));
+    assert_eq!(dropped, made, "values made vs dropped");
+    assert_eq!(open_fds(), fds_before, "fds leaked by dropped runtimes");
+    format!("dropped runtimes: {scale} runtimes with 10 parked parties each, {made} values dropped once each, fds back to {fds_before}")
+}
+
 fn main() {
     let scale: u64 = std::env::args()
         .nth(1)
@@ -323,5 +453,6 @@ fn main() {
     for l in lines {
         println!("{l}");
     }
+    println!("{}", dropped_runtimes(scale));
     println!("stress ok at scale {scale} in {:.2?}", start.elapsed());
 }

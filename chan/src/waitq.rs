@@ -10,6 +10,14 @@
 //! # Protocol (why the raw pointers are sound)
 //! * The owner keeps its `Box` alive while the waiter is queued, and frees it only after
 //!   seeing a final `outcome` or after removing the waiter from the queue under the lock.
+//! * **A waiter leaves every queue before its owner can vanish.** An owner that is unwound
+//!   while parked (its runtime was dropped) withdraws its waiter on the way out
+//!   (`hchan::Queued`'s and select's `Drop`), so a later send can never hand a value to a
+//!   dead receiver and return `Ok`.
+//! * **A value in a waiter is delivered or dropped exactly once** — also at shutdown and
+//!   when a runtime is dropped: a withdrawn sender's box still holds its value and drops
+//!   it with the box; a receiver's delivered value is taken by its owner or dropped the same
+//!   way.
 //! * A waker touches a waiter only while holding the channel lock and while the waiter is
 //!   (or was just dequeued from) that channel's queue. It fills or empties `slot`, *moves*
 //!   the `Unparker` out, then publishes `outcome` (release) — its last access — and unparks

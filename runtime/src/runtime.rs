@@ -10,7 +10,11 @@
 //!    destructors on its stack run, like a thread's at `pthread_exit` but with Rust drops.
 //!    Each one's `JoinHandle` then reports `Err(SHUTDOWN_PAYLOAD)`. Destructors may unpark
 //!    others or even register new green threads' wake-ups; the loop repeats until the
-//!    registry is empty. A destructor that *blocks* is a bug: it gets a clear panic.
+//!    registry is empty. A destructor that *blocks* is a bug: it gets a clear panic. A
+//!    destructor that *panics* while its green thread is unwound aborts the process, as
+//!    it would on any thread: Rust aborts when a panic escapes a destructor during
+//!    unwinding ("panic in a destructor during cleanup"), and there is no frame left
+//!    to catch it in. A panic that a destructor catches itself is harmless.
 //! 4. Drop queued references, timers, epoll's references to deregistered sockets and
 //!    pooled stacks (unmapping them). A green thread holds its runtime (`G::shared`), so
 //!    whatever still held a green thread after step 3 would keep the runtime's epoll and
