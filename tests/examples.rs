@@ -3,23 +3,10 @@
 //! workload of `examples/workloads.rs`, whose one-line
 //! output format is the contract with `../shared/anchors/run.sh`.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::example;
 
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/examples-xxxx → target/<profile>/examples/<name>
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    p.pop();
-    p.push("examples");
-    p.push(name);
-    assert!(
-        p.exists(),
-        "{} not built (cargo test builds examples)",
-        p.display()
-    );
-    p
-}
+use std::process::Command;
 
 #[test]
 fn tour_runs_every_step() {

@@ -12,9 +12,11 @@
 
 #![allow(dead_code)] // the included modules carry items only the servers' `main` uses
 
+mod common;
+use common::example;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,21 +30,6 @@ mod resp;
 mod store;
 #[path = "../examples/support/mod.rs"]
 mod support;
-
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/servers-xxxx → target/<profile>/examples/<name>
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    p.pop();
-    p.push("examples");
-    p.push(name);
-    assert!(
-        p.exists(),
-        "{} not built (cargo test builds examples)",
-        p.display()
-    );
-    p
-}
 
 /// A server child process, killed on drop.
 struct Server {

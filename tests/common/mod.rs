@@ -1,0 +1,19 @@
+//! Helpers shared by the facade's integration tests.
+
+use std::path::PathBuf;
+
+/// The path of example `name`, built by `cargo test` beside the test binaries.
+pub(crate) fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test>-xxxx → target/<profile>/examples/<name>
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    p.pop();
+    p.push("examples");
+    p.push(name);
+    assert!(
+        p.exists(),
+        "{} not built (cargo test builds examples)",
+        p.display()
+    );
+    p
+}
