@@ -14,7 +14,8 @@
 //!    destructor that *panics* while its green thread is unwound aborts the process, as
 //!    it would on any thread: Rust aborts when a panic escapes a destructor during
 //!    unwinding ("panic in a destructor during cleanup"), and there is no frame left
-//!    to catch it in. A panic that a destructor catches itself is harmless.
+//!    to catch it in; a panic hook installed at the first such unwinding names the green
+//!    thread and its spawn site first. A panic that a destructor catches is harmless.
 //! 4. Drop queued references, timers, epoll's references to deregistered sockets and
 //!    pooled stacks (unmapping them). A green thread holds its runtime (`G::shared`), so
 //!    whatever still held a green thread after step 3 would keep the runtime's epoll and
@@ -198,9 +199,42 @@ impl Drop for Runtime {
     }
 }
 
+thread_local! {
+    /// The green thread this thread is unwinding at shutdown (id and spawn site), for
+    /// [`report_destructor_panic`].
+    static UNWINDING_G: std::cell::Cell<Option<(u64, Option<&'static Location<'static>>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that names the green thread when a destructor
+/// panics while shutdown unwinds it. Rust aborts the process right after such a panic
+/// ("panic in a destructor during cleanup"): no frame is left to catch it in. This line
+/// at least tells the user which green thread, and where it was spawned. It chains to the
+/// hook that was installed before.
+fn report_destructor_panic() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some((id, site)) = UNWINDING_G.with(std::cell::Cell::get) {
+                let site = site.map_or_else(|| "an unknown place".to_string(), |l| l.to_string());
+                eprintln!(
+                    "goro: green thread {id} (spawned at {site}) panicked while being unwound \
+                     at shutdown, in a destructor; if the panic escapes that destructor, Rust \
+                     aborts the process (catch it inside the destructor)"
+                );
+            }
+            previous(info);
+        }));
+    });
+}
+
 fn unwind_one(g: &GRef) {
+    report_destructor_panic();
+    UNWINDING_G.with(|c| c.set(Some((g.id(), g.spawn_site()))));
     // SAFETY: every worker has exited (step 2), so nobody else runs this G.
     let r = catch_unwind(AssertUnwindSafe(|| unsafe { g.unwind() }));
+    UNWINDING_G.with(|c| c.set(None));
     // SAFETY: as above.
     if let Some(c) = unsafe { g.take_completion() } {
         c.cancel();

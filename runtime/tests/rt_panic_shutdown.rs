@@ -1,5 +1,7 @@
 //! Panics stay inside their green thread; dropping a runtime unwinds what is left.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,4 +129,45 @@ fn unstarted_green_threads_are_dropped_at_shutdown() {
     spawner.join().unwrap();
     drop(rt);
     assert_eq!(drops.load(Ordering::SeqCst), 50);
+}
+
+#[test]
+fn a_destructor_panicking_at_shutdown_is_reported_with_the_green_thread() {
+    // Rust aborts when a panic escapes a destructor during unwinding; goro cannot continue
+    // the shutdown, but it names the green thread and its spawn site before the abort.
+    const NAME: &str = "a_destructor_panicking_at_shutdown_is_reported_with_the_green_thread";
+    if common::is_child(NAME) {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("boom in a destructor");
+            }
+        }
+        let rt = goro_runtime::Runtime::new().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        rt.spawn(move || {
+            let _bomb = Bomb;
+            drop(tx);
+            goro_runtime::sleep(std::time::Duration::from_secs(3600));
+        });
+        let _ = rx.recv();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(rt);
+        unreachable!("the abort comes first");
+    }
+    let out = common::child_command(NAME)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("boom in a destructor"), "{stderr}");
+    assert!(
+        stderr.contains("panicked while being unwound at shutdown, in a destructor"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rt_panic_shutdown.rs"),
+        "spawn site: {stderr}"
+    );
 }
