@@ -331,3 +331,158 @@ fn mutex_hand_off_is_fifo_under_contention() {
         assert_eq!(*m.lock(), arrivals, "lock granted out of arrival order");
     });
 }
+
+mod condvar_and_once_lock {
+    use super::*;
+    use goro_runtime::sync::{Condvar, LazyLock, OnceLock};
+    use std::collections::VecDeque;
+    use std::time::Instant;
+
+    /// A queue of jobs with 4 consumers waiting on a Condvar: every job is taken once.
+    fn condvar_queue(workers: usize) {
+        rt(workers).block_on(move || {
+            let q = Arc::new((Mutex::new((VecDeque::new(), false)), Condvar::new()));
+            let consumers: Vec<_> = (0..4)
+                .map(|_| {
+                    let q = q.clone();
+                    go(move || {
+                        let (mut sum, mut n) = (0u64, 0u64);
+                        loop {
+                            let (lock, cv) = &*q;
+                            let mut g = cv
+                                .wait_while(lock.lock(), |(jobs, done)| jobs.is_empty() && !*done);
+                            match g.0.pop_front() {
+                                Some(j) => {
+                                    drop(g);
+                                    sum += j;
+                                    n += 1;
+                                }
+                                None => return (sum, n),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for j in 1..=2000u64 {
+                q.0.lock().0.push_back(j);
+                q.1.notify_one();
+                if j % 100 == 0 {
+                    yield_now();
+                }
+            }
+            q.0.lock().1 = true;
+            q.1.notify_all();
+            let (sum, n) = consumers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            assert_eq!((sum, n), (2000 * 2001 / 2, 2000), "{workers} workers");
+        });
+    }
+
+    #[test]
+    fn condvar_queue_takes_every_job_once_on_1_and_2_workers() {
+        condvar_queue(1);
+        condvar_queue(2);
+    }
+
+    #[test]
+    fn condvar_wait_timeout_and_notify_from_a_plain_thread() {
+        rt(1).block_on(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let (lock, cv) = &*pair;
+            let start = Instant::now();
+            let (g, r) = cv.wait_timeout(lock.lock(), Duration::from_millis(20));
+            assert!(r.timed_out() && !*g && start.elapsed() >= Duration::from_millis(20));
+            drop(g);
+            let p = pair.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                *p.0.lock() = true;
+                p.1.notify_all();
+            });
+            let (g, r) =
+                cv.wait_timeout_while(lock.lock(), Duration::from_secs(30), |ready| !*ready);
+            assert!(*g && !r.timed_out());
+            drop(g);
+            t.join().unwrap();
+        });
+        // A plain thread waits, a green thread notifies.
+        let pair = Arc::new((Mutex::new(0), Condvar::new()));
+        let p = pair.clone();
+        let rt = rt(1);
+        rt.spawn(move || {
+            sleep(Duration::from_millis(10));
+            *p.0.lock() = 7;
+            p.1.notify_one();
+        });
+        let g = pair.1.wait_while(pair.0.lock(), |v| *v == 0);
+        assert_eq!(*g, 7);
+    }
+
+    #[test]
+    fn once_lock_whose_init_parks_does_not_hang_one_worker() {
+        static CELL: OnceLock<u64> = OnceLock::new();
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        rt(1).block_on(|| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    go(|| {
+                        *CELL.get_or_init(|| {
+                            RUNS.fetch_add(1, SeqCst);
+                            sleep(Duration::from_millis(20)); // parks the initialiser
+                            42
+                        })
+                    })
+                })
+                .collect();
+            assert!(hs.into_iter().all(|h| h.join().unwrap() == 42));
+        });
+        assert_eq!(RUNS.load(SeqCst), 1);
+        assert_eq!(CELL.set(1), Err(1));
+    }
+
+    #[test]
+    fn once_lock_init_that_panics_leaves_it_empty_for_the_next_caller() {
+        let cell = Arc::new(OnceLock::new());
+        rt(2).block_on(move || {
+            let c = cell.clone();
+            let r = go(move || *c.get_or_init(|| panic!("init failed"))).join();
+            assert!(r.is_err());
+            assert_eq!(cell.get(), None);
+            assert_eq!(*cell.get_or_init(|| 5), 5);
+            // From plain threads too.
+            let c = cell.clone();
+            assert_eq!(
+                std::thread::spawn(move || *c.get().unwrap())
+                    .join()
+                    .unwrap(),
+                5
+            );
+        });
+    }
+
+    #[test]
+    fn lazy_lock_computes_once_and_poisons_after_a_panic() {
+        static LAZY: LazyLock<String> = LazyLock::new(|| {
+            sleep(Duration::from_millis(5));
+            "computed".to_string()
+        });
+        rt(2).block_on(|| {
+            let hs: Vec<_> = (0..8).map(|_| go(|| LAZY.len())).collect();
+            assert!(hs.into_iter().all(|h| h.join().unwrap() == 8));
+        });
+        let bad: LazyLock<u32> = LazyLock::new(|| panic!("no"));
+        let bad = Arc::new(bad);
+        let b = bad.clone();
+        assert!(std::thread::spawn(move || **b).join().is_err());
+        let b = bad.clone();
+        let second = std::thread::spawn(move || **b).join().unwrap_err();
+        let msg = second
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| second.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("poisoned"), "{msg}");
+    }
+}

@@ -1,7 +1,7 @@
 //! `goro::sync`: Go's `sync` package for green threads — blocking parks the green thread,
 //! never the worker OS thread it runs on.
 //!
-//! std's `Mutex`, `Condvar` and `Barrier` block the OS thread. Under an M:N scheduler that
+//! std's `Mutex`, `Condvar`, `OnceLock` and `Barrier` block the OS thread. Under an M:N scheduler that
 //! thread is a worker carrying a queue of other green threads, which then stall until the
 //! lock is released — and if the holder is queued behind the blocked worker, never. Every
 //! type here waits with [`park`](crate::park::park) instead, so it works the same from
@@ -22,6 +22,8 @@
 //! | [`RwLock<T>`] | `sync.RWMutex` | a state word under a lock plus two waiter queues |
 //! | [`WaitGroup`] | `sync.WaitGroup` | a counter plus a waiter list woken at zero |
 //! | [`Once`] | `sync.Once` | a state word plus a waiter list |
+//! | [`OnceLock<T>`], [`LazyLock<T>`] | `sync.OnceValue` | a state word plus a waiter list (std's shapes) |
+//! | [`Condvar`] | `sync.Cond` | a FIFO list of parked waiters, paired with a [`Mutex`] |
 //!
 //! # Panics while holding a lock
 //! Go has no unwinding; Rust does. A panic that unwinds through a [`MutexGuard`] or an
@@ -33,9 +35,13 @@
 pub(crate) mod sema;
 
 #[cfg(not(loom))]
+mod condvar;
+#[cfg(not(loom))]
 mod mutex;
 #[cfg(not(loom))]
 mod once;
+#[cfg(not(loom))]
+mod once_lock;
 #[cfg(not(loom))]
 mod rwlock;
 #[cfg(not(loom))]
@@ -44,9 +50,13 @@ mod semaphore;
 mod waitgroup;
 
 #[cfg(not(loom))]
+pub use condvar::{Condvar, WaitTimeoutResult};
+#[cfg(not(loom))]
 pub use mutex::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub use once::Once;
+#[cfg(not(loom))]
+pub use once_lock::{LazyLock, OnceLock};
 #[cfg(not(loom))]
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(loom))]

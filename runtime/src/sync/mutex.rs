@@ -119,6 +119,15 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// Unlocks and returns the mutex (for `Condvar::wait`, which locks it again).
+    pub(super) fn unlock(guard: MutexGuard<'a, T>) -> &'a Mutex<T> {
+        let mutex = guard.mutex;
+        drop(guard);
+        mutex
+    }
+}
+
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         self.mutex.sema.release();
