@@ -36,9 +36,9 @@
 
 #[doc(inline)]
 pub use goro_runtime::{
-    blocking, catch_unwind, dump, go, local, metrics, num_goroutines, run, sleep, try_go,
-    yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics, Runtime, DEADLOCK_MESSAGE,
-    DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    blocking, catch_unwind, dump, go, local, metrics, num_goroutines, run, scope, sleep, try_go,
+    yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics, Runtime, Scope, ScopedJoinHandle,
+    DEADLOCK_MESSAGE, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.

@@ -61,6 +61,7 @@ mod overflow;
 pub mod park;
 mod runtime;
 mod scheduler;
+mod scope;
 mod stack;
 pub mod sync;
 mod sysmon;
@@ -76,6 +77,7 @@ pub use leakcheck::LeakCheck;
 pub use local::LocalKey;
 pub use metrics::{metrics, Metrics};
 pub use runtime::{run, Runtime};
+pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sysmon::DEADLOCK_MESSAGE;
 

@@ -229,7 +229,8 @@ fn report_destructor_panic() {
     });
 }
 
-fn unwind_one(g: &GRef) {
+/// Unwinds one green thread on the dropping thread (shutdown step 3; also `scope.rs`).
+pub(crate) fn unwind_one(g: &GRef) {
     report_destructor_panic();
     UNWINDING_G.with(|c| c.set(Some((g.id(), g.spawn_site()))));
     // SAFETY: every worker has exited (step 2), so nobody else runs this G.
