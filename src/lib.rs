@@ -71,7 +71,9 @@ pub use goro_chan::select;
 /// Go's `context`: cancellation trees and deadlines; `done()` is a channel for `select!`.
 pub mod context {
     #[doc(inline)]
-    pub use goro_chan::context::{CancelHandle, Context, ContextError};
+    pub use goro_chan::context::{
+        after_func, AfterFuncHandle, CancelCauseHandle, CancelHandle, Cause, Context, ContextError,
+    };
 }
 
 /// Go's `errgroup`: run tasks, wait for all, keep the first error; `set_limit`.

@@ -8,6 +8,11 @@
 //! runtime timer (`call_at`) that cancels with `DeadlineExceeded`. The background context
 //! is no node at all: it never cancels and its `done()` is [`never`].
 //!
+//! Go 1.21's additions: values hang off a second, immutable chain (`with_value`; a lookup
+//! walks it newest first, by the value's type); `without_cancel` keeps that chain and drops
+//! the node; a cancellation records its *cause* beside its error, handed to every
+//! descendant with it; `after_func` waits for `done()` in a green thread of its own.
+//!
 //! # Invariants
 //! 1. `state.err` goes from `None` to `Some` once; the call that sets it closes the done
 //!    channel, cancels the timer, and cancels every child, after releasing the lock.
@@ -26,6 +31,7 @@
 //! while channels are closed or timers cancelled (a child's drop takes its parent's lock,
 //! and is never run under its own).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,13 +91,32 @@ impl std::error::Error for ContextError {}
 /// ```
 #[derive(Clone)]
 pub struct Context {
+    /// The nearest cancellable ancestor (itself, if cancellable); `None`: never cancelled.
     node: Option<Arc<Node>>,
+    /// The values attached along the chain, newest first (Go's `valueCtx` chain).
+    values: Option<Arc<ValueNode>>,
 }
+
+/// One value of a [`Context::with_value`] chain.
+struct ValueNode {
+    value: Box<dyn Any + Send + Sync>,
+    parent: Option<Arc<ValueNode>>,
+}
+
+/// Why a context was cancelled, as [`Context::cause`] reports it (Go's `context.Cause`).
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
 
 /// Cancels the context it came with (and its descendants). Dropping it does **not**
 /// cancel: call [`cancel`](Self::cancel) when the work is done, as Go's `defer cancel()`.
 #[derive(Clone)]
 pub struct CancelHandle {
+    node: Arc<Node>,
+}
+
+/// Cancels the context it came with, recording why (Go's `CancelCauseFunc`); see
+/// [`Context::with_cancel_cause`]. Dropping it does not cancel.
+#[derive(Clone)]
+pub struct CancelCauseHandle {
     node: Arc<Node>,
 }
 
@@ -106,6 +131,8 @@ struct Node {
 
 struct State {
     err: Option<ContextError>,
+    /// Set with `err`: the cause given to `cancel_with`, or `err` itself.
+    cause: Option<Cause>,
     done_tx: Option<Sender<()>>,
     children: HashMap<u64, Weak<Node>>,
     timer: Option<Timer>,
@@ -116,13 +143,84 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Context {
     /// The root context: never cancelled, no deadline (Go's `context.Background()`).
     pub fn background() -> Context {
-        Context { node: None }
+        Context {
+            node: None,
+            values: None,
+        }
     }
 
     /// A child that is cancelled when `cancel` is called on the returned handle or when
     /// this context is cancelled (Go's `context.WithCancel`).
     pub fn with_cancel(&self) -> (Context, CancelHandle) {
         self.child(self.deadline())
+    }
+
+    /// Like [`with_cancel`](Self::with_cancel), but the handle records *why* it cancelled
+    /// (Go's `context.WithCancelCause`): [`cause`](Self::cause) then returns it, here and
+    /// in every descendant.
+    ///
+    /// ```
+    /// use goro_chan::context::{Context, ContextError};
+    /// let (ctx, cancel) = Context::background().with_cancel_cause();
+    /// cancel.cancel_with("the upstream closed");
+    /// assert_eq!(ctx.err(), Some(ContextError::Canceled));
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "the upstream closed");
+    /// ```
+    pub fn with_cancel_cause(&self) -> (Context, CancelCauseHandle) {
+        let (ctx, handle) = self.with_cancel();
+        (ctx, CancelCauseHandle { node: handle.node })
+    }
+
+    /// A child carrying `value`, found by [`value::<T>()`](Self::value) here and in every
+    /// descendant (Go's `context.WithValue`). The key is the value's type: wrap values in
+    /// a type of your own, as Go advises unexported key types, so packages never collide.
+    ///
+    /// ```
+    /// use goro_chan::context::Context;
+    /// #[derive(Debug, PartialEq)]
+    /// struct RequestId(u64);
+    /// let ctx = Context::background().with_value(RequestId(7));
+    /// let (child, _cancel) = ctx.with_cancel();
+    /// assert_eq!(child.value::<RequestId>(), Some(&RequestId(7)));
+    /// assert_eq!(child.value::<String>(), None);
+    /// ```
+    pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Context {
+        Context {
+            node: self.node.clone(),
+            values: Some(Arc::new(ValueNode {
+                value: Box::new(value),
+                parent: self.values.clone(),
+            })),
+        }
+    }
+
+    /// The nearest value of type `T` attached to this context or an ancestor (Go's
+    /// `ctx.Value(key)`).
+    pub fn value<T: Any>(&self) -> Option<&T> {
+        let mut v = self.values.as_deref();
+        while let Some(n) = v {
+            if let Some(t) = n.value.downcast_ref::<T>() {
+                return Some(t);
+            }
+            v = n.parent.as_deref();
+        }
+        None
+    }
+
+    /// A context with this one's values but none of its cancellation or deadline (Go's
+    /// `context.WithoutCancel`): for work that must finish even if the caller gives up.
+    pub fn without_cancel(&self) -> Context {
+        Context {
+            node: None,
+            values: self.values.clone(),
+        }
+    }
+
+    /// Why this context was cancelled (Go's `context.Cause`): the cause given to a
+    /// [`CancelCauseHandle`] of it or an ancestor, else the same error as
+    /// [`err`](Self::err); `None` while the context is live.
+    pub fn cause(&self) -> Option<Cause> {
+        self.node.as_ref().and_then(|n| n.lock().cause.clone())
     }
 
     /// A child that is also cancelled, with [`ContextError::DeadlineExceeded`], after `d`
@@ -143,12 +241,12 @@ impl Context {
         }
         let (ctx, handle) = self.child(Some(deadline));
         if Instant::now() >= deadline {
-            handle.node.cancel(ContextError::DeadlineExceeded);
+            handle.node.cancel(ContextError::DeadlineExceeded, None);
         } else {
             let weak = Arc::downgrade(&handle.node);
             let timer = call_at(deadline, move || {
                 if let Some(node) = weak.upgrade() {
-                    node.cancel(ContextError::DeadlineExceeded);
+                    node.cancel(ContextError::DeadlineExceeded, None);
                 }
             });
             let mut st = handle.node.lock();
@@ -196,6 +294,7 @@ impl Context {
             done_rx: rx,
             state: Mutex::new(State {
                 err: None,
+                cause: None,
                 done_tx: Some(tx),
                 children: HashMap::new(),
                 timer: None,
@@ -205,8 +304,9 @@ impl Context {
             let mut pst = parent.lock();
             match pst.err {
                 Some(err) => {
+                    let cause = pst.cause.clone();
                     drop(pst);
-                    node.cancel(err); // invariant 2
+                    node.cancel(err, cause); // invariant 2
                 }
                 None => {
                     pst.children.insert(node.id, Arc::downgrade(&node));
@@ -216,6 +316,7 @@ impl Context {
         (
             Context {
                 node: Some(node.clone()),
+                values: self.values.clone(),
             },
             CancelHandle { node },
         )
@@ -226,7 +327,105 @@ impl CancelHandle {
     /// Cancels the context and its descendants with [`ContextError::Canceled`]. Later calls
     /// (and cancelling an already-expired context) do nothing.
     pub fn cancel(&self) {
-        self.node.cancel(ContextError::Canceled);
+        self.node.cancel(ContextError::Canceled, None);
+    }
+}
+
+/// Runs `f` in a green thread of its own once `ctx` is done (Go 1.21's
+/// `context.AfterFunc`); at once if it already is. [`AfterFuncHandle::stop`] prevents it.
+/// Called off a runtime, `f` runs on an OS thread instead.
+///
+/// ```
+/// use std::time::Duration;
+/// use goro_chan::context::{after_func, Context};
+/// goro_runtime::run(|| {
+///     let (ctx, cancel) = Context::background().with_cancel();
+///     let (tx, rx) = goro_chan::bounded(1);
+///     let _h = after_func(&ctx, move || tx.send("cleaned up").unwrap());
+///     cancel.cancel();
+///     assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("cleaned up"));
+///     let stopped = after_func(&ctx.without_cancel(), || unreachable!());
+///     assert!(stopped.stop());
+/// });
+/// ```
+pub fn after_func(ctx: &Context, f: impl FnOnce() + Send + 'static) -> AfterFuncHandle {
+    let (stop_tx, stop_rx) = bounded::<()>(0);
+    let handle = AfterFuncHandle {
+        f: Arc::new(Mutex::new(Some(Box::new(f)))),
+        stop: stop_tx,
+    };
+    if ctx.node.is_none() {
+        return handle; // never done: nothing to wait for
+    }
+    let (f, done) = (handle.f.clone(), ctx.done());
+    // Go's idiom `go func() { <-ctx.Done(); f() }()`, plus the stop channel. A dropped
+    // handle closes that channel too; only a `stop` (which takes `f`) ends the wait.
+    let wait = move || {
+        let slot = || f.lock().unwrap_or_else(|e| e.into_inner());
+        crate::select! {
+            recv(done) -> _ => {},
+            recv(stop_rx) -> _ => {
+                if slot().is_none() {
+                    return; // stopped
+                }
+                let _ = done.recv(); // the handle was dropped: keep waiting
+            },
+        }
+        let f = slot().take();
+        if let Some(f) = f {
+            f();
+        }
+    };
+    if goro_runtime::park::in_green_thread() {
+        drop(goro_runtime::go(wait));
+    } else {
+        std::thread::spawn(wait);
+    }
+    handle
+}
+
+/// Stops an [`after_func`] from running.
+pub struct AfterFuncHandle {
+    f: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    /// Closed by `stop` (its drop) so the waiting green thread ends.
+    stop: Sender<()>,
+}
+
+impl AfterFuncHandle {
+    /// Prevents the function from running. True if this call stopped it; false if it has
+    /// already started (or been stopped before). Go's `stop()`.
+    pub fn stop(&self) -> bool {
+        let stopped = self
+            .f
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some();
+        self.stop.close();
+        stopped
+    }
+}
+
+impl fmt::Debug for AfterFuncHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pending = self.f.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        f.debug_struct("AfterFuncHandle")
+            .field("pending", &pending)
+            .finish()
+    }
+}
+
+impl CancelCauseHandle {
+    /// Cancels with [`ContextError::Canceled`], recording `cause` for
+    /// [`Context::cause`]. Only the first cancellation counts.
+    pub fn cancel_with(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) {
+        let cause: Cause = Arc::from(cause.into());
+        self.node.cancel(ContextError::Canceled, Some(cause));
+    }
+
+    /// Cancels with no cause of its own ([`Context::cause`] then returns `Canceled`).
+    pub fn cancel(&self) {
+        self.node.cancel(ContextError::Canceled, None);
     }
 }
 
@@ -235,12 +434,16 @@ impl Node {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn cancel(&self, err: ContextError) {
+    /// Cancels with `err`; `cause` defaults to `err` itself (Go's `cancel(removeFromParent,
+    /// err, cause)`). Children get the same error and cause.
+    fn cancel(&self, err: ContextError, cause: Option<Cause>) {
         let mut st = self.lock();
         if st.err.is_some() {
             return;
         }
+        let cause = cause.unwrap_or_else(|| Arc::new(err));
         st.err = Some(err);
+        st.cause = Some(cause.clone());
         let done_tx = st.done_tx.take();
         let timer = st.timer.take();
         let children = std::mem::take(&mut st.children);
@@ -252,7 +455,7 @@ impl Node {
             t.cancel();
         }
         for child in children.values().filter_map(Weak::upgrade) {
-            child.cancel(err);
+            child.cancel(err, Some(cause.clone()));
         }
         if let Some(parent) = &self.parent {
             parent.lock().children.remove(&self.id);
@@ -284,6 +487,14 @@ impl fmt::Debug for Context {
                 .field("err", &self.err())
                 .finish(),
         }
+    }
+}
+
+impl fmt::Debug for CancelCauseHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelCauseHandle")
+            .field("cancelled", &self.node.lock().err.is_some())
+            .finish()
     }
 }
 

@@ -197,3 +197,80 @@ fn errgroup_try_go_respects_the_limit() {
         assert_eq!(g.wait(), Ok(()));
     });
 }
+
+mod go_1_21 {
+    use goro_chan::context::{after_func, Context, ContextError};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[derive(Debug, PartialEq)]
+    struct User(&'static str);
+    #[derive(Debug, PartialEq)]
+    struct TraceId(u64);
+
+    #[test]
+    fn values_are_found_through_parents_and_survive_without_cancel() {
+        let root = Context::background().with_value(User("ann"));
+        let (mid, cancel) = root.with_timeout(Duration::from_secs(60));
+        let leaf = mid.with_value(TraceId(9)).with_value(User("bob"));
+        assert_eq!(leaf.value::<User>(), Some(&User("bob")), "nearest wins");
+        assert_eq!(leaf.value::<TraceId>(), Some(&TraceId(9)));
+        assert_eq!(mid.value::<TraceId>(), None, "values flow down, not up");
+        let detached = leaf.without_cancel();
+        cancel.cancel();
+        assert_eq!(leaf.err(), Some(ContextError::Canceled));
+        assert_eq!((detached.err(), detached.deadline()), (None, None));
+        assert_eq!(detached.value::<TraceId>(), Some(&TraceId(9)));
+    }
+
+    #[test]
+    fn the_cause_reaches_every_descendant_and_defaults_to_the_error() {
+        let (ctx, cancel) = Context::background().with_cancel_cause();
+        let (child, _c) = ctx.with_cancel();
+        assert!(child.cause().is_none());
+        cancel.cancel_with("disk full");
+        cancel.cancel_with("ignored: only the first counts");
+        assert_eq!(child.cause().unwrap().to_string(), "disk full");
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+        let (late, _c) = ctx.with_cancel();
+        assert_eq!(late.cause().unwrap().to_string(), "disk full");
+        let (t, _c) = Context::background().with_timeout(Duration::ZERO);
+        assert_eq!(t.cause().unwrap().to_string(), "context deadline exceeded");
+    }
+
+    fn after_func_runs_once_unless_stopped(workers: usize) {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(workers)
+            .build()
+            .unwrap();
+        rt.block_on(|| {
+            let runs = Arc::new(AtomicUsize::new(0));
+            let (ctx, cancel) = Context::background().with_cancel();
+            let r = runs.clone();
+            drop(after_func(&ctx, move || {
+                r.fetch_add(1, SeqCst);
+            })); // dropping the handle does not stop it
+            let stopped = after_func(&ctx, || panic!("stopped"));
+            assert!(stopped.stop());
+            assert!(!stopped.stop(), "stopped once");
+            cancel.cancel();
+            let r = runs.clone();
+            let late = after_func(&ctx, move || {
+                r.fetch_add(1, SeqCst);
+            }); // already done: runs at once
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while runs.load(SeqCst) < 2 && std::time::Instant::now() < deadline {
+                goro_runtime::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(runs.load(SeqCst), 2);
+            assert!(!late.stop(), "it already ran");
+        });
+    }
+
+    #[test]
+    fn after_func_on_1_and_2_workers() {
+        after_func_runs_once_unless_stopped(1);
+        after_func_runs_once_unless_stopped(2);
+    }
+}
