@@ -384,9 +384,12 @@ pub fn after_func(ctx: &Context, f: impl FnOnce() + Send + 'static) -> AfterFunc
     handle
 }
 
+/// An [`after_func`]'s function until it runs or is stopped.
+type Pending = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
 /// Stops an [`after_func`] from running.
 pub struct AfterFuncHandle {
-    f: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    f: Pending,
     /// Closed by `stop` (its drop) so the waiting green thread ends.
     stop: Sender<()>,
 }
