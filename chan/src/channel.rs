@@ -48,6 +48,13 @@ fn deadline(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
+// Like crossbeam-channel's: a channel is never left half-updated by a panic (values move
+// in and out whole, under its lock), so its handles may cross `catch_unwind`.
+impl<T> std::panic::UnwindSafe for Sender<T> {}
+impl<T> std::panic::RefUnwindSafe for Sender<T> {}
+impl<T> std::panic::UnwindSafe for Receiver<T> {}
+impl<T> std::panic::RefUnwindSafe for Receiver<T> {}
+
 impl<T> Sender<T> {
     /// Sends `v`, parking the green thread (or blocking the OS thread) while the buffer
     /// is full, or — unbuffered — until a receiver takes it. `Err` hands `v` back if the
@@ -88,6 +95,12 @@ impl<T> Sender<T> {
     /// True if nothing is buffered right now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// True if the buffer is full right now. An unbuffered channel is always full (it
+    /// holds nothing; a send waits for a receiver), as in crossbeam-channel.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
     }
 
     /// The buffer's capacity (0: unbuffered).
@@ -161,6 +174,12 @@ impl<T> Receiver<T> {
     /// True if nothing is buffered right now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// True if the buffer is full right now. An unbuffered channel is always full (it
+    /// holds nothing; a send waits for a receiver), as in crossbeam-channel.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
     }
 
     /// The buffer's capacity (0: unbuffered).

@@ -306,3 +306,20 @@ fn channels_work_in_a_thread_local_destructor_after_the_parker_is_gone() {
     t.join().expect("the exiting thread must not panic");
     assert_eq!(done.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn is_full_and_unwind_safety_match_crossbeam() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+    let (tx, rx) = bounded::<std::cell::Cell<u8>>(2);
+    unwind_safe(&tx);
+    unwind_safe(&rx);
+    assert!(!tx.is_full());
+    tx.send(std::cell::Cell::new(1)).unwrap();
+    tx.send(std::cell::Cell::new(2)).unwrap();
+    assert!(tx.is_full() && rx.is_full());
+    let r = std::panic::catch_unwind(|| rx.recv().unwrap().get());
+    assert_eq!(r.unwrap(), 1);
+    assert!(!rx.is_full());
+    let (tx0, _rx0) = bounded::<u8>(0);
+    assert!(tx0.is_full(), "an unbuffered channel is always full");
+}
