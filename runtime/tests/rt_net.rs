@@ -525,3 +525,40 @@ fn dropping_a_runtime_with_a_green_thread_parked_in_a_read_closes_its_fds() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn close_wakes_a_parked_accept_and_fails_every_later_one() {
+    for workers in [1, 2] {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(workers)
+            .build()
+            .unwrap();
+        rt.block_on(|| {
+            let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = ln.local_addr().unwrap();
+            let l = ln.clone();
+            let acceptor = goro_runtime::go(move || l.accept().map(|_| ()));
+            goro_runtime::sleep(Duration::from_millis(20)); // parked in accept
+            ln.close();
+            ln.close(); // twice is fine
+            let err = acceptor.join().unwrap().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+            assert_eq!(
+                ln.accept().unwrap_err().kind(),
+                std::io::ErrorKind::NotConnected
+            );
+            assert!(
+                std::net::TcpStream::connect(addr).is_err(),
+                "a closed listener queues no connection"
+            );
+        });
+    }
+    // A plain OS thread blocked in accept wakes too.
+    let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let l = ln.clone();
+    let t = std::thread::spawn(move || l.accept().map(|_| ()));
+    std::thread::sleep(Duration::from_millis(20));
+    ln.close();
+    let err = t.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+}

@@ -48,11 +48,32 @@ pub(crate) struct Source {
     /// Timeouts in nanoseconds, `NO_TIMEOUT` for none.
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
+    /// Set by a listener's `close`: every operation from then on fails (Go's
+    /// `net.ErrClosed`). The fd itself stays open until the socket is dropped.
+    closed: AtomicBool,
 }
 
 impl Source {
     pub(crate) fn new() -> Source {
         Source::default()
+    }
+
+    /// Marks the socket closed and wakes any green thread waiting on it, which then sees
+    /// [`is_closed`](Self::is_closed). True if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        if let Some(reg) = self.reg.get() {
+            reg.desc.read.notify();
+            reg.desc.write.notify();
+        }
+        true
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Runs `op` until it does not report `WouldBlock`, waiting for readiness in between.

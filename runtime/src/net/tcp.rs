@@ -52,12 +52,42 @@ impl TcpListener {
     }
 
     /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many
-    /// open files) are returned to the caller; the listener stays usable.
+    /// open files) are returned to the caller; the listener stays usable. After
+    /// [`close`](Self::close) it fails with [`ErrorKind::NotConnected`](io::ErrorKind).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self
-            .source
-            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.accept())?;
+        let (s, addr) = self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
+            if self.source.is_closed() {
+                return Err(closed_error());
+            }
+            self.inner.accept()
+        })?;
         Ok((TcpStream::from_std(s)?, addr))
+    }
+
+    /// Closes the listener while other green threads may be using it (Go's `ln.Close()`):
+    /// a green thread parked in [`accept`](Self::accept) wakes, and this and every later
+    /// `accept` fails with `ErrorKind::NotConnected` ("use of closed network connection",
+    /// Go's `net.ErrClosed`). The kernel stops queueing connections at once
+    /// (`shutdown(2)`); the descriptor itself is released when the listener is dropped,
+    /// so its number cannot be reused by another socket while any operation can still
+    /// reach it through this listener. Closing twice does nothing.
+    ///
+    /// ```
+    /// goro_runtime::run(|| {
+    ///     let ln = std::sync::Arc::new(goro_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    ///     let l = ln.clone();
+    ///     let acceptor = goro_runtime::go(move || l.accept().map(|_| ()));
+    ///     goro_runtime::sleep(std::time::Duration::from_millis(10)); // parked in accept
+    ///     ln.close();
+    ///     let err = acceptor.join().unwrap().unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    /// });
+    /// ```
+    pub fn close(&self) {
+        if self.source.close() {
+            // SAFETY: `shutdown` on our own open descriptor (it stays open until drop).
+            unsafe { libc::shutdown(self.inner.as_raw_fd(), libc::SHUT_RDWR) };
+        }
     }
 
     /// An endless iterator of accepted connections (`accept` in a loop).
@@ -187,6 +217,14 @@ impl TcpStream {
             (&self.inner).write_vectored(bufs)
         })
     }
+}
+
+/// The error of an operation on a closed listener (Go's `net.ErrClosed`).
+fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
 }
 
 /// Tries `f` on each address `addr` resolves to; returns the first success or last error.
