@@ -76,6 +76,13 @@ pub mod context {
     };
 }
 
+/// Go's `os/signal`: Unix signals delivered to channels (`notify`), or as a cancelled
+/// context (`notify_context`).
+pub mod signal {
+    #[doc(inline)]
+    pub use goro_chan::signal::{notify, notify_context};
+}
+
 /// Go's `errgroup`: run tasks, wait for all, keep the first error; `set_limit`.
 pub mod errgroup {
     #[doc(inline)]

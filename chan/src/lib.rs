@@ -54,6 +54,8 @@ mod loom_tests;
 mod ring;
 mod select;
 mod select_macro;
+#[cfg(not(loom))]
+pub mod signal;
 pub mod time;
 mod waitq;
 

@@ -1,0 +1,99 @@
+//! `goro::signal`: signals arrive on channels (every listener, none lost while the
+//! receivers keep up), `notify_context` cancels, refused signals are errors, and dropping
+//! the last receiver gives the signal its default action back (in a child process).
+
+use std::time::Duration;
+
+use goro_chan::context::{Context, ContextError};
+use goro_chan::signal::{notify, notify_context};
+
+fn raise(sig: i32) {
+    // SAFETY: sending a signal to our own process.
+    assert_eq!(unsafe { libc::kill(libc::getpid(), sig) }, 0);
+}
+
+#[test]
+fn every_receiver_gets_every_signal_of_a_burst_it_keeps_up_with() {
+    for workers in [1, 2] {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(workers)
+            .build()
+            .unwrap();
+        let (a, b) = (
+            notify(&[libc::SIGUSR1]).unwrap(),
+            notify(&[libc::SIGUSR1]).unwrap(),
+        );
+        // One listener is a green thread, the other a plain OS thread; the sender waits
+        // for both to acknowledge each signal before it sends the next.
+        let (ack_tx, ack_rx) = goro_chan::bounded::<()>(0);
+        let green_ack = ack_tx.clone();
+        let green = rt.spawn(move || {
+            for _ in 0..100 {
+                assert_eq!(a.recv(), Ok(libc::SIGUSR1));
+                green_ack.send(()).unwrap();
+            }
+            100
+        });
+        let plain = std::thread::spawn(move || {
+            for _ in 0..100 {
+                assert_eq!(b.recv_timeout(Duration::from_secs(10)), Ok(libc::SIGUSR1));
+                ack_tx.send(()).unwrap();
+            }
+        });
+        for _ in 0..100 {
+            raise(libc::SIGUSR1);
+            for _ in 0..2 {
+                ack_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            }
+        }
+        plain.join().unwrap();
+        assert_eq!(green.join().unwrap(), 100, "{workers} workers");
+    }
+}
+
+#[test]
+fn notify_context_is_cancelled_by_its_signal() {
+    let rt = goro_runtime::Runtime::new().unwrap();
+    let err = rt.block_on(|| {
+        let (ctx, _stop) = notify_context(&Context::background(), &[libc::SIGUSR2]);
+        goro_runtime::sleep(Duration::from_millis(10));
+        raise(libc::SIGUSR2);
+        let _ = ctx.done().recv_timeout(Duration::from_secs(10));
+        ctx.err()
+    });
+    assert_eq!(err, Some(ContextError::Canceled));
+}
+
+#[test]
+fn refused_signals_are_errors() {
+    for bad in [&[libc::SIGKILL][..], &[libc::SIGSEGV], &[0], &[]] {
+        let e = notify(bad).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+    }
+}
+
+#[test]
+fn dropping_the_last_receiver_restores_the_default_action() {
+    const NAME: &str = "dropping_the_last_receiver_restores_the_default_action";
+    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+        let rx = notify(&[libc::SIGTERM]).unwrap();
+        raise(libc::SIGTERM);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(libc::SIGTERM));
+        drop(rx);
+        raise(libc::SIGTERM); // no listener: the default action, termination
+        std::thread::sleep(Duration::from_secs(10));
+        unreachable!("SIGTERM did not end the process");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", NAME)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGTERM),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
