@@ -24,6 +24,7 @@ mod http;
 mod resp;
 #[path = "kv_server/store.rs"]
 mod store;
+#[allow(dead_code)] // graceful shutdown: the benchmark servers just exit
 #[path = "support/mod.rs"]
 mod support;
 

@@ -518,3 +518,62 @@ fn http_serves_wrk_without_errors() {
         assert!(requests > 100, "{out}");
     }
 }
+
+// ---------------------------------------------------------------- graceful shutdown
+
+/// SIGTERM closes the listener (new clients are refused) while an open connection goes
+/// on; the server exits once that connection closes.
+fn shuts_down_gracefully(server: Server, request: &[u8], reply_starts: &str) {
+    let mut open = server.connect();
+    let mut buf = [0u8; 256];
+    open.write_all(request).unwrap(); // accepted and served before the signal
+    let n = open.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with(reply_starts));
+    // SAFETY: sending a signal to our child process.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listener never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    open.write_all(request).unwrap();
+    let n = open.read(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.starts_with(reply_starts), "{reply:?}");
+    drop(open);
+    let mut server = server;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("shut down (0 connections cut"), "{err}");
+}
+
+#[test]
+fn both_servers_shut_down_gracefully_on_sigterm() {
+    shuts_down_gracefully(kv("shared"), b"PING\r\n", "+PONG");
+    shuts_down_gracefully(
+        http(&[]),
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "HTTP/1.1 200",
+    );
+}

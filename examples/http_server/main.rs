@@ -14,7 +14,8 @@
 //! request body back). Limits and statuses are in `http.rs`. When `--max-conns`
 //! connections are open, the accept loop waits for one to close (new connections queue
 //! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
-//! on stderr. SIGINT/SIGTERM end the process with the default action.
+//! on stderr. SIGINT/SIGTERM shut it down gracefully (`goro::signal`): the listener closes,
+//! open connections get 5 s to finish, then the process exits.
 
 mod http;
 #[path = "../support/mod.rs"]
@@ -24,6 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use goro::sync::Semaphore;
+use support::shutdown::OpenConns;
+
+/// How long open connections may go on after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!(
@@ -63,6 +68,9 @@ fn main() {
             std::process::exit(1)
         });
         println!("LISTEN {}", listener.local_addr().unwrap());
+        let listener = Arc::new(listener);
+        support::shutdown::close_on_signal(listener.clone());
+        let open = OpenConns::default();
         let slots = Arc::new(Semaphore::new(max_conns));
         let mut at_limit = false;
         let err = support::accept::accept_loop(&listener, |stream, _| {
@@ -83,12 +91,16 @@ fn main() {
                 }
             };
             permit.forget();
-            let slot = ConnSlot(slots.clone());
+            let (slot, conn) = (ConnSlot(slots.clone()), open.open());
             goro::go(move || {
                 http::serve_connection(stream, timeouts);
-                drop(slot);
+                drop((slot, conn));
             });
         });
-        eprintln!("http_server: accept failed: {err}");
+        if err.kind() != std::io::ErrorKind::NotConnected {
+            eprintln!("http_server: accept failed: {err}");
+        }
+        let left = open.wait_idle(GRACE);
+        eprintln!("http_server: shut down ({left} connections cut after {GRACE:?})");
     })
 }

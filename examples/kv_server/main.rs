@@ -14,8 +14,9 @@
 //! COMMAND, HELLO, SELECT 0, CLIENT SETNAME/SETINFO and QUIT for clients that ask them.
 //! Limits (`resp.rs`): a bulk string up to 16 MiB, 1 048 576 arguments, a request up to
 //! 64 MiB, an inline line up to 64 KiB; past them the reply is `-ERR Protocol error` and
-//! only that connection closes. SIGINT/SIGTERM end the process with the default action
-//! (the data lives in memory only, so there is nothing to flush).
+//! only that connection closes. SIGINT/SIGTERM shut it down gracefully (`goro::signal`):
+//! the listener closes, open connections get 5 s to finish, then the process exits; a
+//! second signal ends it at once. The data lives in memory only.
 
 mod commands;
 mod conn;
@@ -24,7 +25,14 @@ mod store;
 #[path = "../support/mod.rs"]
 mod support;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use conn::Backend;
+use support::shutdown::OpenConns;
+
+/// How long open connections may go on after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!("usage: kv_server [--addr HOST:PORT] [--store shared|owner]");
@@ -51,10 +59,20 @@ fn main() {
         // The line tests and scripts wait for, with the port the kernel chose.
         println!("LISTEN {}", listener.local_addr().unwrap());
         eprintln!("kv_server: {shape} store, ready");
+        let listener = Arc::new(listener);
+        support::shutdown::close_on_signal(listener.clone());
+        let open = OpenConns::default();
         let err = support::accept::accept_loop(&listener, |stream, _| {
-            let backend = backend.clone();
-            goro::go(move || conn::serve_connection(stream, &backend));
+            let (backend, conn) = (backend.clone(), open.open());
+            goro::go(move || {
+                conn::serve_connection(stream, &backend);
+                drop(conn);
+            });
         });
-        eprintln!("kv_server: accept failed: {err}");
+        if err.kind() != std::io::ErrorKind::NotConnected {
+            eprintln!("kv_server: accept failed: {err}");
+        }
+        let left = open.wait_idle(GRACE);
+        eprintln!("kv_server: shut down ({left} connections cut after {GRACE:?})");
     })
 }
