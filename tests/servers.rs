@@ -530,10 +530,8 @@ fn shuts_down_gracefully(server: Server, request: &[u8], reply_starts: &str) {
     let n = open.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with(reply_starts));
     // SAFETY: sending a signal to our child process.
-    assert_eq!(
-        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    let sent = unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(sent, 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&server.addr).is_ok() {
         assert!(Instant::now() < deadline, "the listener never closed");
