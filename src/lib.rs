@@ -29,6 +29,12 @@
 //! | `errgroup.Group` + `SetLimit` | [`goro::errgroup::Group`](errgroup::Group) |
 //! | `net.Listen("tcp", ..)`, `net.Dial` | [`goro::net::{TcpListener, TcpStream, UdpSocket}`](net) |
 //! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
+//! | `sync.Cond` | [`goro::sync::Condvar`](sync::Condvar) |
+//! | `sync.OnceValue` | [`goro::sync::OnceLock`](sync::OnceLock), [`goro::sync::LazyLock`](sync::LazyLock) |
+//! | `go` + `WaitGroup` over borrowed data | [`goro::scope`](scope) |
+//! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) |
+//! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
+//! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].
 
