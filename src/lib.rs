@@ -34,6 +34,7 @@
 //! | `go` + `WaitGroup` over borrowed data | [`goro::scope`](scope) |
 //! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
+//! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
 //! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].
@@ -50,7 +51,7 @@ pub use goro_runtime::{
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.
 pub use goro_runtime::sync;
 
-/// TCP and UDP with std::net's shapes, parking the green thread on the netpoller.
+/// TCP, UDP and Unix sockets with std's shapes, parking the green thread on the netpoller.
 pub use goro_runtime::net;
 
 /// Low-level park/unpark, for building your own blocking primitives.

@@ -562,3 +562,98 @@ fn close_wakes_a_parked_accept_and_fails_every_later_one() {
     let err = t.join().unwrap().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
 }
+
+mod unix {
+    use super::*;
+    use goro_runtime::net::{UnixDatagram, UnixListener, UnixStream};
+
+    fn sock_path(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("goro-{}-{name}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn unix_stream_echo_with_many_clients_on_1_and_2_workers() {
+        for workers in [1, 2] {
+            let path = sock_path(&format!("echo{workers}"));
+            let p = path.clone();
+            let total = Runtime::builder()
+                .workers(workers)
+                .build()
+                .unwrap()
+                .block_on(move || {
+                    let ln = UnixListener::bind(&p).unwrap();
+                    go(move || {
+                        for s in ln.incoming() {
+                            let mut s = s.unwrap();
+                            go(move || {
+                                let mut buf = [0u8; 64];
+                                while let Ok(n @ 1..) = s.read(&mut buf) {
+                                    s.write_all(&buf[..n]).unwrap();
+                                }
+                            });
+                        }
+                    });
+                    let clients: Vec<_> = (0..8u8)
+                        .map(|c| {
+                            let p = p.clone();
+                            go(move || {
+                                let mut s = UnixStream::connect(&p).unwrap();
+                                let mut back = [0u8; 16];
+                                for r in 0..50u8 {
+                                    let msg = [c ^ r; 16];
+                                    s.write_all(&msg).unwrap();
+                                    s.read_exact(&mut back).unwrap();
+                                    assert_eq!(msg, back);
+                                }
+                                50
+                            })
+                        })
+                        .collect();
+                    clients
+                        .into_iter()
+                        .map(|h| h.join().unwrap())
+                        .sum::<usize>()
+                });
+            assert_eq!(total, 400, "{workers} workers");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn unix_datagrams_and_a_closed_listener() {
+        Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let reader = go(move || {
+                let mut buf = [0u8; 8];
+                let n = b.recv(&mut buf).unwrap(); // parks until the send below
+                buf[..n].to_vec()
+            });
+            goro_runtime::sleep(Duration::from_millis(10));
+            a.send(b"dgram").unwrap();
+            assert_eq!(reader.join().unwrap(), b"dgram");
+
+            let path = sock_path("closed");
+            let ln = Arc::new(UnixListener::bind(&path).unwrap());
+            let l = ln.clone();
+            let acceptor = go(move || l.accept().map(|_| ()));
+            goro_runtime::sleep(Duration::from_millis(10));
+            ln.close();
+            assert_eq!(
+                acceptor.join().unwrap().unwrap_err().kind(),
+                ErrorKind::NotConnected
+            );
+            std::fs::remove_file(&path).unwrap();
+        });
+        // Plain OS threads, no runtime.
+        let (mut x, mut y) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut b = [0u8; 2];
+            y.read_exact(&mut b).unwrap();
+            b
+        });
+        x.write_all(b"ok").unwrap();
+        assert_eq!(&t.join().unwrap(), b"ok");
+    }
+}

@@ -1,8 +1,8 @@
-//! What every goro socket type shares, generated once for `TcpListener`, `TcpStream` and
-//! `UdpSocket`: conversions from and to the std type, `SO_ERROR`, `IP_TTL`, the fd traits,
+//! What every goro socket type shares, generated once for each TCP, UDP and Unix socket
+//! type: conversions from and to the std type, `SO_ERROR`, `IP_TTL` (IP only), the fd traits,
 //! and (for streams and datagram sockets) read/write timeouts kept in the `Source`.
 
-/// Conversions, `set_ttl`, `take_error` and the fd traits for a `{ source, inner }` socket.
+/// Conversions, `take_error` and the fd traits for a `{ source, inner }` socket.
 macro_rules! socket_common {
     ($t:ident, $std:ty) => {
         impl $t {
@@ -21,11 +21,6 @@ macro_rules! socket_common {
                 drop(source); // deregister before anything else happens to the fd
                 inner.set_nonblocking(false)?;
                 Ok(inner)
-            }
-
-            /// Sets `IP_TTL`.
-            pub fn set_ttl(&self, ttl: u32) -> std::io::Result<()> {
-                self.inner.set_ttl(ttl)
             }
 
             /// Takes the socket's pending error (`SO_ERROR`).
@@ -98,4 +93,96 @@ macro_rules! socket_timeouts {
     };
 }
 
-pub(crate) use {socket_common, socket_timeouts};
+/// `IP_TTL`, for the IP sockets.
+macro_rules! socket_ttl {
+    ($t:ident) => {
+        impl $t {
+            /// Sets `IP_TTL`.
+            pub fn set_ttl(&self, ttl: u32) -> std::io::Result<()> {
+                self.inner.set_ttl(ttl)
+            }
+        }
+    };
+}
+
+/// The error of an operation on a closed listener (Go's `net.ErrClosed`).
+pub(crate) fn closed_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
+
+/// `Read` and `Write` for a stream socket and for a shared reference to it, as std has
+/// them: reads through `Source::read_stream` (the short-read skip), writes through
+/// `Source::io`.
+macro_rules! stream_io {
+    ($t:ident) => {
+        impl $t {
+            fn read_with(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                use std::io::Read;
+                use std::os::fd::AsRawFd;
+                let len = buf.len();
+                self.source
+                    .read_stream(self.inner.as_raw_fd(), len, || (&self.inner).read(buf))
+            }
+
+            fn read_vectored_with(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                use std::io::Read;
+                use std::os::fd::AsRawFd;
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.source.read_stream(self.inner.as_raw_fd(), len, || {
+                    (&self.inner).read_vectored(bufs)
+                })
+            }
+
+            fn write_with(&self, buf: &[u8]) -> std::io::Result<usize> {
+                use std::io::Write;
+                use std::os::fd::AsRawFd;
+                self.source
+                    .io(self.inner.as_raw_fd(), $crate::net::source::Dir::Write, || {
+                        (&self.inner).write(buf)
+                    })
+            }
+
+            fn write_vectored_with(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                use std::io::Write;
+                use std::os::fd::AsRawFd;
+                self.source
+                    .io(self.inner.as_raw_fd(), $crate::net::source::Dir::Write, || {
+                        (&self.inner).write_vectored(bufs)
+                    })
+            }
+        }
+
+        $crate::net::common::stream_io!(@impls $t);
+        $crate::net::common::stream_io!(@impls &$t);
+    };
+    (@impls $ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.read_with(buf)
+            }
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                self.read_vectored_with(bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.write_with(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.write_vectored_with(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use {socket_common, socket_timeouts, socket_ttl, stream_io};

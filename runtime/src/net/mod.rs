@@ -1,4 +1,4 @@
-//! `goro::net`: TCP and UDP with std::net's shapes, written in blocking style, parking only
+//! `goro::net`: TCP, UDP and Unix domain sockets with std's shapes, written in blocking style, parking only
 //! the green thread (Go's `net` package on the netpoller).
 //!
 //! Every socket is non-blocking underneath. When an operation would block, a green
@@ -17,6 +17,7 @@ mod source;
 mod sys;
 mod tcp;
 mod udp;
+mod unix;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use source::{Dir, Source};
 

@@ -1,11 +1,12 @@
 //! `TcpListener` and `TcpStream`: std::net's shapes, parking the green thread on the
 //! netpoller instead of blocking the worker (Go's `net.TCPListener`/`net.TCPConn`).
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
+use super::common::closed_error;
 use super::source::{Dir, Source};
 use super::sys;
 
@@ -192,39 +193,6 @@ impl TcpStream {
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         TcpStream::from_std(self.inner.try_clone()?)
     }
-
-    fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.source
-            .read_stream(self.inner.as_raw_fd(), len, || (&self.inner).read(buf))
-    }
-
-    fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.source.read_stream(self.inner.as_raw_fd(), len, || {
-            (&self.inner).read_vectored(bufs)
-        })
-    }
-
-    fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(self.inner.as_raw_fd(), Dir::Write, || {
-            (&self.inner).write(buf)
-        })
-    }
-
-    fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source.io(self.inner.as_raw_fd(), Dir::Write, || {
-            (&self.inner).write_vectored(bufs)
-        })
-    }
-}
-
-/// The error of an operation on a closed listener (Go's `net.ErrClosed`).
-fn closed_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "use of closed network connection",
-    )
 }
 
 /// Tries `f` on each address `addr` resolves to; returns the first success or last error.
@@ -247,48 +215,9 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     }))
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_with(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_vectored_with(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_with(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_vectored_with(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_with(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_with(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_with(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_with(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 super::common::socket_common!(TcpListener, net::TcpListener);
 super::common::socket_common!(TcpStream, net::TcpStream);
+super::common::socket_ttl!(TcpListener);
+super::common::socket_ttl!(TcpStream);
+super::common::stream_io!(TcpStream);
 super::common::socket_timeouts!(TcpStream);

@@ -82,4 +82,5 @@ impl UdpSocket {
 }
 
 super::common::socket_common!(UdpSocket, net::UdpSocket);
+super::common::socket_ttl!(UdpSocket);
 super::common::socket_timeouts!(UdpSocket);
