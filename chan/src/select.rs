@@ -14,7 +14,7 @@
 //!    random draw, not every lock and a shuffle. **Pass 1**: with all locks held, the first ready case in pollorder
 //!    completes. None ready and non-blocking (`default`): unlock, return `None`.
 //! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every
-//!    channel; the green thread parks, and the park's release step unlocks the channels
+//!    channel, in pollorder (so duplicate cases on one channel are woken at random); the green thread parks, and the park's release step unlocks the channels
 //!    *after* the switch (touching nothing after the last unlock: the select's memory may
 //!    be gone right after it).
 //! 5. **Pass 3**: woken, relock everything. A waker had to win the claim (CAS) before
@@ -511,11 +511,13 @@ fn run<'a, C: CaseSlot<'a>>(
         return None;
     }
 
-    // Pass 2.
+    // Pass 2, in poll order: two cases on one channel queue their waiters in a random
+    // order, so a waker picks either with equal probability (Go enqueues in a lockorder
+    // built from pollorder "to permute cases on the same channel").
     let claim = Claim::new();
     let me = park::current();
-    for (i, case) in cases.iter_mut().enumerate() {
-        case.case_mut().register(&claim, i, &me);
+    for &i in poll.as_slice() {
+        cases[i].case_mut().register(&claim, i, &me);
     }
     park_locked(cases, locks, deadline);
 

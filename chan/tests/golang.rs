@@ -455,14 +455,24 @@ fn multi_consumer() {
 }
 
 /// runtime/chan_test.go TestPseudoRandomSend: a select sending 0 or 1 to the same
-/// channel picks both about equally (Go requires each > n/10).
+/// channel picks both about equally (Go requires each > n/10). The reader yields before
+/// each receive, as Go's does with `runtime.Gosched()`, so on the unbuffered channel the
+/// select is usually *blocked* with both cases queued on one channel when the receive
+/// comes: which fires then is decided by the order the waiters were queued in.
 #[test]
 fn pseudo_random_send() {
     const N: usize = 100;
     for cap in [0, N] {
         let (tx, rx) = bounded::<u8>(cap);
         let got = rt().block_on(move || {
-            let reader = go(move || (0..N).map(|_| rx.recv().unwrap()).collect::<Vec<_>>());
+            let reader = go(move || {
+                (0..N)
+                    .map(|_| {
+                        yield_now();
+                        rx.recv().unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            });
             for _ in 0..N {
                 select! {
                     send(tx, 0) -> r => r.unwrap(),

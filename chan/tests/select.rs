@@ -376,3 +376,37 @@ fn tick_drops_ticks_for_a_slow_reader_and_after_fires_once() {
         let _ = goro_chan::time::after(Duration::MAX);
     });
 }
+
+#[test]
+fn duplicate_recv_cases_on_one_channel_fire_about_equally_when_blocked() {
+    // The receiver is usually blocked with both cases queued on the one channel when the
+    // value arrives; which fires used to be always the first (1000 to 0).
+    for workers in [1, 2] {
+        let counts = goro_runtime::Runtime::builder()
+            .workers(workers)
+            .build()
+            .unwrap()
+            .block_on(|| {
+                let (tx, rx) = bounded::<u32>(0);
+                let feeder = goro_runtime::go(move || {
+                    for i in 0..400 {
+                        goro_runtime::yield_now();
+                        tx.send(i).unwrap();
+                    }
+                });
+                let mut counts = [0u32; 2];
+                for _ in 0..400 {
+                    select! {
+                        recv(rx) -> v => { v.unwrap(); counts[0] += 1 },
+                        recv(rx) -> v => { v.unwrap(); counts[1] += 1 },
+                    }
+                }
+                feeder.join().unwrap();
+                counts
+            });
+        assert!(
+            counts.iter().all(|&c| c > 40),
+            "{workers} workers: {counts:?}"
+        );
+    }
+}
