@@ -9,11 +9,15 @@
 //! ```
 //!
 //! Expansion: every operand and send value is evaluated once, in source order, into a
-//! nested tuple (so temporaries such as `after(d)` live until the select ends); then one
-//! case per operation is bound in the caller's frame — no allocation unless the select has
-//! to park — and the selectgo engine of [`Select`](crate::Select) runs over them. The case
-//! that fired is the one holding a result; its arm runs inline in the caller's code, so
-//! `break`, `continue`, `return` and `?` act on the enclosing function or loop.
+//! nested tuple that is the scrutinee of a `match` (so temporaries such as `after(d)`, or
+//! a `never()` inside an operand expression, live until the select has chosen); inside
+//! it one case per operation is bound — no allocation unless the select has to park —
+//! and the selectgo engine of [`Select`](crate::Select) runs over them. The `match` yields
+//! every case's result (owned values, `Some` for the case that fired) and drops the cases
+//! and temporaries; only then does the fired arm run, inline in the caller's code, so
+//! `break`, `continue`, `return` and `?` act on the enclosing function or loop, and an
+//! arm may assign to the variables its cases named (Go's debounce; disabling a case by
+//! setting its channel to `never()`).
 
 /// Waits on several channel operations; exactly one fires (chosen at random among the
 /// ready ones, like Go). See the module docs of `goro_chan` for an example.
@@ -75,8 +79,13 @@ macro_rules! __select_parse {
 #[macro_export]
 macro_rules! __select_expand {
     ([$($cases:tt)*] [$($default:tt)*]) => {{
-        let __goro_ops = $crate::__select_ops!($($cases)*);
-        $crate::__select_bind!(__goro_ops, [$($default)*], [], $($cases)*)
+        // The operands are evaluated in the scrutinee, so their temporaries live until the
+        // select has chosen; the cases (which borrow the channels) are dropped at the end
+        // of the `match`, before any arm runs, so an arm may assign to what a case named.
+        let __goro_results = match $crate::__select_ops!($($cases)*) {
+            __goro_ops => $crate::__select_bind!(__goro_ops, [$($default)*], [], $($cases)*),
+        };
+        $crate::__select_arms!(__goro_results, [$($default)*] $($cases)*)
     }};
 }
 
@@ -114,8 +123,21 @@ macro_rules! __select_bind {
             &mut [$($crate::__private::CaseRef::$kind(&mut $case)),*],
             $crate::__select_blocks!($($default)*),
         );
-        $crate::__select_arms!([$($default)*] $(($case ($p) $body))*)
+        $crate::__select_results!($($case)*)
     }};
+}
+
+/// Each case's result (`Some` for the one that fired), as a nested tuple in case order.
+/// The results own their values: nothing in them borrows a channel.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_results {
+    () => {
+        ()
+    };
+    ($case:ident $($rest:ident)*) => {
+        ($case.take_result(), $crate::__select_results!($($rest)*))
+    };
 }
 
 /// Whether the select waits: only without a `default` arm.
@@ -134,20 +156,23 @@ macro_rules! __select_blocks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_arms {
-    ([]) => {
+    ($results:expr, []) => {{
+        let () = $results;
         unreachable!("goro: select! without default returned nothing")
-    };
-    ([$body:block]) => {
+    }};
+    ($results:expr, [$body:block]) => {{
+        let () = $results;
         $body
-    };
-    ([$($default:tt)*] ($case:ident ($p:pat) $body:block) $($rest:tt)*) => {
-        if let ::core::option::Option::Some(__goro_r) = $case.take_result() {
+    }};
+    ($results:expr, [$($default:tt)*] ($kind:ident $op:tt ($p:pat) $body:block) $($rest:tt)*) => {{
+        let (__goro_r, __goro_more) = $results;
+        if let ::core::option::Option::Some(__goro_r) = __goro_r {
             #[allow(unreachable_code, clippy::diverging_sub_expression)]
             match __goro_r {
                 $p => $body,
             }
         } else {
-            $crate::__select_arms!([$($default)*] $($rest)*)
+            $crate::__select_arms!(__goro_more, [$($default)*] $($rest)*)
         }
-    };
+    }};
 }

@@ -410,3 +410,64 @@ fn duplicate_recv_cases_on_one_channel_fire_about_equally_when_blocked() {
         );
     }
 }
+
+/// Go's debounce: every event re-arms the timer by assigning a new channel to the variable
+/// the timer case reads, and firing disables the case by assigning `never()` (Go's nil).
+fn debounce(workers: usize) -> (u32, u32) {
+    goro_runtime::Runtime::builder()
+        .workers(workers)
+        .build()
+        .unwrap()
+        .block_on(|| {
+            let (tx, events) = bounded::<u32>(0);
+            go(move || {
+                for burst in 0..3 {
+                    for i in 0..5 {
+                        tx.send(burst * 10 + i).unwrap();
+                        goro_runtime::sleep(Duration::from_millis(1));
+                    }
+                    goro_runtime::sleep(Duration::from_millis(200)); // quiet: the timer fires
+                }
+            });
+            let (mut seen, mut fired) = (0, 0);
+            let mut timer = never::<Instant>();
+            loop {
+                select! {
+                    recv(events) -> ev => match ev {
+                        Ok(_) => {
+                            seen += 1;
+                            timer = goro_chan::time::after(Duration::from_millis(50));
+                        }
+                        Err(_) => break,
+                    },
+                    recv(timer) -> _ => {
+                        fired += 1;
+                        timer = never();
+                    },
+                }
+            }
+            (seen, fired)
+        })
+}
+
+#[test]
+fn arms_may_reassign_their_cases_channels_debounce_on_1_and_2_workers() {
+    for workers in [1, 2] {
+        let (seen, fired) = debounce(workers);
+        assert_eq!(seen, 15, "{workers} workers");
+        // One fire per quiet gap after a burst (the last one may race the close).
+        assert!((2..=3).contains(&fired), "{workers} workers: fired {fired}");
+    }
+}
+
+#[test]
+fn temporaries_inside_operands_live_until_the_select_has_chosen() {
+    let (tx, rx) = bounded::<u32>(1);
+    tx.send(5).unwrap();
+    let maybe: Option<&Receiver<u32>> = Some(&rx);
+    let got = select! {
+        recv(maybe.unwrap_or(&never())) -> v => v.unwrap(),
+        recv(Some(&never::<u32>()).unwrap()) -> _ => unreachable!(),
+    };
+    assert_eq!(got, 5);
+}
