@@ -464,10 +464,11 @@ fn arms_may_reassign_their_cases_channels_debounce_on_1_and_2_workers() {
 fn temporaries_inside_operands_live_until_the_select_has_chosen() {
     let (tx, rx) = bounded::<u32>(1);
     tx.send(5).unwrap();
-    let maybe: Option<&Receiver<u32>> = Some(&rx);
+    let maybe: Option<&Receiver<u32>> = std::hint::black_box(Some(&rx));
+    let missing: Option<&Receiver<u32>> = std::hint::black_box(None);
     let got = select! {
         recv(maybe.unwrap_or(&never())) -> v => v.unwrap(),
-        recv(Some(&never::<u32>()).unwrap()) -> _ => unreachable!(),
+        recv(missing.unwrap_or(&never())) -> _ => unreachable!(),
     };
     assert_eq!(got, 5);
 }
