@@ -29,6 +29,7 @@
 //! | `errgroup.Group` + `SetLimit` | [`goro::errgroup::Group`](errgroup::Group) |
 //! | `net.Listen("tcp", ..)`, `net.Dial` | [`goro::net::{TcpListener, TcpStream, UdpSocket}`](net) |
 //! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
+//! | `time.NewTimer` / `NewTicker` / `AfterFunc` (Go 1.23 semantics) | [`goro::time::Timer`](time::Timer) / [`Ticker`](time::Ticker) / [`after_func`](time::after_func) |
 //! | `sync.Cond` | [`goro::sync::Condvar`](sync::Condvar) |
 //! | `sync.OnceValue` | [`goro::sync::OnceLock`](sync::OnceLock), [`goro::sync::LazyLock`](sync::LazyLock) |
 //! | `go` + `WaitGroup` over borrowed data | [`goro::scope`](scope) |
@@ -66,10 +67,11 @@ pub mod chan {
     };
 }
 
-/// Timers (Go's `time.After`, `time.Tick`, `time.Sleep`).
+/// Timers (Go's `time.After`, `time.Tick`, `time.Sleep`, `time.Timer`, `time.Ticker`,
+/// `time.AfterFunc`), with Go 1.23's semantics.
 pub mod time {
     #[doc(inline)]
-    pub use goro_chan::time::{after, sleep, tick};
+    pub use goro_chan::time::{after, after_func, sleep, tick, Ticker, Timer};
 }
 
 #[doc(inline)]

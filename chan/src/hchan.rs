@@ -42,6 +42,8 @@ pub(crate) struct State<T> {
     pub(crate) rx_gone: bool,
     pub(crate) recvq: WaitQueue<T>,
     pub(crate) sendq: WaitQueue<T>,
+    /// Run once when the last receiver is gone (a timer channel cancels its timer).
+    pub(crate) on_receivers_gone: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Why a non-blocking send did not complete.
@@ -89,6 +91,7 @@ impl<T> Chan<T> {
                 sendq: WaitQueue::default(),
                 closed: false,
                 rx_gone: false,
+                on_receivers_gone: None,
             }),
             cap,
             len_hint: AtomicUsize::new(0),
@@ -414,6 +417,23 @@ impl<T> Chan<T> {
         true
     }
 
+    /// Sets what runs when the last receiver is gone (or runs it now if that happened).
+    pub(crate) fn set_on_receivers_gone(&self, f: Box<dyn FnOnce() + Send>) {
+        self.lock.lock();
+        // SAFETY: lock held.
+        let s = unsafe { self.locked() };
+        let run_now = if s.rx_gone {
+            Some(f)
+        } else {
+            s.on_receivers_gone = Some(f);
+            None
+        };
+        self.unlock();
+        if let Some(f) = run_now {
+            f();
+        }
+    }
+
     /// The last receiver is gone: drop the buffer, fail parked and future sends.
     pub(crate) fn disconnect_receivers(&self) {
         self.lock.lock();
@@ -425,12 +445,16 @@ impl<T> Chan<T> {
             dropped.push(v);
         }
         let waiters = s.sendq.drain_claimed();
+        let hook = s.on_receivers_gone.take();
         // SAFETY: each was just dequeued under the lock (waitq protocol).
         let wake_list: Vec<Unparker> = waiters
             .iter()
             .map(|w| unsafe { w.get().finish(CLOSED) })
             .collect();
         self.unlock();
+        if let Some(hook) = hook {
+            hook();
+        }
         drop(dropped); // user destructors run outside the lock
         for u in wake_list {
             u.unpark();

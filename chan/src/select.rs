@@ -491,6 +491,10 @@ fn run<'a, C: CaseSlot<'a>>(
     if let Some(i) = pass0(cases) {
         return Some(i);
     }
+    // Go 1.23: an expired timer's channel is ready at the moment of the select. Fire the
+    // due timers (before taking any channel lock: their callbacks send) so that two
+    // expired timers are both ready below and pass 1 picks one at random.
+    goro_runtime::time::fire_due();
     let poll = poll_order(n);
     let locks = lock_order(cases);
     let locks = locks.as_slice();

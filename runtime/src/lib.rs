@@ -83,7 +83,7 @@ pub use sysmon::DEADLOCK_MESSAGE;
 
 /// Timer callbacks, the building block of `goro::time::{after, tick}`.
 pub mod time {
-    pub use crate::timer::{call_at, Timer};
+    pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }
 
 /// A runtime invariant was broken: print and abort (Go's `throw`). Not for user errors.

@@ -67,6 +67,14 @@ impl TimerWaker {
         self.fired.load(Ordering::Acquire)
     }
 
+    /// True while neither fired nor cancelled.
+    fn is_armed(&self) -> bool {
+        self.action
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     fn take(&self) -> Option<Action> {
         self.action.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
@@ -114,7 +122,15 @@ impl Ord for Entry {
 struct Heap {
     entries: BinaryHeap<Reverse<Entry>>,
     seq: u64,
+    /// Cancelled timers stay in the heap until their deadline; when it reaches this many
+    /// entries, the cancelled ones are dropped and the mark set to twice what is left, so
+    /// a million abandoned timers cost memory for at most twice the live ones (amortized
+    /// O(1) per insert).
+    compact_at: usize,
 }
+
+/// The smallest `compact_at`: below it a heap is never compacted.
+const MIN_COMPACT: usize = 1024;
 
 /// The timer heap of one runtime.
 pub(crate) struct Timers {
@@ -139,6 +155,7 @@ impl Timers {
             heap: Mutex::new(Heap {
                 entries: BinaryHeap::new(),
                 seq: 0,
+                compact_at: MIN_COMPACT,
             }),
             next: AtomicU64::new(u64::MAX),
         }
@@ -156,6 +173,12 @@ impl Timers {
         h.seq += 1;
         let seq = h.seq;
         h.entries.push(Reverse(Entry { when, seq, waker }));
+        if h.entries.len() >= h.compact_at {
+            h.entries.retain(|Reverse(e)| e.waker.is_armed());
+            h.compact_at = (2 * h.entries.len()).max(MIN_COMPACT);
+            let next = h.entries.peek().map_or(u64::MAX, |Reverse(e)| e.when);
+            self.next.store(next, Ordering::SeqCst);
+        }
         let earliest = self.next.load(Ordering::Relaxed) > when;
         if earliest {
             // SeqCst: pairs with the timekeeper claiming its role before reading `next`.
@@ -317,6 +340,38 @@ impl Timer {
     /// True once the timer has fired.
     pub fn has_fired(&self) -> bool {
         self.waker.has_fired()
+    }
+}
+
+/// True on a worker thread of a runtime (in a green thread, or in a timer callback run
+/// between green threads): `go` works there.
+#[doc(hidden)]
+pub fn on_runtime() -> bool {
+    !crate::current::worker().is_null()
+}
+
+/// Fires the caller's due timers now, if any: those of its runtime on a worker, else the
+/// global ones. For timer channels, whose value must be there at the moment of a
+/// receive (Go 1.23): a select calls it before it decides that nothing is ready, so two
+/// expired timers are both ready and one is chosen at random. One relaxed load when no
+/// timer is pending. Must not be called with a channel lock held (callbacks send).
+#[doc(hidden)]
+pub fn fire_due() {
+    let w = crate::current::worker();
+    let timers = if w.is_null() {
+        match GLOBAL.get() {
+            Some(g) => &g.timers,
+            None => return,
+        }
+    } else {
+        // SAFETY: a non-null worker pointer is this thread's live worker context.
+        unsafe { &(&*w).shared.timers }
+    };
+    if timers.is_pending_relaxed() {
+        let now = Instant::now();
+        if timers.is_due(now) {
+            timers.fire_due(now);
+        }
     }
 }
 

@@ -1,0 +1,139 @@
+//! `goro::time`'s `Timer`, `Ticker` and `after_func` with Go 1.23's semantics: no stale
+//! value after `stop`/`reset`, expired timers ready at the moment of a receive (and chosen
+//! at random in a select), dropping cancels. On 1 and 2 workers and on plain threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goro_chan::time::{after, after_func, Ticker, Timer};
+use goro_chan::{select, RecvTimeoutError};
+
+fn on(workers: usize, f: impl FnOnce() + Send + 'static) {
+    goro_runtime::Runtime::builder()
+        .workers(workers)
+        .build()
+        .unwrap()
+        .block_on(f);
+}
+
+fn timer_semantics() {
+    // Fired, then reset: the old value is gone once reset returns.
+    let t = Timer::new(Duration::from_millis(1));
+    goro_runtime::sleep(Duration::from_millis(20));
+    assert!(!t.reset(Duration::from_secs(3600)), "it had fired");
+    assert!(
+        t.receiver().try_recv().is_err(),
+        "no stale value after reset"
+    );
+    assert!(t.stop(), "active again after the reset");
+    assert!(!t.stop(), "stopped once");
+    assert!(!t.reset(Duration::ZERO) && t.receiver().try_recv().is_ok());
+    // Stop before it fires: nothing ever arrives.
+    let t = Timer::new(Duration::from_millis(5));
+    assert!(t.stop());
+    let r = t.receiver().recv_timeout(Duration::from_millis(30));
+    assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    // after(0) is ready at once.
+    assert!(after(Duration::ZERO).try_recv().is_ok());
+}
+
+#[test]
+fn timer_stop_and_reset_leave_no_stale_value_on_1_and_2_workers_and_plain_threads() {
+    on(1, timer_semantics);
+    on(2, timer_semantics);
+    // Plain thread: `sleep` blocks it.
+    timer_semantics();
+}
+
+#[test]
+fn two_expired_timers_in_one_select_are_chosen_at_random() {
+    on(1, || {
+        let mut counts = [0u32; 2];
+        for _ in 0..200 {
+            let (a, b) = (
+                after(Duration::from_micros(1)),
+                after(Duration::from_micros(2)),
+            );
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(50) {} // both expire, neither fired
+            select! {
+                recv(a) -> _ => counts[0] += 1,
+                recv(b) -> _ => counts[1] += 1,
+            }
+        }
+        assert!(counts.iter().all(|&c| c > 20), "{counts:?}");
+    });
+}
+
+#[test]
+fn ticker_ticks_stops_and_resets() {
+    for workers in [1, 2] {
+        on(workers, || {
+            let ticker = Ticker::new(Duration::from_millis(2));
+            for _ in 0..3 {
+                ticker.receiver().recv().unwrap();
+            }
+            ticker.stop();
+            let r = ticker.receiver().recv_timeout(Duration::from_millis(30));
+            assert_eq!(r, Err(RecvTimeoutError::Timeout), "no tick after stop");
+            ticker.reset(Duration::from_millis(1));
+            assert!(ticker
+                .receiver()
+                .recv_timeout(Duration::from_secs(5))
+                .is_ok());
+        });
+    }
+}
+
+#[test]
+fn after_func_runs_in_a_green_thread_unless_stopped() {
+    for workers in [1, 2] {
+        on(workers, || {
+            let runs = Arc::new(AtomicUsize::new(0));
+            let r = runs.clone();
+            let t = after_func(Duration::from_millis(2), move || {
+                assert!(goro_runtime::park::in_green_thread());
+                r.fetch_add(1, SeqCst);
+            });
+            let stopped = after_func(Duration::from_millis(2), || panic!("stopped"));
+            assert!(stopped.stop());
+            goro_runtime::sleep(Duration::from_millis(30));
+            assert_eq!(runs.load(SeqCst), 1);
+            assert!(!t.stop(), "it already ran");
+            assert!(
+                !t.reset(Duration::ZERO),
+                "reset of a fired timer runs it again"
+            );
+            goro_runtime::sleep(Duration::from_millis(30));
+            assert_eq!(runs.load(SeqCst), 2);
+        });
+    }
+}
+
+#[test]
+fn dropping_timers_and_after_receivers_cancels_them_but_not_after_func() {
+    on(2, || {
+        let fired = Arc::new(AtomicUsize::new(0));
+        for _ in 0..100 {
+            let f = fired.clone();
+            drop(after_func(Duration::from_millis(5), move || {
+                f.fetch_add(1, SeqCst);
+            }));
+            let t = Timer::new(Duration::from_millis(5));
+            let rx = t.receiver().clone();
+            drop(t);
+            drop(after(Duration::from_millis(5)));
+            assert!(
+                rx.recv_timeout(Duration::from_millis(10)).is_err(),
+                "cancelled"
+            );
+        }
+        goro_runtime::sleep(Duration::from_millis(40));
+        assert_eq!(
+            fired.load(SeqCst),
+            100,
+            "a dropped after_func handle still runs"
+        );
+    });
+}
