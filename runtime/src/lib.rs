@@ -61,6 +61,7 @@ mod overflow;
 pub mod park;
 mod runtime;
 mod scheduler;
+#[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 mod scope;
 mod stack;
 pub mod sync;
@@ -77,6 +78,7 @@ pub use leakcheck::LeakCheck;
 pub use local::LocalKey;
 pub use metrics::{metrics, Metrics};
 pub use runtime::{run, Runtime};
+#[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sysmon::DEADLOCK_MESSAGE;
