@@ -362,5 +362,50 @@ where
         .detect_deadlocks(true)
         .build()
         .unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
-    rt.block_on(f)
+    let value = catch_unwind(AssertUnwindSafe(|| rt.block_on(f)));
+    rt.close_or_abandon(EXIT_GRACE);
+    value.unwrap_or_else(|p| resume_unwind(p))
+}
+
+/// How long `run` waits, after its closure returned, for the workers to leave the green
+/// threads they are running before it abandons them.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Runtime {
+    /// `run`'s exit (Go: returning from `main` ends the program, whatever goroutines are
+    /// still running): shut down as `Drop` does, unless a worker is still inside a green
+    /// thread after `grace` — one that never parks or yields. Then the runtime is
+    /// abandoned as it is: that worker cannot be stopped, and its green thread's stack
+    /// cannot be unwound while it runs. One line on stderr names each such green thread;
+    /// the runtime's memory and threads stay until the process exits.
+    fn close_or_abandon(self, grace: std::time::Duration) {
+        self.shared.begin_shutdown();
+        let deadline = std::time::Instant::now() + grace;
+        while self.threads.iter().any(|t| !t.is_finished()) {
+            if std::time::Instant::now() >= deadline {
+                self.abandon();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(self); // every worker has left: the ordinary shutdown
+    }
+
+    #[cold]
+    fn abandon(self) {
+        for g in self.shared.registry.snapshot() {
+            if g.diag.status() == crate::coroutine::Status::Running {
+                let site = g
+                    .spawn_site()
+                    .map_or_else(|| "?".to_string(), |l| l.to_string());
+                eprintln!(
+                    "goro: run returned while green thread {} (spawned at {site}) was still \
+                     running without ever parking or yielding; its worker is abandoned, as \
+                     the process is exiting",
+                    g.id()
+                );
+            }
+        }
+        std::mem::forget(self);
+    }
 }

@@ -171,3 +171,61 @@ fn a_destructor_panicking_at_shutdown_is_reported_with_the_green_thread() {
         "spawn site: {stderr}"
     );
 }
+
+#[test]
+fn run_returns_even_if_a_detached_green_thread_never_parks() {
+    // Go: returning from main ends the program. `run` waits briefly for the workers, then
+    // abandons the one that is stuck in a green thread, naming it.
+    const NAME: &str = "run_returns_even_if_a_detached_green_thread_never_parks";
+    if common::is_child(NAME) {
+        for workers in ["1", "2"] {
+            std::env::set_var("GORO_MAXPROCS", workers);
+            let v = goro_runtime::run(move || {
+                let started = Arc::new(AtomicUsize::new(0));
+                let s = started.clone();
+                drop(goro_runtime::go(move || {
+                    s.store(1, Ordering::SeqCst);
+                    loop {
+                        std::hint::spin_loop();
+                    }
+                }));
+                // On 2 workers, wait (without parking) until the other worker is stuck in
+                // it; on 1 it cannot start before `main` returns.
+                while workers == "2" && started.load(Ordering::SeqCst) == 0 {
+                    std::hint::spin_loop();
+                }
+                3
+            });
+            println!("run returned {v} on {workers} workers");
+        }
+        return;
+    }
+    let mut child = common::child_command(NAME)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("run never returned");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("run returned 3 on 2 workers"), "{stdout}");
+    assert!(
+        stderr.contains("was still running without ever parking"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rt_panic_shutdown.rs"),
+        "spawn site: {stderr}"
+    );
+}
