@@ -376,11 +376,7 @@ pub fn after_func(ctx: &Context, f: impl FnOnce() + Send + 'static) -> AfterFunc
             f();
         }
     };
-    if goro_runtime::park::in_green_thread() {
-        drop(goro_runtime::go(wait));
-    } else {
-        std::thread::spawn(wait);
-    }
+    crate::spawn_detached(wait);
     handle
 }
 

@@ -59,6 +59,17 @@ pub mod signal;
 pub mod time;
 mod waitq;
 
+/// Starts `f` in a detached green thread, or on a new OS thread off the runtime: how
+/// `after_func`, `notify_context` and `time::after_func` run their waiters and callbacks
+/// (Go starts a goroutine; off the runtime there is none to start).
+pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
+    if goro_runtime::time::on_runtime() {
+        drop(goro_runtime::go(f));
+    } else {
+        std::thread::spawn(f);
+    }
+}
+
 pub use channel::{bounded, never, Receiver, Sender};
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,

@@ -138,11 +138,7 @@ pub fn notify_context(parent: &Context, signals: &[i32]) -> (Context, CancelHand
         }
         // `rx` drops here: this listener is gone.
     };
-    if goro_runtime::park::in_green_thread() {
-        drop(goro_runtime::go(wait));
-    } else {
-        std::thread::spawn(wait);
-    }
+    crate::spawn_detached(wait);
     (ctx, cancel)
 }
 

@@ -333,11 +333,7 @@ fn fire(st: &mut State) -> Option<Func> {
 /// Starts an `after_func` function in a new green thread (an OS thread off the runtime).
 fn start(f: Option<Func>) {
     if let Some(f) = f {
-        if goro_runtime::time::on_runtime() {
-            drop(goro_runtime::go(move || f()));
-        } else {
-            std::thread::spawn(move || f());
-        }
+        crate::spawn_detached(move || f());
     }
 }
 

@@ -265,12 +265,7 @@ fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
         println!("child: blocking returned {sum}");
         return;
     }
-    let out = child_command(NAME)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_with_timeout(out, std::time::Duration::from_secs(60));
+    let out = common::output_within(child_command(NAME), std::time::Duration::from_secs(60));
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -282,20 +277,4 @@ fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
         1,
         "one warning: {stderr}"
     );
-}
-
-/// Waits for `child` at most `limit`, killing it (and failing) if it hangs.
-fn wait_with_timeout(
-    mut child: std::process::Child,
-    limit: std::time::Duration,
-) -> std::process::Output {
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the child hung for {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }

@@ -58,17 +58,34 @@ impl Source {
         Source::default()
     }
 
-    /// Marks the socket closed and wakes any green thread waiting on it, which then sees
-    /// [`is_closed`](Self::is_closed). True if this call closed it.
-    pub(crate) fn close(&self) -> bool {
+    /// A listener's `close`: marks the socket closed, `shutdown(2)`s it so the kernel
+    /// stops queueing connections, and wakes any green thread waiting on it, which then
+    /// sees [`is_closed`](Self::is_closed). The fd stays open until the socket is dropped.
+    pub(crate) fn close(&self, fd: RawFd) {
         if self.closed.swap(true, Ordering::SeqCst) {
-            return false;
+            return;
         }
+        // SAFETY: `shutdown` on the caller's open descriptor (it stays open until drop).
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         if let Some(reg) = self.reg.get() {
             reg.desc.read.notify();
             reg.desc.write.notify();
         }
-        true
+    }
+
+    /// A listener's `accept`: `op` until it does not would-block, failing with Go's
+    /// `net.ErrClosed` once the listener is closed.
+    pub(crate) fn accept<R>(
+        &self,
+        fd: RawFd,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io(fd, Dir::Read, || {
+            if self.is_closed() {
+                return Err(super::common::closed_error());
+            }
+            op()
+        })
     }
 
     /// True once [`close`](Self::close) was called.

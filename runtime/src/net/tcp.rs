@@ -6,7 +6,6 @@ use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
-use super::common::closed_error;
 use super::source::{Dir, Source};
 use super::sys;
 
@@ -56,12 +55,9 @@ impl TcpListener {
     /// open files) are returned to the caller; the listener stays usable. After
     /// [`close`](Self::close) it fails with [`ErrorKind::NotConnected`](io::ErrorKind).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
-            if self.source.is_closed() {
-                return Err(closed_error());
-            }
-            self.inner.accept()
-        })?;
+        let (s, addr) = self
+            .source
+            .accept(self.inner.as_raw_fd(), || self.inner.accept())?;
         Ok((TcpStream::from_std(s)?, addr))
     }
 
@@ -85,10 +81,7 @@ impl TcpListener {
     /// });
     /// ```
     pub fn close(&self) {
-        if self.source.close() {
-            // SAFETY: `shutdown` on our own open descriptor (it stays open until drop).
-            unsafe { libc::shutdown(self.inner.as_raw_fd(), libc::SHUT_RDWR) };
-        }
+        self.source.close(self.inner.as_raw_fd());
     }
 
     /// An endless iterator of accepted connections (`accept` in a loop).

@@ -6,7 +6,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 
-use super::common::closed_error;
 use super::source::{Dir, Source};
 
 /// A Unix stream server socket. `accept` parks the green thread until a connection
@@ -59,22 +58,16 @@ impl UnixListener {
     /// Accepts a connection, parking until one arrives. After [`close`](Self::close) it
     /// fails with `ErrorKind::NotConnected` (Go's `net.ErrClosed`).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.source.io(self.inner.as_raw_fd(), Dir::Read, || {
-            if self.source.is_closed() {
-                return Err(closed_error());
-            }
-            self.inner.accept()
-        })?;
+        let (s, addr) = self
+            .source
+            .accept(self.inner.as_raw_fd(), || self.inner.accept())?;
         Ok((UnixStream::from_std(s)?, addr))
     }
 
     /// Closes the listener under any green thread parked in `accept` (see
     /// [`TcpListener::close`](super::TcpListener::close)).
     pub fn close(&self) {
-        if self.source.close() {
-            // SAFETY: `shutdown` on our own open descriptor (it stays open until drop).
-            unsafe { libc::shutdown(self.inner.as_raw_fd(), libc::SHUT_RDWR) };
-        }
+        self.source.close(self.inner.as_raw_fd());
     }
 
     /// An endless iterator of accepted connections.

@@ -13,3 +13,26 @@ pub(crate) fn child_command(test: &str) -> std::process::Command {
         .env("GORO_CHILD", test);
     cmd
 }
+
+/// Runs `cmd` with its output captured, killing it (and failing the test) if it has not
+/// finished within `limit`: for children that could hang.
+#[allow(dead_code)] // not every test file has such a child
+pub(crate) fn output_within(
+    mut cmd: std::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the child hung for {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
