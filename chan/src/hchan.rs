@@ -20,7 +20,8 @@
 //! `close` (explicit, or the last `Sender` dropping) wakes every receiver with `Closed` and
 //! every parked sender with its value handed back. Receivers drain what is buffered first.
 //! When the last `Receiver` drops, the buffer is dropped and senders (parked and future)
-//! get their values back: `rx_gone` closes the send side only.
+//! get their values back: `rx_gone` closes the send side only. Then the channel's
+//! `on_receivers_gone` hook runs, outside the lock (a timer channel cancels its timer).
 
 use std::cell::UnsafeCell;
 use std::sync::Arc;

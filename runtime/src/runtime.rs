@@ -232,10 +232,11 @@ fn report_destructor_panic() {
 /// Unwinds one green thread on the dropping thread (shutdown step 3; also `scope.rs`).
 pub(crate) fn unwind_one(g: &GRef) {
     report_destructor_panic();
-    UNWINDING_G.with(|c| c.set(Some((g.id(), g.spawn_site()))));
+    // Nested when a scope's owner unwinds its green threads first (`scope.rs`).
+    let outer = UNWINDING_G.with(|c| c.replace(Some((g.id(), g.spawn_site()))));
     // SAFETY: every worker has exited (step 2), so nobody else runs this G.
     let r = catch_unwind(AssertUnwindSafe(|| unsafe { g.unwind() }));
-    UNWINDING_G.with(|c| c.set(None));
+    UNWINDING_G.with(|c| c.set(outer));
     // SAFETY: as above.
     if let Some(c) = unsafe { g.take_completion() } {
         c.cancel();
