@@ -86,6 +86,15 @@ fn ticker_ticks_stops_and_resets() {
     }
 }
 
+/// Parks until `cond` holds, failing after 10 s.
+fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out");
+        goro_runtime::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn after_func_runs_in_a_green_thread_unless_stopped() {
     for workers in [1, 2] {
@@ -98,15 +107,15 @@ fn after_func_runs_in_a_green_thread_unless_stopped() {
             });
             let stopped = after_func(Duration::from_millis(2), || panic!("stopped"));
             assert!(stopped.stop());
-            goro_runtime::sleep(Duration::from_millis(30));
-            assert_eq!(runs.load(SeqCst), 1);
+            wait_for(|| runs.load(SeqCst) == 1);
             assert!(!t.stop(), "it already ran");
             assert!(
                 !t.reset(Duration::ZERO),
                 "reset of a fired timer runs it again"
             );
-            goro_runtime::sleep(Duration::from_millis(30));
-            assert_eq!(runs.load(SeqCst), 2);
+            wait_for(|| runs.load(SeqCst) == 2);
+            goro_runtime::sleep(Duration::from_millis(10));
+            assert_eq!(runs.load(SeqCst), 2, "the stopped one never ran");
         });
     }
 }
@@ -129,11 +138,6 @@ fn dropping_timers_and_after_receivers_cancels_them_but_not_after_func() {
                 "cancelled"
             );
         }
-        goro_runtime::sleep(Duration::from_millis(40));
-        assert_eq!(
-            fired.load(SeqCst),
-            100,
-            "a dropped after_func handle still runs"
-        );
+        wait_for(|| fired.load(SeqCst) == 100); // a dropped after_func handle still runs
     });
 }
