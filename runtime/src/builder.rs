@@ -80,7 +80,8 @@ impl Builder {
     /// Starts the worker threads.
     ///
     /// Errors: `InvalidInput` for a zero or excessive worker count, an out-of-range stack
-    /// size or a malformed `GORO_MAXPROCS`; the OS error if a thread cannot be started.
+    /// size or a malformed `GORO_MAXPROCS` or `GORO_MAX_STACKS`; the OS error if a thread
+    /// cannot be started.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(n) => n,
@@ -98,6 +99,7 @@ impl Builder {
                 self.stack_size
             )));
         }
+        crate::stack::check_env()?;
         let monitor = Monitor::new(self.detect_deadlocks, self.warn_long_running);
         Runtime::start(workers, self.stack_size, monitor)
     }

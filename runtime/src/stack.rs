@@ -67,19 +67,67 @@ static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// How many stacks the process may map: two mappings each, leaving headroom (module docs).
 /// `GORO_MAX_STACKS=n` sets it instead (a cap on green threads alive at once, e.g. for a
-/// container's memory budget); read once per process.
-fn stack_budget() -> usize {
-    static BUDGET: OnceLock<usize> = OnceLock::new();
+/// container's memory budget); read once per process. A malformed value is refused by
+/// `Builder::build` ([`check_env`]); here it falls back to the mapping budget.
+fn stack_budget() -> (usize, BudgetSource) {
+    static BUDGET: OnceLock<(usize, BudgetSource)> = OnceLock::new();
     *BUDGET.get_or_init(|| {
-        if let Some(n) = std::env::var("GORO_MAX_STACKS")
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok())
-        {
-            return n;
+        if let Some(Ok(n)) = env_max_stacks() {
+            return (n, BudgetSource::Env);
         }
-        max_map_count().map_or(usize::MAX, budget_for) // no /proc: mmap reports the limit
+        match max_map_count() {
+            Some(maps) => (budget_for(maps), BudgetSource::MapCount(maps)),
+            None => (usize::MAX, BudgetSource::Unlimited), // no /proc: mmap reports the limit
+        }
     })
 }
+
+/// Where the stack budget comes from, so its error names the limit actually hit.
+#[derive(Clone, Copy, Debug)]
+enum BudgetSource {
+    Env,
+    MapCount(usize),
+    Unlimited,
+}
+
+/// `GORO_MAX_STACKS`, if set: a positive integer, or the malformed text.
+fn env_max_stacks() -> Option<Result<usize, String>> {
+    let v = std::env::var("GORO_MAX_STACKS").ok()?;
+    Some(match v.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(v),
+    })
+}
+
+/// Refuses a malformed `GORO_MAX_STACKS` (as a malformed `GORO_MAXPROCS` is refused).
+pub(crate) fn check_env() -> io::Result<()> {
+    match env_max_stacks() {
+        Some(Err(v)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("goro: GORO_MAX_STACKS must be a positive integer, got {v:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The stack budget is used up (carried inside the `io::Error`, for [`map_error`]).
+#[derive(Debug)]
+struct BudgetExhausted {
+    limit: usize,
+    source: BudgetSource,
+}
+
+impl std::fmt::Display for BudgetExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the stack budget of {} mapped stacks is used up",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for BudgetExhausted {}
 
 /// The kernel's per-process mapping limit, if `/proc` tells.
 fn max_map_count() -> Option<usize> {
@@ -101,16 +149,12 @@ impl BudgetSlot {
     fn take() -> io::Result<BudgetSlot> {
         // Relaxed: a counter, ordering nothing else; overshoot by concurrent spawners is
         // bounded by the number of threads and well inside the headroom.
-        if MAPPED.fetch_add(1, Ordering::Relaxed) >= stack_budget() {
+        let (limit, source) = stack_budget();
+        if MAPPED.fetch_add(1, Ordering::Relaxed) >= limit {
             MAPPED.fetch_sub(1, Ordering::Relaxed);
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
-                format!(
-                    "the stack budget of {} mapped stacks is used up (goro keeps 1/16 of \
-                     vm.max_map_count free for the rest of the process; GORO_MAX_STACKS \
-                     overrides the budget)",
-                    stack_budget()
-                ),
+                BudgetExhausted { limit, source },
             ));
         }
         Ok(BudgetSlot)
@@ -265,6 +309,40 @@ unsafe impl CoroStack for Stack {
 
 /// The error for a stack that could not be mapped: names the limit that was hit and the fix.
 pub(crate) fn map_error(err: io::Error, size: usize, live: usize) -> io::Error {
+    let budget = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<BudgetExhausted>());
+    if let Some(&BudgetExhausted {
+        limit,
+        source: BudgetSource::Env,
+    }) = budget
+    {
+        return io::Error::new(
+            err.kind(),
+            format!(
+                "goro: cannot start a new green thread: GORO_MAX_STACKS={limit} caps the \
+                 green threads alive at once, and {live} are live. Raise or unset \
+                 GORO_MAX_STACKS."
+            ),
+        );
+    }
+    if let Some(&BudgetExhausted {
+        limit,
+        source: BudgetSource::MapCount(maps),
+    }) = budget
+    {
+        return io::Error::new(
+            err.kind(),
+            format!(
+                "goro: cannot start a new green thread: {live} are live, and the stack budget \
+                 of {limit} is used up. Each green thread's stack is 2 kernel memory mappings, \
+                 the kernel allows vm.max_map_count = {maps} per process, and goro keeps a \
+                 sixteenth of them for the rest of the process: raise the limit with \
+                 `sysctl -w vm.max_map_count=2097152` to run ~1M green threads, or set \
+                 GORO_MAX_STACKS to choose the cap yourself."
+            ),
+        );
+    }
     let max_maps = max_map_count().map_or_else(|| "unknown".into(), |n| n.to_string());
     io::Error::new(
         err.kind(),
