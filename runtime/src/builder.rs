@@ -53,7 +53,8 @@ impl Builder {
 
     /// Virtual reservation per green thread's stack, in bytes (rounded up to pages).
     /// Physical pages are committed only when touched, so a large reservation costs
-    /// address space, not memory. Default 256 KiB; at least 16 KiB, at most 1 GiB.
+    /// address space, not memory. Default 256 KiB; at least 64 KiB (`MIN_STACK_SIZE`: a
+    /// panic with `RUST_BACKTRACE=1` must fit), at most 1 GiB.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self

@@ -42,8 +42,11 @@ use corosensei::stack::{Stack as CoroStack, StackPointer};
 /// Default reservation per green thread.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest reservation `Builder::stack_size` accepts: the entry trampoline, a panic's
-/// unwinding machinery and a few frames of user code must fit.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// unwinding machinery and a few frames of user code must fit. Measured here: a panic
+/// with `RUST_BACKTRACE=1` (std's printer symbolizes on the panicking stack) overflowed
+/// 16 and 20 KiB and fit in 32 KiB, in debug and release builds; 64 KiB leaves the user's
+/// frames as much again.
+pub const MIN_STACK_SIZE: usize = 64 * 1024;
 
 /// Pages at the top of a returning stack that are never released (they are hot: the
 /// next green thread's first frames land there).
@@ -296,7 +299,7 @@ impl Drop for Stack {
 
 // SAFETY: `base` and `limit` bound a mapping we own for our whole lifetime; the lowest
 // page is PROT_NONE (the guard corosensei requires) and the usable part is at least
-// MIN_STACK_SIZE (16 KiB ≥ corosensei's 4 KiB). Both addresses are page-aligned.
+// MIN_STACK_SIZE (64 KiB ≥ corosensei's 4 KiB). Both addresses are page-aligned.
 unsafe impl CoroStack for Stack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.top()).expect("stack top is non-null")

@@ -303,3 +303,26 @@ fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
         "one warning: {stderr}"
     );
 }
+
+#[test]
+fn the_minimum_stack_holds_a_panic_with_a_backtrace() {
+    const NAME: &str = "the_minimum_stack_holds_a_panic_with_a_backtrace";
+    if is_child(NAME) {
+        let rt = goro_runtime::Runtime::builder()
+            .workers(1)
+            .stack_size(goro_runtime::MIN_STACK_SIZE)
+            .build()
+            .unwrap();
+        let r = rt.block_on(|| goro_runtime::go(|| -> u32 { panic!("an ordinary panic") }).join());
+        assert!(r.is_err());
+        println!("CHILD joined the panic");
+        return;
+    }
+    for bt in ["1", "full"] {
+        let out = child_with(NAME, &[("RUST_BACKTRACE", bt)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "RUST_BACKTRACE={bt}: {stderr}");
+        assert!(stderr.contains("stack backtrace"), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD joined the panic"));
+    }
+}
