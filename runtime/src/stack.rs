@@ -113,6 +113,76 @@ pub(crate) fn check_env() -> io::Result<()> {
     }
 }
 
+/// Address space goro leaves unmapped under a finite `RLIMIT_AS`: a sixteenth of the
+/// limit, at least this much. The panic that reports the limit needs it — with
+/// `RUST_BACKTRACE=1` std's printer maps the binary's debug info — and without it that
+/// panic failed to allocate and hung (6 of 10 runs).
+const MIN_AS_HEADROOM: u64 = 64 << 20;
+
+/// Refuses a new mapping of `len` bytes that would leave less than the headroom under
+/// `RLIMIT_AS`. One `getrlimit` per new stack; `/proc` is read only under a finite limit.
+fn address_space_headroom(len: usize) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return Ok(());
+    }
+    let limit = lim.rlim_cur as u64;
+    let Some(used) = vm_size() else { return Ok(()) };
+    let headroom = (limit / 16).max(MIN_AS_HEADROOM);
+    if used + len as u64 + headroom > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            AddressSpaceExhausted {
+                used,
+                limit,
+                headroom,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// `RLIMIT_AS` leaves no room for another stack plus the headroom (for [`map_error`]).
+#[derive(Debug)]
+struct AddressSpaceExhausted {
+    used: u64,
+    limit: u64,
+    headroom: u64,
+}
+
+impl std::fmt::Display for AddressSpaceExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} MiB of RLIMIT_AS = {} MiB are mapped, and goro keeps {} MiB free",
+            self.used >> 20,
+            self.limit >> 20,
+            self.headroom >> 20
+        )
+    }
+}
+
+impl std::error::Error for AddressSpaceExhausted {}
+
+/// The process's mapped address space (`VmSize`), if `/proc` tells.
+fn vm_size() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// The stack budget is used up (carried inside the `io::Error`, for [`map_error`]).
 #[derive(Debug)]
 struct BudgetExhausted {
@@ -201,6 +271,7 @@ impl Stack {
         let size = size.checked_add(page - 1).ok_or_else(too_big)? & !(page - 1);
         let len = size.checked_add(page).ok_or_else(too_big)?;
         let budget = BudgetSlot::take()?;
+        address_space_headroom(len)?;
         // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
         let mem = unsafe {
             libc::mmap(
@@ -343,6 +414,20 @@ pub(crate) fn map_error(err: io::Error, size: usize, live: usize) -> io::Error {
                  sixteenth of them for the rest of the process: raise the limit with \
                  `sysctl -w vm.max_map_count=2097152` to run ~1M green threads, or set \
                  GORO_MAX_STACKS to choose the cap yourself."
+            ),
+        );
+    }
+    if let Some(a) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<AddressSpaceExhausted>())
+    {
+        return io::Error::new(
+            err.kind(),
+            format!(
+                "goro: cannot start a new green thread: the address space is nearly used up \
+                 under RLIMIT_AS ({a}; {live} green threads are live, each reserving \
+                 {size} bytes). Raise the limit (`ulimit -v`), or reserve less per green \
+                 thread (Builder::stack_size)."
             ),
         );
     }
