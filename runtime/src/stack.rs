@@ -132,6 +132,7 @@ fn address_space_headroom(len: usize) -> io::Result<()> {
     {
         return Ok(());
     }
+    #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every target
     let limit = lim.rlim_cur as u64;
     let Some(used) = vm_size() else { return Ok(()) };
     let headroom = (limit / 16).max(MIN_AS_HEADROOM);
