@@ -74,43 +74,6 @@ impl Claim {
     }
 }
 
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use loom::sync::atomic::AtomicUsize as Count;
-    use loom::thread;
-
-    /// Wakers on different channels race for one select while the selector times out
-    /// (abandons): exactly one of them wins, and the winner is what everyone reads.
-    #[test]
-    fn loom_select_claim_has_exactly_one_winner() {
-        loom::model(|| {
-            let claim = Arc::new(Claim {
-                winner: AtomicUsize::new(NO_WINNER),
-            });
-            let wins = Arc::new(Count::new(0));
-            let hs: Vec<_> = (0..2)
-                .map(|i| {
-                    let (c, w) = (claim.clone(), wins.clone());
-                    thread::spawn(move || {
-                        if c.try_win(i) {
-                            w.fetch_add(1, Ordering::Relaxed);
-                        }
-                    })
-                })
-                .collect();
-            if claim.try_win(ABANDONED) {
-                wins.fetch_add(1, Ordering::Relaxed);
-            }
-            for h in hs {
-                h.join().unwrap();
-            }
-            assert_eq!(wins.load(Ordering::Relaxed), 1);
-            assert_ne!(claim.winner(), NO_WINNER);
-        });
-    }
-}
-
 /// One blocked channel operation (Go's `sudog`).
 pub(crate) struct Waiter<T> {
     unparker: UnsafeCell<Option<Unparker>>,
@@ -304,5 +267,42 @@ mod tests {
         q.push(&b);
         assert!(q.dequeue().is_none(), "b's select is already won");
         assert_eq!(claim.winner(), 1);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize as Count;
+    use loom::thread;
+
+    /// Wakers on different channels race for one select while the selector times out
+    /// (abandons): exactly one of them wins, and the winner is what everyone reads.
+    #[test]
+    fn loom_select_claim_has_exactly_one_winner() {
+        loom::model(|| {
+            let claim = Arc::new(Claim {
+                winner: AtomicUsize::new(NO_WINNER),
+            });
+            let wins = Arc::new(Count::new(0));
+            let hs: Vec<_> = (0..2)
+                .map(|i| {
+                    let (c, w) = (claim.clone(), wins.clone());
+                    thread::spawn(move || {
+                        if c.try_win(i) {
+                            w.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            if claim.try_win(ABANDONED) {
+                wins.fetch_add(1, Ordering::Relaxed);
+            }
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::Relaxed), 1);
+            assert_ne!(claim.winner(), NO_WINNER);
+        });
     }
 }

@@ -17,20 +17,24 @@
 //! | timekeeper | the `m` blocked in `netpoll(delay)` | `timer.rs` |
 //!
 //! # Module map
-//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking; `arena.rs` —
-//!   pre-growing each worker's malloc arena.
+//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking, the stack and
+//!   address-space budgets; `arena.rs` — pre-growing each worker's malloc arena;
+//!   `valgrind.rs` — the client requests that keep memcheck quiet about stack switches.
 //! * `overflow.rs` — the SIGSEGV handler that names the green thread that overflowed.
-//! * `coroutine.rs` — the G, and why moving it between threads is sound.
+//! * `coroutine.rs` — the G, and why moving it between threads is sound; `gref.rs` —
+//!   `GRef`, the counted reference to a G.
 //! * `current.rs` — the one thread-local, read fresh after every switch.
 //! * `park/` — the park/unpark protocol (loom-checked state machine, OS-thread parker).
 //! * `scheduler/` — G/M/P: queues, stealing, idle workers, the registry.
-//! * `sync/` — `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore` on one parked-waiter semaphore.
-//! * `netpoll/` — the epoll netpoller; `net/` — `TcpListener`, `TcpStream`, `UdpSocket` on it.
+//! * `sync/` — `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore` on one parked-waiter
+//!   semaphore; `Condvar`, `OnceLock`, `LazyLock` in std's shapes.
+//! * `netpoll/` — the epoll netpoller; `net/` — TCP, UDP and Unix sockets on it.
 //! * `blocking.rs` — `blocking(f)`: blocking calls on a thread pool while the green thread parks.
+//! * `scope.rs` — `scope(|s| s.go(..))`, green threads that borrow from the caller.
 //! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
 //! * `sysmon.rs` — the monitor thread: coarse clock, network backstop, stuck workers,
 //!   deadlock detection; `dump.rs` — `dump()`; `metrics.rs` — `Metrics`; `local.rs` —
-//!   `goro::local!`, green-thread-local storage.
+//!   `goro::local!`, green-thread-local storage; `leakcheck.rs` — `LeakCheck`.
 //!
 //! # Thread-locals in green threads
 //! A green thread may resume on a different OS thread after any call that can block

@@ -239,39 +239,6 @@ impl Timers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::park;
-
-    #[test]
-    fn fires_in_deadline_order() {
-        let t = Timers::new();
-        let now = Instant::now();
-        let a = TimerWaker::new(park::current());
-        let b = TimerWaker::new(park::current());
-        assert!(t.insert(now + Duration::from_millis(20), b.clone()));
-        assert!(
-            t.insert(now + Duration::from_millis(10), a.clone()),
-            "earlier one re-arms"
-        );
-        assert!(!t.insert(
-            now + Duration::from_millis(30),
-            TimerWaker::new(park::current())
-        ));
-        assert_eq!(
-            t.next_deadline().unwrap(),
-            t.epoch + Duration::from_nanos(t.nanos(now + Duration::from_millis(10)))
-        );
-        assert_eq!(t.fire_due(now + Duration::from_millis(15)), 1);
-        assert!(a.has_fired() && !b.has_fired());
-        assert!(!t.is_due(now + Duration::from_millis(15)));
-        assert_eq!(t.fire_due(now + Duration::from_millis(100)), 2);
-        assert!(b.has_fired());
-        assert!(!t.is_pending_relaxed());
-    }
-}
-
 /// The timers of code that runs outside any runtime worker (plain OS threads, or no
 /// runtime at all): one lazily started thread sleeping until the earliest deadline.
 struct GlobalTimers {
@@ -382,4 +349,37 @@ pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
     let waker = TimerWaker::with_action(Action::Call(Box::new(f)));
     arm(deadline, waker.clone());
     Timer { waker }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::park;
+
+    #[test]
+    fn fires_in_deadline_order() {
+        let t = Timers::new();
+        let now = Instant::now();
+        let a = TimerWaker::new(park::current());
+        let b = TimerWaker::new(park::current());
+        assert!(t.insert(now + Duration::from_millis(20), b.clone()));
+        assert!(
+            t.insert(now + Duration::from_millis(10), a.clone()),
+            "earlier one re-arms"
+        );
+        assert!(!t.insert(
+            now + Duration::from_millis(30),
+            TimerWaker::new(park::current())
+        ));
+        assert_eq!(
+            t.next_deadline().unwrap(),
+            t.epoch + Duration::from_nanos(t.nanos(now + Duration::from_millis(10)))
+        );
+        assert_eq!(t.fire_due(now + Duration::from_millis(15)), 1);
+        assert!(a.has_fired() && !b.has_fired());
+        assert!(!t.is_due(now + Duration::from_millis(15)));
+        assert_eq!(t.fire_due(now + Duration::from_millis(100)), 2);
+        assert!(b.has_fired());
+        assert!(!t.is_pending_relaxed());
+    }
 }
