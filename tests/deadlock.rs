@@ -34,6 +34,17 @@ fn deadlock_under_run_is_reported_with_the_dump() {
     unreachable!("run returned from a deadlock");
 }
 
+fn builder_run_reports_a_deadlock_like_run() {
+    goro::Runtime::builder()
+        .workers(1)
+        .stack_size(1 << 20)
+        .run(|| {
+            let (_tx, rx) = chan::bounded::<u8>(0);
+            let _ = rx.recv();
+        });
+    unreachable!("Builder::run returned from a deadlock");
+}
+
 fn block_on_with_detection_panics_and_the_runtime_recovers() {
     let rt = goro::Runtime::builder()
         .workers(2)
@@ -119,6 +130,11 @@ const CASES: &[Case] = &[
             "[chan receive",
             "2 live green threads",
         ]),
+    },
+    Case {
+        name: "builder_run_reports_a_deadlock_like_run",
+        run: builder_run_reports_a_deadlock_like_run,
+        fails_with: Some(&[goro::DEADLOCK_MESSAGE, "[chan receive"]),
     },
     Case {
         name: "block_on_with_detection_panics_and_the_runtime_recovers",

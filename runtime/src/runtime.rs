@@ -359,13 +359,36 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let rt = Builder::new()
-        .detect_deadlocks(true)
-        .build()
-        .unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
-    let value = catch_unwind(AssertUnwindSafe(|| rt.block_on(f)));
-    rt.close_or_abandon(EXIT_GRACE);
-    value.unwrap_or_else(|p| resume_unwind(p))
+    Builder::new().run(f)
+}
+
+impl Builder {
+    /// [`run`] with this builder's options: `f` is the main green thread of a new runtime,
+    /// deadlock detection is on (whatever [`detect_deadlocks`](Builder::detect_deadlocks)
+    /// said), and the call returns when `f` returns, as `run` does.
+    ///
+    /// # Panics
+    /// If the runtime cannot be built (see [`build`](Builder::build)), and with `f`'s
+    /// panic or a deadlock report, as `run`.
+    ///
+    /// ```
+    /// let v = goro_runtime::Runtime::builder().workers(1).stack_size(1 << 20).run(|| 42);
+    /// assert_eq!(v, 42);
+    /// ```
+    #[track_caller]
+    pub fn run<F, T>(self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let rt = self
+            .detect_deadlocks(true)
+            .build()
+            .unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
+        let value = catch_unwind(AssertUnwindSafe(|| rt.block_on(f)));
+        rt.close_or_abandon(EXIT_GRACE);
+        value.unwrap_or_else(|p| resume_unwind(p))
+    }
 }
 
 /// How long `run` waits, after its closure returned, for the workers to leave the green

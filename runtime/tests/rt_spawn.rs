@@ -182,3 +182,22 @@ fn green_threads_are_recycled_without_leaking() {
     }
     assert_eq!(rt.spawned(), 5 * 5001);
 }
+
+#[test]
+fn builder_run_uses_the_builders_options() {
+    #[inline(never)]
+    fn deep(n: u32) -> u32 {
+        let pad = std::hint::black_box([n as u8; 1024]);
+        if n == 0 {
+            return pad[0] as u32;
+        }
+        deep(n - 1) + std::hint::black_box(pad[1]) as u32 % 2
+    }
+    // 1 000 frames of over 1 KiB each: more than the default 256 KiB reservation holds.
+    let (workers, depth) = goro_runtime::Runtime::builder()
+        .workers(1)
+        .stack_size(8 << 20)
+        .run(|| (goro_runtime::metrics().unwrap().workers, deep(1000)));
+    assert_eq!(workers, 1);
+    assert!(depth <= 1000);
+}
