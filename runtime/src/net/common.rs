@@ -23,6 +23,12 @@ macro_rules! socket_common {
                 Ok(inner)
             }
 
+            /// A new handle to the same socket (`dup`), with its own registration and
+            /// timeouts.
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                $t::from_std(self.inner.try_clone()?)
+            }
+
             /// Takes the socket's pending error (`SO_ERROR`).
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
                 self.inner.take_error()
@@ -88,6 +94,33 @@ macro_rules! socket_timeouts {
             /// The write timeout.
             pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
                 Ok(self.source.timeout($crate::net::source::Dir::Write))
+            }
+        }
+    };
+}
+
+/// `send` and `recv` to and from the connected peer, for the datagram sockets.
+macro_rules! datagram_io {
+    ($t:ident) => {
+        impl $t {
+            /// Sends to the connected peer, parking while the socket cannot take it.
+            pub fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
+                use std::os::fd::AsRawFd;
+                self.source.io(
+                    self.inner.as_raw_fd(),
+                    $crate::net::source::Dir::Write,
+                    || self.inner.send(buf),
+                )
+            }
+
+            /// Receives from the connected peer, parking until a datagram arrives.
+            pub fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                use std::os::fd::AsRawFd;
+                self.source.io(
+                    self.inner.as_raw_fd(),
+                    $crate::net::source::Dir::Read,
+                    || self.inner.recv(buf),
+                )
             }
         }
     };
@@ -185,4 +218,4 @@ macro_rules! stream_io {
     };
 }
 
-pub(crate) use {socket_common, socket_timeouts, socket_ttl, stream_io};
+pub(crate) use {datagram_io, socket_common, socket_timeouts, socket_ttl, stream_io};

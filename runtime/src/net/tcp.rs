@@ -93,11 +93,6 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
-
-    /// A new handle to the same socket (`dup`).
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        TcpListener::from_std(self.inner.try_clone()?)
-    }
 }
 
 impl Iterator for Incoming<'_> {
@@ -180,11 +175,6 @@ impl TcpStream {
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source
             .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.peek(buf))
-    }
-
-    /// A new handle to the same connection (`dup`), with its own timeouts.
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        TcpStream::from_std(self.inner.try_clone()?)
     }
 }
 

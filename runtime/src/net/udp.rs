@@ -48,18 +48,6 @@ impl UdpSocket {
         self.inner.connect(addr)
     }
 
-    /// Sends to the connected peer.
-    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .io(self.inner.as_raw_fd(), Dir::Write, || self.inner.send(buf))
-    }
-
-    /// Receives from the connected peer.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.recv(buf))
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
@@ -74,13 +62,9 @@ impl UdpSocket {
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.inner.set_broadcast(on)
     }
-
-    /// A new handle to the same socket (`dup`).
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(self.inner.try_clone()?)
-    }
 }
 
 super::common::socket_common!(UdpSocket, net::UdpSocket);
 super::common::socket_ttl!(UdpSocket);
+super::common::datagram_io!(UdpSocket);
 super::common::socket_timeouts!(UdpSocket);

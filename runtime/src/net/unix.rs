@@ -79,11 +79,6 @@ impl UnixListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
-
-    /// A new handle to the same socket (`dup`).
-    pub fn try_clone(&self) -> io::Result<UnixListener> {
-        UnixListener::from_std(self.inner.try_clone()?)
-    }
 }
 
 impl UnixStream {
@@ -113,11 +108,6 @@ impl UnixStream {
     /// Shuts down the read, write, or both halves.
     pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
-    }
-
-    /// A new handle to the same connection (`dup`), with its own timeouts.
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        UnixStream::from_std(self.inner.try_clone()?)
     }
 }
 
@@ -158,18 +148,6 @@ impl UnixDatagram {
         })
     }
 
-    /// Sends to the connected peer.
-    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .io(self.inner.as_raw_fd(), Dir::Write, || self.inner.send(buf))
-    }
-
-    /// Receives from the connected peer.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.recv(buf))
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
@@ -184,11 +162,6 @@ impl UnixDatagram {
     pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
     }
-
-    /// A new handle to the same socket (`dup`).
-    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(self.inner.try_clone()?)
-    }
 }
 
 super::common::socket_common!(UnixListener, net::UnixListener);
@@ -197,3 +170,4 @@ super::common::socket_common!(UnixDatagram, net::UnixDatagram);
 super::common::socket_timeouts!(UnixStream);
 super::common::socket_timeouts!(UnixDatagram);
 super::common::stream_io!(UnixStream);
+super::common::datagram_io!(UnixDatagram);
