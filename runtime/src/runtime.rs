@@ -213,6 +213,11 @@ thread_local! {
 /// hook that was installed before.
 fn report_destructor_panic() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
+    // std refuses to change the hook from a panicking thread (a runtime dropped while a
+    // panic unwinds past it): skip the report then rather than panic in a destructor.
+    if std::thread::panicking() {
+        return;
+    }
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {

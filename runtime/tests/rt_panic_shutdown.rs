@@ -216,3 +216,28 @@ fn run_returns_even_if_a_detached_green_thread_never_parks() {
         "spawn site: {stderr}"
     );
 }
+
+#[test]
+fn a_runtime_dropped_by_a_panic_unwinds_its_green_threads_without_aborting() {
+    // The shutdown report's panic hook may not be installed from a panicking thread; a
+    // runtime dropped while a panic unwinds past it once aborted trying.
+    const NAME: &str = "a_runtime_dropped_by_a_panic_unwinds_its_green_threads_without_aborting";
+    if common::is_child(NAME) {
+        let r = std::panic::catch_unwind(|| {
+            let rt = Runtime::new().unwrap();
+            rt.spawn(|| goro_runtime::sleep(Duration::from_secs(3600)));
+            std::thread::sleep(Duration::from_millis(20));
+            panic!("a test assertion failed");
+        });
+        assert!(r.is_err());
+        println!("CHILD survived");
+        return;
+    }
+    let out = common::output_within(common::child_command(NAME), Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD survived"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
