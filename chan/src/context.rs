@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use goro_runtime::time::{call_at, Timer};
+use goro_runtime::__private::{call_at, Timer};
 
 use crate::channel::{bounded, never, Receiver, Sender};
 

@@ -27,7 +27,7 @@ use std::cell::UnsafeCell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use goro_runtime::park::{self, Unparker, WaitReason};
+use goro_runtime::park::{self, Unparker, WaitReason, WaitingOn};
 
 use crate::lock::RawLock;
 use crate::loom::{spin, AtomicBool, AtomicUsize, Ordering};
@@ -314,7 +314,7 @@ impl<T> Chan<T> {
                 unsafe { w.take() }.expect("goro: value lost"),
             )),
         };
-        park::free_waiter(w);
+        goro_runtime::__private::free_waiter(w);
         r
     }
 
@@ -348,7 +348,7 @@ impl<T> Chan<T> {
             CLOSED => Err(RecvFail::Closed),
             _ => Err(RecvFail::Empty),
         };
-        park::free_waiter(w);
+        goro_runtime::__private::free_waiter(w);
         r
     }
 
@@ -356,11 +356,10 @@ impl<T> Chan<T> {
     /// Entered with the lock held (and `w` queued); returns without it.
     fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
-        let me = (self as *const Self).cast::<()>();
-        let cap = self.cap as u64;
+        let on = WaitingOn::channel(reason, self, self.cap);
         match deadline {
-            None => park::park_on(reason, me, cap, release),
-            Some(d) => park::park_until_on(reason, d, me, cap, release),
+            None => park::park_on(on, release),
+            Some(d) => park::park_until_on(on, d, release),
         }
         loop {
             if w.outcome() != WAITING {
@@ -377,9 +376,9 @@ impl<T> Chan<T> {
                     }
                     return;
                 }
-                park::park_until_on(reason, d, me, cap, || {});
+                park::park_until_on(on, d, || {});
             } else {
-                park::park_on(reason, me, cap, || {});
+                park::park_on(on, || {});
             }
         }
     }

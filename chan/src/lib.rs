@@ -63,7 +63,7 @@ mod waitq;
 /// `after_func`, `notify_context` and `time::after_func` run their waiters and callbacks
 /// (Go starts a goroutine; off the runtime there is none to start).
 pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
-    if goro_runtime::time::on_runtime() {
+    if goro_runtime::__private::on_runtime() {
         drop(goro_runtime::go(f));
     } else {
         std::thread::spawn(f);

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use goro_runtime::park::{self, Unparker, WaitReason};
+use goro_runtime::park::{self, Unparker, WaitReason, WaitingOn};
 
 use crate::channel::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
@@ -494,7 +494,7 @@ fn run<'a, C: CaseSlot<'a>>(
     // Go 1.23: an expired timer's channel is ready at the moment of the select. Fire the
     // due timers (before taking any channel lock: their callbacks send) so that two
     // expired timers are both ready below and pass 1 picks one at random.
-    goro_runtime::time::fire_due();
+    goro_runtime::__private::fire_due();
     let poll = poll_order(n);
     let locks = lock_order(cases);
     let locks = locks.as_slice();
@@ -627,11 +627,10 @@ fn park_locked<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize], deadline: Opti
             cases[i].case().chan().unlock();
         }
     };
-    let n = cases.len() as u64;
-    let none = std::ptr::null();
+    let on = WaitingOn::select(cases.len());
     match deadline {
-        None => park::park_on(WaitReason::Select, none, n, release),
-        Some(d) => park::park_until_on(WaitReason::Select, d, none, n, release),
+        None => park::park_on(on, release),
+        Some(d) => park::park_until_on(on, d, release),
     }
 }
 

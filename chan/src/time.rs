@@ -10,7 +10,7 @@
 //!   when a receive or select looks: a timer whose deadline has passed at creation sends
 //!   at once (`after(Duration::ZERO)` is ready immediately), and `select` fires the
 //!   caller's due timers before it decides that nothing is ready
-//!   ([`goro_runtime::time::fire_due`]), so two expired timers are both ready and one is
+//!   ([`goro_runtime::__private::fire_due`]), so two expired timers are both ready and one is
 //!   chosen at random.
 //! * **Dropping cancels and frees.** Dropping a `Timer` or `Ticker`, or the last receiver
 //!   of an `after`/`tick` channel, cancels its timer at once (an `after_func` runs even if
@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use goro_runtime::time::call_at;
+use goro_runtime::__private::call_at;
 
 use crate::channel::{bounded, never, Receiver, Sender};
 
@@ -114,7 +114,7 @@ struct State {
     /// Bumped by every stop and reset: a callback armed with an older one does nothing.
     generation: u64,
     /// The armed runtime timer, while active.
-    armed: Option<goro_runtime::time::Timer>,
+    armed: Option<goro_runtime::__private::Timer>,
     /// Where the value goes (`None` for an `after_func` timer).
     tx: Option<Sender<Instant>>,
     /// `Some` for a ticker: the period it re-arms with.

@@ -100,7 +100,7 @@ impl<T> Waiter<T> {
     /// A plain (non-select) waiter for the caller, in the calling green thread's recycled
     /// block if it has one (`park::alloc_waiter`); hand it back with `park::free_waiter`.
     pub(crate) fn for_current(value: Option<T>) -> Box<Self> {
-        goro_runtime::park::alloc_waiter(|me| Waiter::with(me, value, None))
+        goro_runtime::__private::alloc_waiter(|me| Waiter::with(me, value, None))
     }
 
     fn with(unparker: Unparker, value: Option<T>, select: Option<(Arc<Claim>, usize)>) -> Self {

@@ -12,7 +12,7 @@
 //!         created at src/main.rs:9:13
 //! ```
 //!
-//! It reads what each G records about itself (`coroutine::Diag`: state, since when, what
+//! It reads what each G records about itself (`coroutine::Diagnostics`: state, since when, what
 //! it waits on) with relaxed loads while walking the registry one shard lock at a time:
 //! no green thread is stopped, so a G that changes state mid-walk shows either state.
 //! Cheap enough for production: the cost is one registry walk.
@@ -20,24 +20,24 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::coroutine::{GRef, Status, G};
+use crate::g::{GRef, Status, G};
 use crate::park::WaitReason;
-use crate::scheduler::Shared;
+use crate::scheduler::Sched;
 
 /// Every runtime of the process, for `dump()` (pruned when one is gone).
-static RUNTIMES: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
+static RUNTIMES: Mutex<Vec<(u64, Weak<Sched>)>> = Mutex::new(Vec::new());
 static NEXT_RUNTIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-fn runtimes() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Shared>)>> {
+fn runtimes() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Sched>)>> {
     RUNTIMES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Lists a new runtime for `dump()`; returns its number.
-pub(crate) fn register(shared: &Arc<Shared>) -> u64 {
+pub(crate) fn register(sched: &Arc<Sched>) -> u64 {
     let n = NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut all = runtimes();
     all.retain(|(_, w)| w.strong_count() > 0);
-    all.push((n, Arc::downgrade(shared)));
+    all.push((n, Arc::downgrade(sched)));
     n
 }
 
@@ -59,36 +59,36 @@ pub(crate) fn register(shared: &Arc<Shared>) -> u64 {
 /// });
 /// ```
 pub fn dump() -> String {
-    let all: Vec<(u64, Arc<Shared>)> = runtimes()
+    let all: Vec<(u64, Arc<Sched>)> = runtimes()
         .iter()
         .filter_map(|(n, w)| Some((*n, w.upgrade()?)))
         .filter(|(_, s)| !s.is_shutdown())
         .collect();
     let mut out = String::new();
-    for (n, shared) in all {
+    for (n, sched) in all {
         if !out.is_empty() {
             out.push('\n');
         }
         let _ = write!(out, "goro runtime {n}: ");
-        out.push_str(&dump_runtime(&shared));
+        out.push_str(&dump_runtime(&sched));
     }
     out
 }
 
 /// The dump of one runtime (also the body of a deadlock report).
-pub(crate) fn dump_runtime(shared: &Shared) -> String {
-    let now = shared.tick_clock();
-    let mut gs: Vec<GRef> = shared
+pub(crate) fn dump_runtime(sched: &Sched) -> String {
+    let now = sched.tick_clock();
+    let mut gs: Vec<GRef> = sched
         .registry
         .snapshot()
         .into_iter()
         .filter(|g| g.diag.status() != Status::Dead)
         .collect();
     gs.sort_by_key(|g| g.id());
-    let (_, sleeping) = shared.idle.counts();
+    let (_, sleeping) = sched.idle.counts();
     let mut out = format!(
         "{} workers ({sleeping} asleep), {} live green threads\n",
-        shared.num_workers(),
+        sched.num_workers(),
         gs.len()
     );
     for g in gs {
@@ -101,16 +101,16 @@ pub(crate) fn dump_runtime(shared: &Shared) -> String {
 fn describe(out: &mut String, g: &G, now: u64) {
     let status = g.diag.status();
     let age = fmt_ms(now.saturating_sub(g.diag.since()));
-    let (object, extra) = g.diag.object();
+    let (object, detail) = g.diag.waiting_on();
     let reason = WaitReason::from_u8(g.wait_reason.load(std::sync::atomic::Ordering::Relaxed));
     let _ = match status {
         Status::Running => writeln!(out, "goroutine {} [running, {age}]:", g.id()),
         Status::Runnable => writeln!(out, "goroutine {} [runnable, {age}]:", g.id()),
-        Status::Parked if reason == WaitReason::Sleep && extra != 0 => writeln!(
+        Status::Parked if reason == WaitReason::Sleep && detail != 0 => writeln!(
             out,
             "goroutine {} [sleep, {age}, wakes in {}]:",
             g.id(),
-            fmt_ms(extra.saturating_sub(now))
+            fmt_ms(detail.saturating_sub(now))
         ),
         Status::Parked => writeln!(out, "goroutine {} [{}, {age}]:", g.id(), reason.as_str()),
         Status::Dead => return,
@@ -118,13 +118,13 @@ fn describe(out: &mut String, g: &G, now: u64) {
     if status == Status::Parked && object != 0 {
         let _ = match reason {
             WaitReason::ChanSend | WaitReason::ChanRecv => {
-                writeln!(out, "        channel {object:#x} (capacity {extra})")
+                writeln!(out, "        channel {object:#x} (capacity {detail})")
             }
             _ => writeln!(out, "        on {object:#x}"),
         };
     }
-    if status == Status::Parked && reason == WaitReason::Select && extra != 0 {
-        let _ = writeln!(out, "        {extra} cases");
+    if status == Status::Parked && reason == WaitReason::Select && detail != 0 {
+        let _ = writeln!(out, "        {detail} cases");
     }
     let site = g
         .spawn_site()

@@ -18,7 +18,7 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::coroutine::Completion;
+use crate::g::Completion;
 use crate::park::{self, Unparker, WaitReason};
 
 const RUNNING: usize = 0;

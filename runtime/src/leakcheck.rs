@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::Shared;
+use crate::scheduler::Sched;
 
 /// Records the number of live green threads now; [`verify`](LeakCheck::verify) later
 /// checks the count came back down.
@@ -26,7 +26,7 @@ use crate::scheduler::Shared;
 /// ```
 #[derive(Debug)]
 pub struct LeakCheck {
-    shared: Arc<Shared>,
+    sched: Arc<Sched>,
     baseline: usize,
 }
 
@@ -34,25 +34,25 @@ impl LeakCheck {
     /// Baseline from the caller's runtime. Panics outside a runtime (use
     /// [`for_runtime`](Self::for_runtime)).
     pub fn new() -> LeakCheck {
-        let shared = crate::green::current_shared().expect(
+        let sched = crate::scheduler::context::current_sched().expect(
             "goro::LeakCheck::new called outside a goro runtime; use LeakCheck::for_runtime",
         );
-        LeakCheck::with(shared)
+        LeakCheck::with(sched)
     }
 
     /// Baseline from `rt`, for checks made from a plain thread.
     pub fn for_runtime(rt: &crate::Runtime) -> LeakCheck {
-        LeakCheck::with(rt.shared().clone())
+        LeakCheck::with(rt.sched().clone())
     }
 
-    fn with(shared: Arc<Shared>) -> LeakCheck {
-        let baseline = shared.live();
-        LeakCheck { shared, baseline }
+    fn with(sched: Arc<Sched>) -> LeakCheck {
+        let baseline = sched.live();
+        LeakCheck { sched, baseline }
     }
 
     /// Green threads above the baseline right now (0 when none leaked yet).
     pub fn excess(&self) -> usize {
-        self.shared.live().saturating_sub(self.baseline)
+        self.sched.live().saturating_sub(self.baseline)
     }
 
     /// Waits up to `within` for the count to return to the baseline; `Err` carries the
@@ -68,9 +68,9 @@ impl LeakCheck {
             if Instant::now() >= deadline {
                 return Err(format!(
                     "goro: {excess} green thread(s) leaked (live {}, baseline {}):\n\n{}",
-                    self.shared.live(),
+                    self.sched.live(),
                     self.baseline,
-                    crate::dump::dump_runtime(&self.shared)
+                    crate::dump::dump_runtime(&self.sched)
                 ));
             }
             crate::sleep(pause);

@@ -45,38 +45,42 @@
 // Under loom only the model-checked modules matter; the rest (netpoller, sockets) is idle.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+// Leaves: import nothing above them.
 mod arena;
+mod overflow;
+mod stack;
+mod valgrind;
+// The green thread (G, GRef, its locals and waiter cache).
+mod g;
+// The scheduler core: the knot a runtime needs.
+mod netpoll;
+pub mod park;
+mod scheduler;
+mod timer;
+// Services on the core.
 mod blocking;
-mod builder;
-mod coroutine;
-mod current;
 mod dump;
-mod green;
-mod gref;
 mod join;
 mod leakcheck;
-mod local;
-mod loom;
 mod metrics;
+mod sysmon;
+// Public API.
+mod builder;
+mod local;
+mod runtime;
+mod spawn;
+// Libraries.
 #[cfg(not(loom))]
 pub mod net;
-mod netpoll;
-mod overflow;
-pub mod park;
-mod runtime;
-mod scheduler;
 #[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 mod scope;
-mod stack;
 pub mod sync;
-mod sysmon;
-mod timer;
-mod valgrind;
+
+mod loom;
 
 pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
 pub use dump::dump;
-pub use green::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use leakcheck::LeakCheck;
 pub use local::LocalKey;
@@ -84,11 +88,15 @@ pub use metrics::{metrics, Metrics};
 pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
+pub use spawn::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sysmon::DEADLOCK_MESSAGE;
 
-/// Timer callbacks, the building block of `goro::time::{after, tick}`.
-pub mod time {
+/// What goro-chan builds on and users do not call: boxed wait records recycled per green
+/// thread, and timer callbacks (the building block of `goro::time`). Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
     pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }
 

@@ -8,74 +8,14 @@
 //! one value per green thread instead, stored in the G itself, so it follows the green
 //! thread from worker to worker. On a plain OS thread it behaves like `thread_local!`.
 //!
-//! # Invariants
-//! 1. A G's table (`G::locals`) is touched only by that G while it runs, and by its own
-//!    exit path (`Exit`, on the G's stack or by the shutdown thread that unwinds it after
-//!    every worker stopped). A G runs on one worker at a time, so the table is never
-//!    aliased.
-//! 2. Each value is boxed: a `&T` handed to `with` stays valid while other keys are
-//!    initialised (the table's `Vec` may grow; the boxes do not move), and a value is
-//!    dropped only by `clear`, which never runs while a `with` on the same G is active
-//!    (`with` cannot make the G exit).
-//! 3. Values are dropped when the green thread finishes — after its function returned or
-//!    panicked, before `join` returns — in a loop, because a destructor may set other keys.
+//! The values live in the G (`g/locals.rs`, whose invariants this file relies on).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::coroutine::G;
-use crate::park::current_g;
-
-/// One party's values, indexed by `LocalKey::index`.
-type Slots = Vec<Option<Box<dyn Any>>>;
-
-/// Per-party table of values. Boxed, so a G that never uses a local (most) pays one word
-/// for it.
-#[derive(Default)]
-pub(crate) struct Locals {
-    slots: Option<Box<Slots>>,
-}
-
-impl Locals {
-    /// Drops every value (invariant 3); destructors may set keys again, so repeat.
-    fn clear(cell: &UnsafeCell<Locals>) {
-        for _ in 0..16 {
-            // SAFETY: invariant 1: only this party touches its table, and no `with` is
-            // active (invariant 2). The `Vec` is moved out before any destructor runs, so
-            // a destructor that sets a key works on a fresh table.
-            let Some(slots) = std::mem::take(unsafe { &mut (*cell.get()).slots }) else {
-                return;
-            };
-            if slots.iter().all(Option::is_none) {
-                return;
-            }
-            drop(slots);
-        }
-    }
-}
-
-/// Drops a finishing G's values when dropped: at the end of its function, on panic, or
-/// when shutdown unwinds it.
-pub(crate) struct Exit<'a>(pub(crate) &'a G);
-
-impl Drop for Exit<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Shutdown's forced unwind: a second panic would abort anyway.
-            return Locals::clear(&self.0.locals);
-        }
-        let cleared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Locals::clear(&self.0.locals)
-        }));
-        if cleared.is_err() {
-            eprintln!(
-                "goro: a green-thread-local value's destructor panicked in green thread {}",
-                self.0.id()
-            );
-        }
-    }
-}
+use crate::g::locals::Locals;
+use crate::scheduler::context::running_g;
 
 thread_local! {
     static THREAD_LOCALS: OsLocals = OsLocals(UnsafeCell::new(Locals::default()));
@@ -154,7 +94,7 @@ impl<T: 'static> LocalKey<T> {
     /// initialising it on first use. Use `Cell`/`RefCell` inside for mutation, as with
     /// `thread_local!`.
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
-        match current_g() {
+        match running_g() {
             // SAFETY: `g` is the running green thread (we are on its stack), alive while
             // it runs.
             Some(g) => f(self.get(unsafe { &(*g).locals })),

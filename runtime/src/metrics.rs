@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::scheduler::Shared;
+use crate::scheduler::Sched;
 
 /// A snapshot of one runtime's counters ([`Runtime::metrics`](crate::Runtime::metrics),
 /// [`metrics`] from inside a runtime).
@@ -55,29 +55,29 @@ pub struct Metrics {
     pub blocking_in_progress: usize,
 }
 
-pub(crate) fn read(shared: &Shared) -> Metrics {
+pub(crate) fn read(sched: &Sched) -> Metrics {
     let sum = |f: fn(&crate::scheduler::Remote) -> u64| -> u64 {
-        shared.remotes.iter().map(|r| f(r)).sum()
+        sched.remotes.iter().map(|r| f(r)).sum()
     };
-    let (searching, idle) = shared.idle.counts();
+    let (searching, idle) = sched.idle.counts();
     Metrics {
-        workers: shared.num_workers(),
+        workers: sched.num_workers(),
         workers_idle: idle,
         workers_searching: searching,
-        live_green_threads: shared.live(),
-        spawned: shared.started(),
+        live_green_threads: sched.live(),
+        spawned: sched.started(),
         resumes: sum(|r| r.ticks.load(Ordering::Relaxed)),
         parks: sum(|r| r.parks.load(Ordering::Relaxed)),
         steals: sum(|r| r.steals.load(Ordering::Relaxed)),
-        global_queue_depth: shared.injector.len(),
-        local_queue_depth: shared.remotes.iter().map(|r| r.stealer.len()).sum(),
-        netpoll_wakeups: shared.poller.notified(),
-        netpoll_polls: shared.poller.polls(),
+        global_queue_depth: sched.injector.len(),
+        local_queue_depth: sched.remotes.iter().map(|r| r.stealer.len()).sum(),
+        netpoll_wakeups: sched.poller.notified(),
+        netpoll_polls: sched.poller.polls(),
         blocking_in_progress: crate::blocking::in_progress(),
     }
 }
 
 /// The counters of the runtime the caller runs in (`None` outside a runtime).
 pub fn metrics() -> Option<Metrics> {
-    crate::green::current_shared().map(|s| read(&s))
+    crate::scheduler::context::current_sched().map(|s| read(&s))
 }

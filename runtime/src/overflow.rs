@@ -18,7 +18,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
-use crate::current;
+use crate::scheduler::context;
 
 static INSTALL: Once = Once::new();
 static PREV_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
@@ -51,17 +51,12 @@ pub(crate) fn install() {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let w = current::worker();
-    if !w.is_null() {
-        // SAFETY: a non-null worker pointer is this thread's live worker context, and its
-        // current G (if any) is kept alive by the worker while it runs.
-        let g = unsafe { (*w).current_g() };
-        if !g.is_null() {
-            // SAFETY: as above; `guard`, `id` and `spawn_site` are immutable.
-            let g = unsafe { &*g };
-            if g.guard.contains(addr) {
-                report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib());
-            }
+    if let Some(g) = context::running_g() {
+        // SAFETY: the worker keeps the G it runs alive while it runs; `guard`, `id` and
+        // `spawn_site` are immutable.
+        let g = unsafe { &*g };
+        if g.guard.contains(addr) {
+            report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib());
         }
     }
     chain(sig, info, ucx);

@@ -27,13 +27,14 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use crate::builder::Builder;
-use crate::coroutine::{GRef, Status, G};
-use crate::current;
+use crate::g::{GRef, Status, G};
 use crate::join::{JoinHandle, JoinState};
 use crate::park;
+use crate::scheduler::context;
 use crate::scheduler::worker::{self, WorkerCtx};
-use crate::scheduler::Shared;
+use crate::scheduler::Sched;
 use crate::stack::{self, Stack};
+use crate::sysmon::Monitor;
 use std::sync::atomic::Ordering;
 
 /// A goro runtime: `workers` OS threads multiplexing green threads.
@@ -47,7 +48,9 @@ use std::sync::atomic::Ordering;
 /// ```
 #[derive(Debug)]
 pub struct Runtime {
-    shared: Arc<Shared>,
+    sched: Arc<Sched>,
+    /// sysmon's configuration and the deadlock verdict; shared with the sysmon thread.
+    monitor: Arc<Monitor>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -65,20 +68,22 @@ impl Runtime {
     pub(crate) fn start(
         workers: usize,
         stack_size: usize,
-        monitor: crate::sysmon::Monitor,
+        monitor: Monitor,
     ) -> io::Result<Runtime> {
         crate::overflow::install();
-        let (shared, locals) = Shared::new(workers, stack_size, monitor)?;
+        let (sched, locals) = Sched::new(workers, stack_size)?;
         let mut rt = Runtime {
-            shared: shared.clone(),
+            sched: sched.clone(),
+            monitor: Arc::new(monitor),
             threads: Vec::with_capacity(workers + 1),
         };
         for (i, local) in locals.into_iter().enumerate() {
             // On failure `rt` drops, stopping the workers already started.
-            rt.threads.push(worker::spawn(shared.clone(), i, local)?);
+            rt.threads.push(worker::spawn(sched.clone(), i, local)?);
         }
-        rt.threads.push(crate::sysmon::spawn(&shared)?);
-        crate::dump::register(&shared);
+        rt.threads
+            .push(crate::sysmon::spawn(&sched, rt.monitor.clone())?);
+        crate::dump::register(&sched);
         Ok(rt)
     }
 
@@ -102,7 +107,11 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_on(&self.shared, worker_of(&self.shared), f, Location::caller())
+        let site = Location::caller();
+        context::with_worker(|w| {
+            let own = w.filter(|ctx| Arc::ptr_eq(&ctx.sched, &self.sched));
+            spawn_on(&self.sched, own, f, site)
+        })
     }
 
     /// Runs `f` as a green thread and blocks the calling thread until it returns. A panic
@@ -119,8 +128,8 @@ impl Runtime {
         T: Send + 'static,
     {
         let h = self.spawn(f);
-        let r = if self.shared.monitor.detects_deadlocks() {
-            match h.join_watching(&self.shared.monitor) {
+        let r = if self.monitor.detects_deadlocks() {
+            match h.join_watching(&self.monitor) {
                 Ok(r) => r,
                 Err(report) => panic!("{report}"),
             }
@@ -135,37 +144,27 @@ impl Runtime {
 
     /// Counters describing this runtime right now (see [`Metrics`](crate::Metrics)).
     pub fn metrics(&self) -> crate::Metrics {
-        crate::metrics::read(&self.shared)
+        crate::metrics::read(&self.sched)
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    pub(crate) fn sched(&self) -> &Arc<Sched> {
+        &self.sched
     }
 
     /// Live green threads of this runtime.
     pub fn num_goroutines(&self) -> usize {
-        self.shared.live()
+        self.sched.live()
     }
 
     /// Number of processors (worker threads).
     pub fn workers(&self) -> usize {
-        self.shared.num_workers()
-    }
-
-    /// Total green threads spawned so far.
-    pub fn spawned(&self) -> u64 {
-        self.shared.started()
-    }
-
-    /// (searching, sleeping) worker counts right now.
-    pub fn idle_workers(&self) -> (usize, usize) {
-        self.shared.idle.counts()
+        self.sched.num_workers()
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if is_worker_of(&self.shared) {
+        if context::is_worker_of(&self.sched) {
             panic!(
                 "goro: a Runtime was dropped from inside one of its own green threads; \
                  it cannot wait for the worker running that green thread. Drop it from \
@@ -173,14 +172,14 @@ impl Drop for Runtime {
             );
         }
         // Step 1 and 2.
-        self.shared.begin_shutdown();
+        self.begin_shutdown();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         // Step 3.
         park::set_unwinding_runtime(true);
         loop {
-            let gs = self.shared.registry.drain();
+            let gs = self.sched.registry.drain();
             if gs.is_empty() {
                 break;
             }
@@ -193,9 +192,9 @@ impl Drop for Runtime {
         }
         park::set_unwinding_runtime(false);
         // Step 4.
-        self.shared.drain_queues();
-        self.shared.timers.clear();
-        self.shared.poller.release_deregistered();
+        self.sched.drain_queues();
+        self.sched.timers.clear();
+        self.sched.poller.release_deregistered();
     }
 }
 
@@ -260,26 +259,11 @@ pub(crate) fn unwind_one(g: &GRef) {
     }
 }
 
-/// The calling thread's worker context, if the thread is one of `shared`'s workers. Use it
-/// before the caller next parks or yields (`current.rs`).
-fn worker_of(shared: &Arc<Shared>) -> Option<&WorkerCtx> {
-    let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context; the caller
-    // uses it before any switch.
-    (!w.is_null())
-        .then(|| unsafe { &*w })
-        .filter(|c| Arc::ptr_eq(&c.shared, shared))
-}
-
-fn is_worker_of(shared: &Arc<Shared>) -> bool {
-    worker_of(shared).is_some()
-}
-
-/// Spawns a green thread in `shared`'s runtime: from one of its workers (`ctx`, the
-/// calling thread's worker if it belongs to `shared`'s runtime) onto that worker's
+/// Spawns a green thread in `sched`'s runtime: from one of its workers (`ctx`, the
+/// calling thread's worker if it belongs to `sched`'s runtime) onto that worker's
 /// processor (`runnext`, Go's `newproc`), otherwise onto the global queue.
 pub(crate) fn spawn_on<F, T>(
-    shared: &Arc<Shared>,
+    sched: &Arc<Sched>,
     ctx: Option<&WorkerCtx>,
     f: F,
     site: &'static Location<'static>,
@@ -289,27 +273,27 @@ where
     T: Send + 'static,
 {
     let dead = match ctx {
-        Some(c) => c.p.get_dead_g(shared),
-        None => shared.gpool.get(),
+        Some(c) => c.p.get_dead_g(sched),
+        None => sched.gpool.get(),
     };
     let g = match dead {
         Some(g) => g,
         None => {
-            let stack = Stack::new(shared.stack_size)
-                .map_err(|e| stack::map_error(e, shared.stack_size, shared.live()))?;
-            let g = G::fresh(shared.clone(), stack);
-            shared.registry.insert(g.clone());
+            let stack = Stack::new(sched.stack_size)
+                .map_err(|e| stack::map_error(e, sched.stack_size, sched.live()))?;
+            let g = G::fresh(sched.clone(), stack);
+            sched.registry.insert(g.clone());
             g
         }
     };
     let id = match ctx {
-        Some(c) => c.p.next_id(shared),
-        None => shared.reserve_ids(1),
+        Some(c) => c.p.next_id(sched),
+        None => sched.reserve_ids(1),
     };
     let join = Arc::new(JoinState::<T>::new());
     let result = join.clone();
     let body = move |g: &G| {
-        let _locals = crate::local::Exit(g); // dropped last: after the result is stored
+        let _locals = crate::g::locals::DropLocalsOnExit(g); // dropped last: after the result is stored
         let r = catch_unwind(AssertUnwindSafe(f));
         if let Err(p) = r {
             if g.is_unwinding() {
@@ -324,17 +308,17 @@ where
     };
     // SAFETY: `g` is fresh or came from a free list: dead and exclusively ours.
     unsafe { g.start(id, site, join.clone(), body) };
-    g.diag.set(Status::Runnable, shared.coarse_now());
-    g.diag.set_object(0, 0);
+    g.diag.set(Status::Runnable, sched.coarse_now());
+    g.diag.set_waiting_on(0, 0);
     match ctx {
         Some(c) => {
-            let counter = &shared.remotes[c.p.index].started;
+            let counter = &sched.remotes[c.p.index].started;
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
             c.ready_next(g);
         }
         None => {
-            shared.started_outside.fetch_add(1, Ordering::AcqRel);
-            shared.inject(g);
+            sched.started_outside.fetch_add(1, Ordering::AcqRel);
+            sched.inject(g);
         }
     }
     Ok(JoinHandle::new(join, id))
@@ -408,7 +392,7 @@ impl Runtime {
     /// cannot be unwound while it runs. One line on stderr names each such green thread;
     /// the runtime's memory and threads stay until the process exits.
     fn close_or_abandon(self, grace: std::time::Duration) {
-        self.shared.begin_shutdown();
+        self.begin_shutdown();
         let deadline = std::time::Instant::now() + grace;
         while self.threads.iter().any(|t| !t.is_finished()) {
             if std::time::Instant::now() >= deadline {
@@ -420,10 +404,16 @@ impl Runtime {
         drop(self); // every worker has left: the ordinary shutdown
     }
 
+    /// Shutdown step 1, for the workers and for sysmon.
+    fn begin_shutdown(&self) {
+        self.sched.begin_shutdown();
+        self.monitor.stop();
+    }
+
     #[cold]
     fn abandon(self) {
-        for g in self.shared.registry.snapshot() {
-            if g.diag.status() == crate::coroutine::Status::Running {
+        for g in self.sched.registry.snapshot() {
+            if g.diag.status() == crate::g::Status::Running {
                 let site = g
                     .spawn_site()
                     .map_or_else(|| "?".to_string(), |l| l.to_string());

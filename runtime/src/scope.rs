@@ -24,11 +24,11 @@ use std::panic::{resume_unwind, AssertUnwindSafe};
 
 // goro's `catch_unwind` lets a shutdown's forced unwind through (a green thread must not
 // survive its own unwinding).
-use crate::green::catch_unwind;
+use crate::spawn::catch_unwind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::coroutine::GRef;
+use crate::g::GRef;
 use crate::join::JoinHandle;
 use crate::park;
 use crate::sync::WaitGroup;
@@ -161,7 +161,7 @@ impl<'scope> Scope<'scope, '_> {
 fn run_job(data: &ScopeData, index: usize) {
     let job = data.pending.lock().unwrap_or_else(|e| e.into_inner())[index].take();
     if let Some(job) = job {
-        let me = park::current_g().map(|g| {
+        let me = crate::scheduler::context::running_g().map(|g| {
             // SAFETY: `g` is the running green thread (it holds a reference meanwhile).
             let g = unsafe { GRef::clone_from_ptr(g) };
             data.started

@@ -1,7 +1,7 @@
 //! sysmon: one monitor thread per runtime (Go's `sysmon`), doing what no worker can do
 //! for itself because it may be busy, asleep, or stuck:
 //!
-//! * **coarse clock**: advances `Shared::clock`, so green-thread state timestamps (shown by
+//! * **coarse clock**: advances `Sched::clock`, so green-thread state timestamps (shown by
 //!   `dump`) cost a load instead of a clock read;
 //! * **network backstop**: if green threads wait on sockets and nobody has polled for
 //!   10 ms (every worker busy running green threads), poll without blocking and inject
@@ -49,10 +49,10 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::coroutine::Status;
+use crate::g::Status;
 use crate::park::thread::ThreadParker;
 use crate::park::Unparker;
-use crate::scheduler::Shared;
+use crate::scheduler::Sched;
 
 /// How long the deadlock observation must hold before the verdict.
 const CONFIRM: Duration = Duration::from_millis(100);
@@ -74,7 +74,7 @@ pub(crate) struct Monitor {
     /// Long-running green threads are reported past this (`None`: off).
     warn_after: Option<Duration>,
     /// sysmon sleeps here; shutdown unparks it.
-    pub(crate) parker: ThreadParker,
+    parker: ThreadParker,
     state: Mutex<MonitorState>,
 }
 
@@ -127,6 +127,11 @@ impl Monitor {
         self.state().verdict.clone()
     }
 
+    /// Wakes sysmon to see the runtime shutting down (after `Sched::begin_shutdown`).
+    pub(crate) fn stop(&self) {
+        self.parker.unpark();
+    }
+
     fn declare(&self, report: String) {
         let watchers = {
             let mut st = self.state();
@@ -139,17 +144,20 @@ impl Monitor {
     }
 }
 
-/// Starts sysmon for `shared`. It holds only a weak reference, and exits when the runtime
-/// shuts down.
-pub(crate) fn spawn(shared: &Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let weak = Arc::downgrade(shared);
+/// Starts sysmon for `sched`. It holds only a weak reference, and exits when the runtime
+/// shuts down (`Monitor::stop`).
+pub(crate) fn spawn(
+    sched: &Arc<Sched>,
+    monitor: Arc<Monitor>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let weak = Arc::downgrade(sched);
     std::thread::Builder::new()
         .name("goro-sysmon".into())
-        .spawn(move || Sysmon::default().run(weak))
+        .spawn(move || Sysmon::new(monitor).run(weak))
 }
 
-#[derive(Default)]
 struct Sysmon {
+    monitor: Arc<Monitor>,
     /// Per processor: (tick counter, coarse ms when it last changed).
     seen_ticks: Vec<(u64, u64)>,
     /// Processors already warned about for their current tick value.
@@ -161,42 +169,49 @@ struct Sysmon {
 }
 
 impl Sysmon {
-    fn run(mut self, weak: Weak<Shared>) {
+    fn new(monitor: Arc<Monitor>) -> Sysmon {
+        Sysmon {
+            monitor,
+            seen_ticks: Vec::new(),
+            warned: Vec::new(),
+            seen_polls: None,
+            candidate: None,
+        }
+    }
+
+    fn run(mut self, weak: Weak<Sched>) {
         let mut delay = MIN_DELAY;
         loop {
-            let Some(shared) = weak.upgrade() else { return };
-            if shared.is_shutdown() {
+            let Some(sched) = weak.upgrade() else { return };
+            if sched.is_shutdown() {
                 return;
             }
-            let busy = self.tick(&shared);
+            let busy = self.tick(&sched);
             delay = if busy {
                 MIN_DELAY
             } else {
                 (delay * 2).min(MAX_DELAY)
             };
-            // Holding `shared` while asleep is fine: shutdown unparks us and joins us.
-            shared
-                .monitor
-                .parker
-                .park_until(Some(Instant::now() + delay));
+            // Holding `sched` while asleep is fine: shutdown unparks us and joins us.
+            self.monitor.parker.park_until(Some(Instant::now() + delay));
         }
     }
 
     /// One round. True if it found something to do (tick faster).
-    fn tick(&mut self, shared: &Shared) -> bool {
-        let now_ms = shared.tick_clock();
+    fn tick(&mut self, sched: &Sched) -> bool {
+        let now_ms = sched.tick_clock();
         let now = Instant::now();
-        let mut busy = self.netpoll_backstop(shared, now);
-        busy |= self.retake(shared, now_ms);
-        if shared.monitor.detect_deadlocks && shared.monitor.verdict().is_none() {
-            self.check_deadlock(shared, now);
+        let mut busy = self.netpoll_backstop(sched, now);
+        busy |= self.retake(sched, now_ms);
+        if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
+            self.check_deadlock(sched, now);
         }
         busy
     }
 
     /// Polls the network if green threads wait on it and nobody polled for a while.
-    fn netpoll_backstop(&mut self, shared: &Shared, now: Instant) -> bool {
-        let poller = &shared.poller;
+    fn netpoll_backstop(&mut self, sched: &Sched, now: Instant) -> bool {
+        let poller = &sched.poller;
         if !poller.has_waiters() || poller.is_polling() {
             // Nobody to find, or somebody is blocked in `epoll_wait` and will find them.
             self.seen_polls = None;
@@ -218,30 +233,30 @@ impl Sysmon {
     }
 
     /// Spots workers stuck in one green thread; wakes a worker to take their queued work.
-    fn retake(&mut self, shared: &Shared, now_ms: u64) -> bool {
-        let n = shared.num_workers();
+    fn retake(&mut self, sched: &Sched, now_ms: u64) -> bool {
+        let n = sched.num_workers();
         self.seen_ticks.resize(n, (0, now_ms));
         self.warned.resize(n, u64::MAX);
         let mut stuck = false;
         for i in 0..n {
-            let r = &shared.remotes[i];
+            let r = &sched.remotes[i];
             let ticks = r.ticks.load(std::sync::atomic::Ordering::Relaxed);
             let (seen, since) = &mut self.seen_ticks[i];
             if *seen != ticks {
                 (*seen, *since) = (ticks, now_ms);
                 continue;
             }
-            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || shared.idle.is_parked(i) {
+            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || sched.idle.is_parked(i) {
                 continue;
             }
             // Stuck in one green thread (or its worker is between loops for 10 ms, which
             // only happens when it is descheduled: waking a helper is harmless then).
             if !r.stealer.is_empty() || !r.runnext.is_empty() {
-                shared.notify_parked();
+                sched.wake_idle_worker();
                 stuck = true;
             }
-            if let Some(limit) = shared.monitor.warn_after {
-                if self.warned[i] != ticks && warn_long_running(shared, limit) {
+            if let Some(limit) = self.monitor.warn_after {
+                if self.warned[i] != ticks && warn_long_running(sched, limit) {
                     self.warned[i] = ticks;
                 }
             }
@@ -249,20 +264,18 @@ impl Sysmon {
         stuck
     }
 
-    fn check_deadlock(&mut self, shared: &Shared, now: Instant) {
-        if !is_quiescent(shared) {
+    fn check_deadlock(&mut self, sched: &Sched, now: Instant) {
+        if !is_quiescent(sched, &self.monitor) {
             self.candidate = None;
             return;
         }
-        let progress = progress(shared);
+        let progress = progress(sched);
         match self.candidate {
             Some((p, since)) if p == progress => {
-                if now.duration_since(since) >= CONFIRM && is_quiescent(shared) {
-                    let report = format!(
-                        "{DEADLOCK_MESSAGE}\n\n{}",
-                        crate::dump::dump_runtime(shared)
-                    );
-                    shared.monitor.declare(report);
+                if now.duration_since(since) >= CONFIRM && is_quiescent(sched, &self.monitor) {
+                    let report =
+                        format!("{DEADLOCK_MESSAGE}\n\n{}", crate::dump::dump_runtime(sched));
+                    self.monitor.declare(report);
                 }
             }
             _ => self.candidate = Some((progress, now)),
@@ -271,21 +284,21 @@ impl Sysmon {
 }
 
 /// Every worker asleep, no runnable G, and no possible waker (module docs).
-fn is_quiescent(shared: &Shared) -> bool {
-    let (_, sleeping) = shared.idle.counts();
-    sleeping == shared.num_workers()
-        && shared.live() > 0
-        && shared.injector.is_empty()
-        && shared
+fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
+    let (_, sleeping) = sched.idle.counts();
+    sleeping == sched.num_workers()
+        && sched.live() > 0
+        && sched.injector.is_empty()
+        && sched
             .remotes
             .iter()
             .all(|r| r.stealer.is_empty() && r.runnext.is_empty())
-        && shared.timers.next_deadline().is_none()
-        && !shared.poller.has_waiters()
+        && sched.timers.next_deadline().is_none()
+        && !sched.poller.has_waiters()
         && crate::blocking::in_progress() == 0
         && crate::park::os_waiters() == 0
         && !crate::timer::global_thread().1
-        && only_known_threads(shared)
+        && only_known_threads(sched, monitor)
 }
 
 /// True if every OS thread of the process is one goro knows cannot wake a green thread
@@ -293,12 +306,12 @@ fn is_quiescent(shared: &Shared) -> bool {
 /// thread, and the `block_on` callers watching for the verdict. Any other thread — the
 /// user's, another runtime's, a test harness's — might hold a channel end or a lock and
 /// send or unlock later, so its presence rules out a verdict (invariant 3).
-fn only_known_threads(shared: &Shared) -> bool {
-    let known = shared.num_workers()
+fn only_known_threads(sched: &Sched, monitor: &Monitor) -> bool {
+    let known = sched.num_workers()
         + 1 // sysmon
         + crate::blocking::pool_threads()
         + usize::from(crate::timer::global_thread().0)
-        + shared.monitor.watchers();
+        + monitor.watchers();
     process_threads().is_some_and(|n| n <= known)
 }
 
@@ -308,21 +321,21 @@ fn process_threads() -> Option<usize> {
 }
 
 /// Changes whenever any green thread runs or is spawned.
-fn progress(shared: &Shared) -> u64 {
-    let ticks: u64 = shared
+fn progress(sched: &Sched) -> u64 {
+    let ticks: u64 = sched
         .remotes
         .iter()
         .map(|r| r.ticks.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
-    ticks.wrapping_add(shared.started())
+    ticks.wrapping_add(sched.started())
 }
 
 /// Prints every green thread that has been running longer than `limit`; true if any.
-fn warn_long_running(shared: &Shared, limit: Duration) -> bool {
-    let now = shared.coarse_now();
+fn warn_long_running(sched: &Sched, limit: Duration) -> bool {
+    let now = sched.coarse_now();
     let limit_ms = limit.as_millis() as u64;
     let mut any = false;
-    for g in shared.registry.snapshot() {
+    for g in sched.registry.snapshot() {
         if g.diag.status() == Status::Running && now.saturating_sub(g.diag.since()) >= limit_ms {
             let site = g
                 .spawn_site()

@@ -5,7 +5,7 @@
 //! round reads the earliest deadline (one relaxed atomic load, nothing when no timer is
 //! pending) and fires what is due; when every worker is idle, exactly one of them — the
 //! *timekeeper* — sleeps with the earliest deadline as its timeout, and inserting an earlier
-//! timer wakes it (`Shared::timer_inserted`).
+//! timer wakes it (`Sched::timer_inserted`).
 //!
 //! # Invariants
 //! 1. `next` is the earliest `when` in `heap` (u64::MAX when empty), updated under `heap`'s
@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::park::Unparker;
+use crate::scheduler::context;
 
 /// What a timer does when it fires.
 pub(crate) enum Action {
@@ -277,15 +278,16 @@ fn global() -> &'static GlobalTimers {
 /// Arms `waker` for `deadline` on the caller's runtime (a worker), or on the global timer
 /// thread when the caller is not a worker.
 pub(crate) fn arm(deadline: Instant, waker: Arc<TimerWaker>) {
-    let w = crate::current::worker();
-    if !w.is_null() {
-        // SAFETY: a non-null worker pointer is this thread's live worker context.
-        let shared = unsafe { &(*w).shared };
-        if shared.timers.insert(deadline, waker) {
-            shared.timer_inserted();
+    let off_runtime = context::with_worker(|w| match w {
+        Some(ctx) => {
+            if ctx.sched.timers.insert(deadline, waker) {
+                ctx.sched.timer_inserted();
+            }
+            None
         }
-        return;
-    }
+        None => Some(waker),
+    });
+    let Some(waker) = off_runtime else { return };
     let g = global();
     if g.timers.insert(deadline, waker) {
         g.parker.unpark();
@@ -314,7 +316,7 @@ impl Timer {
 /// between green threads): `go` works there.
 #[doc(hidden)]
 pub fn on_runtime() -> bool {
-    !crate::current::worker().is_null()
+    context::on_worker()
 }
 
 /// Fires the caller's due timers now, if any: those of its runtime on a worker, else the
@@ -324,22 +326,23 @@ pub fn on_runtime() -> bool {
 /// timer is pending. Must not be called with a channel lock held (callbacks send).
 #[doc(hidden)]
 pub fn fire_due() {
-    let w = crate::current::worker();
-    let timers = if w.is_null() {
-        match GLOBAL.get() {
-            Some(g) => &g.timers,
-            None => return,
-        }
-    } else {
-        // SAFETY: a non-null worker pointer is this thread's live worker context.
-        unsafe { &(&*w).shared.timers }
-    };
-    if timers.is_pending_relaxed() {
-        let now = Instant::now();
-        if timers.is_due(now) {
-            timers.fire_due(now);
+    fn fire(timers: &Timers) {
+        if timers.is_pending_relaxed() {
+            let now = Instant::now();
+            if timers.is_due(now) {
+                timers.fire_due(now);
+            }
         }
     }
+    // Callbacks do not park (`call_at`), so the worker stays ours while they run.
+    context::with_worker(|w| match w {
+        Some(ctx) => fire(&ctx.sched.timers),
+        None => {
+            if let Some(g) = GLOBAL.get() {
+                fire(&g.timers);
+            }
+        }
+    });
 }
 
 /// Runs `f` at `deadline`, on a worker of the caller's runtime, or on goro's timer thread

@@ -180,7 +180,7 @@ fn green_threads_are_recycled_without_leaking() {
         assert_eq!(n, 5000);
         assert_eq!(rt.num_goroutines(), 0);
     }
-    assert_eq!(rt.spawned(), 5 * 5001);
+    assert_eq!(rt.metrics().spawned, 5 * 5001);
 }
 
 #[test]

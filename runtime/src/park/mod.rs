@@ -30,14 +30,14 @@
 //! A parked green thread's stack may be released to the kernel in the future (compaction of
 //! parked stacks), so wait records and value slots that wakers write into belong in the heap
 //! (an `Arc`) or in the channel, not in the parked frame. [`alloc_waiter`] and
-//! [`free_waiter`] box them, recycling one block per green thread (`park/spare.rs`).
+//! [`free_waiter`] box them, recycling one block per green thread (`g/waiter_cache.rs`).
 
-mod spare;
 pub(crate) mod state;
 pub(crate) mod thread;
+pub(crate) mod waiter_alloc;
+mod waiting_on;
 
-pub use spare::{alloc_waiter, free_waiter};
-pub(crate) use spare::{free_spare, Spare};
+pub use waiting_on::{WaitReason, WaitingOn};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -47,73 +47,10 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::coroutine::{GRef, Release, Status, Suspend, G};
-use crate::current;
+use crate::g::{GRef, ReleaseStep, Status, Suspend, G};
+use crate::scheduler::context::running_g;
 use state::Notify;
 use thread::ThreadParker;
-
-/// Why a green thread is parked (Go's `waitReason`), shown by diagnostics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(u8)]
-pub enum WaitReason {
-    /// Not parked, or no reason given.
-    Unknown = 0,
-    /// `goro::sleep`.
-    Sleep,
-    /// `JoinHandle::join`.
-    Join,
-    /// Blocked sending on a channel.
-    ChanSend,
-    /// Blocked receiving from a channel.
-    ChanRecv,
-    /// Blocked in `select!`.
-    Select,
-    /// A `goro::sync` primitive (mutex, wait group, semaphore...).
-    Sync,
-    /// Waiting for a socket or file descriptor.
-    Io,
-    /// Waiting for a `blocking` call running on the blocking pool.
-    Blocking,
-    /// Anything else.
-    Other,
-}
-
-impl WaitReason {
-    pub(crate) fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 10] = [
-            WaitReason::Unknown,
-            WaitReason::Sleep,
-            WaitReason::Join,
-            WaitReason::ChanSend,
-            WaitReason::ChanRecv,
-            WaitReason::Select,
-            WaitReason::Sync,
-            WaitReason::Io,
-            WaitReason::Blocking,
-            WaitReason::Other,
-        ];
-        ALL.get(usize::from(v))
-            .copied()
-            .unwrap_or(WaitReason::Unknown)
-    }
-
-    /// Go's wording for the reason ("chan receive", "sleep", ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitReason::Unknown => "unknown",
-            WaitReason::Sleep => "sleep",
-            WaitReason::Join => "join",
-            WaitReason::ChanSend => "chan send",
-            WaitReason::ChanRecv => "chan receive",
-            WaitReason::Select => "select",
-            WaitReason::Sync => "sync",
-            WaitReason::Io => "IO wait",
-            WaitReason::Blocking => "blocking call",
-            WaitReason::Other => "other",
-        }
-    }
-}
 
 /// Wakes one parked party: a green thread or an OS thread.
 ///
@@ -264,21 +201,9 @@ thread_local! {
     static UNWINDING_RUNTIME: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The running green thread, if the caller is one.
-pub(crate) fn current_g() -> Option<*const G> {
-    let w = current::worker();
-    if w.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null worker pointer is this thread's live worker context; we use it
-    // before any switch.
-    let g = unsafe { (*w).current_g() };
-    (!g.is_null()).then_some(g)
-}
-
 /// The [`Unparker`] of the caller: its green thread, or else its OS thread.
 pub fn current() -> Unparker {
-    match current_g() {
+    match running_g() {
         Some(g) => {
             // SAFETY: the worker holds a strong reference to the G it runs, and we are that
             // G, so the count is at least one while we add ours.
@@ -295,7 +220,7 @@ pub fn current() -> Unparker {
 
 /// True when called from a green thread (false on a plain OS thread).
 pub fn in_green_thread() -> bool {
-    current_g().is_some()
+    running_g().is_some()
 }
 
 /// Parks the caller until its [`Unparker`] is used; `release` runs once the caller is
@@ -305,17 +230,16 @@ pub fn in_green_thread() -> bool {
 #[doc(alias = "gopark")]
 #[inline]
 pub fn park<F: FnOnce()>(reason: WaitReason, release: F) {
-    park_on(reason, std::ptr::null(), 0, release)
+    park_on(WaitingOn::reason(reason), release)
 }
 
-/// [`park`], telling diagnostics what the caller waits on: `object` is its address (a
-/// channel's, shown by `goro::dump`) and `extra` a number shown with it (a channel's
-/// capacity, a select's number of cases).
+/// [`park`], telling diagnostics what the caller waits on (a channel and its capacity,
+/// a select and its number of cases; shown by `goro::dump`).
 #[inline]
-pub fn park_on<F: FnOnce()>(reason: WaitReason, object: *const (), extra: u64, release: F) {
-    match current_g() {
+pub fn park_on<F: FnOnce()>(on: WaitingOn, release: F) {
+    match running_g() {
         // SAFETY: `g` is the green thread running this code, on its own stack.
-        Some(g) => unsafe { park_green(&*g, reason, (object, extra), release) },
+        Some(g) => unsafe { park_green(&*g, on, release) },
         None => {
             let _counted = OsWaiter::enter(); // before `release`: a waker may run after it
             release();
@@ -363,9 +287,9 @@ pub(crate) fn os_waiters() -> usize {
 /// Parks a `block_on` caller that watches for a deadlock verdict: like [`park`] with no
 /// release step, but an OS thread parked here is not counted as a possible waker.
 pub(crate) fn park_watcher(reason: WaitReason) {
-    match current_g() {
+    match running_g() {
         // SAFETY: `g` is the green thread running this code, on its own stack.
-        Some(g) => unsafe { park_green(&*g, reason, (std::ptr::null(), 0), || {}) },
+        Some(g) => unsafe { park_green(&*g, WaitingOn::reason(reason), || {}) },
         None => with_thread_parker(|p| p.park()),
     }
 }
@@ -375,23 +299,17 @@ pub(crate) fn park_watcher(reason: WaitReason) {
 /// returns; an OS thread waits on its condvar with a timeout.
 #[inline]
 pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F) {
-    park_until_on(reason, deadline, std::ptr::null(), 0, release)
+    park_until_on(WaitingOn::reason(reason), deadline, release)
 }
 
-/// [`park_until`] with a wait object for diagnostics, as [`park_on`].
-pub fn park_until_on<F: FnOnce()>(
-    reason: WaitReason,
-    deadline: Instant,
-    object: *const (),
-    extra: u64,
-    release: F,
-) {
-    match current_g() {
+/// [`park_until`], telling diagnostics what the caller waits on, as [`park_on`].
+pub fn park_until_on<F: FnOnce()>(on: WaitingOn, deadline: Instant, release: F) {
+    match running_g() {
         Some(g) => {
             let timer = crate::timer::TimerWaker::new(current());
             crate::timer::arm(deadline, timer.clone());
             // SAFETY: `g` is the green thread running this code, on its own stack.
-            unsafe { park_green(&*g, reason, (object, extra), release) };
+            unsafe { park_green(&*g, on, release) };
             timer.cancel();
         }
         None => {
@@ -404,20 +322,15 @@ pub fn park_until_on<F: FnOnce()>(
 
 /// # Safety
 /// `g` is the green thread running this code.
-unsafe fn park_green<F: FnOnce()>(
-    g: &G,
-    reason: WaitReason,
-    (object, extra): (*const (), u64),
-    release: F,
-) {
+unsafe fn park_green<F: FnOnce()>(g: &G, on: WaitingOn, release: F) {
     g.wait_reason
-        .store(reason as u8, std::sync::atomic::Ordering::Relaxed);
+        .store(on.wait_reason() as u8, std::sync::atomic::Ordering::Relaxed);
     // Before the switch: a waker that claims the park afterwards marks it runnable, and
     // that claim is ordered after this store (it needs the commit, which follows).
-    g.diag.set(Status::Parked, g.shared.coarse_now());
-    g.diag.set_object(object as usize, extra);
+    g.diag.set(Status::Parked, g.sched.coarse_now());
+    g.diag.set_waiting_on(on.object(), on.detail());
     let mut release = ManuallyDrop::new(release);
-    let step = Release::new(&mut release);
+    let step = ReleaseStep::new(&mut release);
     // SAFETY: we run on `g`'s stack (contract). `release` stays in this frame, untouched,
     // until the worker has run the step: we are suspended until then.
     unsafe { g.yielder().suspend(Suspend::Park(step)) };
@@ -432,7 +345,7 @@ unsafe fn park_green<F: FnOnce()>(
 /// Yields the running green thread to the back of its worker's queue. False (and does
 /// nothing) on an OS thread.
 pub(crate) fn yield_green() -> bool {
-    match current_g() {
+    match running_g() {
         Some(g) => {
             // SAFETY: `g` is the running green thread and we are on its stack.
             unsafe { (*g).yielder().suspend(Suspend::Yield) };

@@ -9,8 +9,8 @@
 //! * **Leaving the searching state**: 1) decrement `num_searching` (SeqCst), 2) if this was
 //!   the last searcher and it found work, wake another one (there may be more work), or
 //!   if it is going to sleep, issue a SeqCst fence and re-check every queue
-//!   ([`Idle::transition_worker_to_parked`] returns "last searcher";
-//!   `Shared::notify_if_work_pending` re-checks).
+//!   ([`Idle::transition_worker_to_sleeping`] returns "last searcher";
+//!   `Sched::notify_if_work_pending` re-checks).
 //!
 //! Either the submitter sees a searcher (who will see the G), or the submitter wakes
 //! someone: the two fences are ordered one way or the other, and whichever comes second
@@ -109,7 +109,7 @@ impl Idle {
 
     fn should_wake(&self) -> bool {
         // Step 2 above: the G was pushed before; this read must not move before the push.
-        // Pairs with the fence in `Shared::notify_if_work_pending`.
+        // Pairs with the fence in `Sched::notify_if_work_pending`.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) == 0 {
             return false;
@@ -136,21 +136,9 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// `transition_worker_from_searching` for a worker that found work, waking another
-    /// worker if it was the last searcher.
-    pub(crate) fn transition_worker_from_searching_if(
-        &self,
-        searching: &mut bool,
-        shared: &super::Shared,
-    ) {
-        if std::mem::take(searching) && self.transition_worker_from_searching() {
-            shared.notify_parked();
-        }
-    }
-
     /// A worker goes to sleep. True if it was the last searcher: it must then re-check all
     /// queues, since a submitter may have counted on it.
-    pub(crate) fn transition_worker_to_parked(&self, worker: usize, is_searching: bool) -> bool {
+    pub(crate) fn transition_worker_to_sleeping(&self, worker: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers();
         let dec = (1 << UNPARK_SHIFT) + usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
@@ -161,7 +149,7 @@ impl Idle {
 
     /// A sleeping worker woke on its own (timer, shutdown) and has work: take it out of
     /// `sleepers`. False if somebody already chose it (it then counts as searching).
-    pub(crate) fn unpark_worker_by_id(&self, worker: usize) -> bool {
+    pub(crate) fn wake_worker_by_id(&self, worker: usize) -> bool {
         let mut sleepers = self.sleepers();
         if let Some(i) = sleepers.iter().position(|&w| w == worker) {
             sleepers.swap_remove(i);
@@ -198,7 +186,7 @@ mod tests {
             !idle.transition_worker_to_searching(),
             "at most half search"
         );
-        assert!(idle.transition_worker_to_parked(1, true), "last searcher");
+        assert!(idle.transition_worker_to_sleeping(1, true), "last searcher");
         assert_eq!(idle.counts(), (0, 1));
         assert_eq!(idle.sleeping.load(Ordering::Relaxed), 1, "invariant 3");
         assert_eq!(idle.worker_to_notify(), Some(1));
@@ -211,13 +199,13 @@ mod tests {
     #[test]
     fn self_wake_leaves_sleepers() {
         let idle = Idle::new(3);
-        assert!(!idle.transition_worker_to_parked(2, false));
+        assert!(!idle.transition_worker_to_sleeping(2, false));
         assert!(idle.is_parked(2));
         assert_eq!(idle.sleeping.load(Ordering::Relaxed), 1, "invariant 3");
-        assert!(idle.unpark_worker_by_id(2));
+        assert!(idle.wake_worker_by_id(2));
         assert!(!idle.is_parked(2));
         assert_eq!(idle.sleeping.load(Ordering::Relaxed), 0, "invariant 3");
-        assert!(!idle.unpark_worker_by_id(2));
+        assert!(!idle.wake_worker_by_id(2));
         assert_eq!(idle.counts(), (0, 0));
     }
 }

@@ -1,7 +1,7 @@
 //! The scheduler: Go's G/M/P model.
 //!
 //! # Glossary (Go's names in parentheses)
-//! * **green thread** (`G`, [`crate::coroutine::G`]): a coroutine with its own stack.
+//! * **green thread** (`G`, [`crate::g::G`]): a coroutine with its own stack.
 //! * **worker** (`M`, [`worker::WorkerCtx`]): an OS thread that runs green threads.
 //! * **processor** (`P`, [`processor::Processor`]): the right to run green threads, with a
 //!   local run queue, a `runnext` slot, a stack cache and an RNG. There are `workers` of
@@ -29,7 +29,8 @@
 //! nobody (tokio's LIFO-slot rule): the G runs next here, and waking a worker to watch it
 //! would cost a futex round trip per channel hand-off.
 
-pub(crate) mod gfree;
+pub(crate) mod context;
+pub(crate) mod gpool;
 pub(crate) mod idle;
 pub(crate) mod processor;
 pub(crate) mod registry;
@@ -43,12 +44,11 @@ use std::time::Instant;
 use crossbeam_deque::{Injector, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
-use crate::coroutine::{GRef, Status};
-use crate::current;
+use crate::g::{GRef, Schedule, Status};
 use crate::netpoll::Poller;
 use crate::park::thread::ThreadParker;
 use crate::timer::Timers;
-use gfree::GPool;
+use gpool::GPool;
 use idle::Idle;
 use registry::Registry;
 use runnext::RunNext;
@@ -82,7 +82,7 @@ const NO_TIMEKEEPER: usize = usize::MAX;
 
 /// State shared by all workers of one runtime (Go's `sched`).
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Sched {
     pub(crate) remotes: Box<[CachePadded<Remote>]>,
     pub(crate) injector: Injector<GRef>,
     pub(crate) idle: Idle,
@@ -104,17 +104,14 @@ pub(crate) struct Shared {
     /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
     /// state timestamps use, so recording one is a load instead of a clock read.
     clock: CachePadded<AtomicU64>,
-    /// Sysmon's state and the deadlock verdict (`sysmon.rs`).
-    pub(crate) monitor: crate::sysmon::Monitor,
 }
 
-impl Shared {
+impl Sched {
     /// Creates the shared state and the local queues to hand to the worker threads.
     pub(crate) fn new(
         workers: usize,
         stack_size: usize,
-        monitor: crate::sysmon::Monitor,
-    ) -> std::io::Result<(Arc<Shared>, Vec<LocalQueue<GRef>>)> {
+    ) -> std::io::Result<(Arc<Sched>, Vec<LocalQueue<GRef>>)> {
         let poller = Arc::new(Poller::new()?);
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let remotes = locals
@@ -132,7 +129,7 @@ impl Shared {
                 })
             })
             .collect();
-        let shared = Arc::new(Shared {
+        let sched = Arc::new(Sched {
             remotes,
             injector: Injector::new(),
             idle: Idle::new(workers),
@@ -147,9 +144,8 @@ impl Shared {
             poller,
             epoch: Instant::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
-            monitor,
         });
-        Ok((shared, locals))
+        Ok((sched, locals))
     }
 
     /// The coarse clock (milliseconds since `epoch`, lagging by at most a sysmon tick).
@@ -206,13 +202,13 @@ impl Shared {
             return;
         }
         self.injector.push(g);
-        self.notify_parked();
+        self.wake_idle_worker();
     }
 
     /// Wakes a sleeping worker if nobody is searching (Go's `wakep`).
-    pub(crate) fn notify_parked(&self) {
+    pub(crate) fn wake_idle_worker(&self) {
         if let Some(i) = self.idle.worker_to_notify() {
-            self.unpark_worker(i);
+            self.wake_worker(i);
         }
     }
 
@@ -225,7 +221,7 @@ impl Shared {
         let pending =
             self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
         if pending {
-            self.notify_parked();
+            self.wake_idle_worker();
         }
     }
 
@@ -236,26 +232,20 @@ impl Shared {
         // pair: either we see the keeper, or the keeper sees our timer).
         match self.timekeeper.load(Ordering::SeqCst) {
             NO_TIMEKEEPER => {
-                if !self.is_own_worker() {
-                    self.notify_parked();
+                if !context::is_worker_of(self) {
+                    self.wake_idle_worker();
                 }
                 // else: this worker checks timers before it sleeps.
             }
-            k => self.unpark_worker(k),
+            k => self.wake_worker(k),
         }
     }
 
     /// Wakes sleeping worker `i`, whether it sleeps on its condvar or in `epoll_wait`.
-    pub(crate) fn unpark_worker(&self, i: usize) {
+    pub(crate) fn wake_worker(&self, i: usize) {
         if self.remotes[i].parker.unpark_or_external() {
             self.poller.wake();
         }
-    }
-
-    fn is_own_worker(&self) -> bool {
-        let w = current::worker();
-        // SAFETY: a non-null worker pointer is this thread's live worker context.
-        !w.is_null() && std::ptr::eq(unsafe { &*(*w).shared }, self)
     }
 
     pub(crate) fn try_become_timekeeper(&self, worker: usize) -> bool {
@@ -281,9 +271,8 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         for i in 0..self.remotes.len() {
-            self.unpark_worker(i);
+            self.wake_worker(i);
         }
-        self.monitor.parker.unpark();
     }
 
     /// Drops every queued reference (after the workers exited).
@@ -298,27 +287,29 @@ impl Shared {
     }
 }
 
-/// The netpoller of the calling worker's runtime (`None` off the runtime).
-pub(crate) fn current_poller() -> Option<Arc<Poller>> {
-    let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context.
-    (!w.is_null()).then(|| unsafe { &*w }.shared.poller.clone())
-}
-
 /// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).
 pub(crate) fn ready(g: GRef) {
-    let w = current::worker();
-    if !w.is_null() {
-        // SAFETY: a non-null worker pointer is this thread's live worker context, used
-        // before any switch.
-        let ctx = unsafe { &*w };
-        if Arc::ptr_eq(&ctx.shared, &g.shared) {
-            g.diag.set(Status::Runnable, ctx.shared.coarse_now());
+    let g = context::with_worker(|w| match w {
+        Some(ctx) if g.belongs_to(&*ctx.sched) => {
+            g.diag.set(Status::Runnable, ctx.sched.coarse_now());
             ctx.ready_next(g);
-            return;
+            None
         }
+        _ => Some(g),
+    });
+    if let Some(g) = g {
+        g.diag.set(Status::Runnable, g.sched.coarse_now());
+        let sched = g.sched.clone();
+        sched.inject(g);
     }
-    g.diag.set(Status::Runnable, g.shared.coarse_now());
-    let shared = g.shared.clone();
-    shared.inject(g);
+}
+
+impl Schedule for Sched {
+    fn inject(&self, g: GRef) {
+        Sched::inject(self, g);
+    }
+
+    fn coarse_now(&self) -> u64 {
+        Sched::coarse_now(self)
+    }
 }

@@ -2,15 +2,15 @@
 //! batches and a random number generator.
 //!
 //! Executed only by the worker that owns this processor, except the queue's stealing end
-//! and `runnext`, which other workers reach through `Shared::remotes`.
+//! and `runnext`, which other workers reach through `Sched::remotes`.
 
 use std::cell::{Cell, RefCell};
 
 use crossbeam_deque::{Steal, Worker as LocalQueue};
 
-use super::gfree::GFreeList;
-use super::{Remote, Shared};
-use crate::coroutine::GRef;
+use super::gpool::LocalGPool;
+use super::{Remote, Sched};
+use crate::g::GRef;
 
 /// Local queue bound (Go: 256). Past it, half moves to the global queue.
 pub(crate) const LOCAL_CAP: usize = 256;
@@ -29,7 +29,7 @@ const ID_BATCH: u64 = 16;
 pub(crate) struct Processor {
     pub(crate) index: usize,
     local: LocalQueue<GRef>,
-    free: RefCell<GFreeList>,
+    free: RefCell<LocalGPool>,
     rng: Cell<u64>,
     tick: Cell<u32>,
     streak: Cell<u32>,
@@ -41,7 +41,7 @@ impl Processor {
         Processor {
             index,
             local,
-            free: RefCell::new(GFreeList::default()),
+            free: RefCell::new(LocalGPool::default()),
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
@@ -61,10 +61,10 @@ impl Processor {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    pub(crate) fn next_id(&self, shared: &Shared) -> u64 {
+    pub(crate) fn next_id(&self, sched: &Sched) -> u64 {
         let (mut next, mut end) = self.ids.get();
         if next == end {
-            next = shared.reserve_ids(ID_BATCH);
+            next = sched.reserve_ids(ID_BATCH);
             end = next + ID_BATCH;
         }
         self.ids.set((next + 1, end));
@@ -72,29 +72,29 @@ impl Processor {
     }
 
     /// A dead G to restart, if this processor (or the pool) has one.
-    pub(crate) fn get_dead_g(&self, shared: &Shared) -> Option<GRef> {
-        self.free.borrow_mut().get(shared)
+    pub(crate) fn get_dead_g(&self, sched: &Sched) -> Option<GRef> {
+        self.free.borrow_mut().get(&sched.gpool)
     }
 
     /// True if a spawn here would have to map a fresh stack while this processor already
     /// queues at least `SPAWN_BACKLOG` green threads (see `green::try_go`).
-    pub(crate) fn spawn_should_yield(&self, shared: &Shared) -> bool {
-        !self.free.borrow_mut().has_one(shared) && self.local.len() >= SPAWN_BACKLOG
+    pub(crate) fn spawn_should_yield(&self, sched: &Sched) -> bool {
+        !self.free.borrow_mut().has_one(&sched.gpool) && self.local.len() >= SPAWN_BACKLOG
     }
 
     /// Keeps a dead G for the next spawn.
-    pub(crate) fn put_dead_g(&self, g: GRef, shared: &Shared) {
-        self.free.borrow_mut().put(g, shared);
+    pub(crate) fn put_dead_g(&self, g: GRef, sched: &Sched) {
+        self.free.borrow_mut().put(g, &sched.gpool, &sched.registry);
     }
 
     /// Queues `g` at the tail of the local queue; overflow moves the older half to the
     /// global queue (Go's `runqputslow`). True if it overflowed.
-    pub(crate) fn push_local(&self, g: GRef, shared: &Shared) -> bool {
+    pub(crate) fn push_local(&self, g: GRef, sched: &Sched) -> bool {
         let overflow = self.local.len() >= LOCAL_CAP;
         if overflow {
             for _ in 0..LOCAL_CAP / 2 {
                 match self.local.pop() {
-                    Some(old) => shared.injector.push(old),
+                    Some(old) => sched.injector.push(old),
                     None => break,
                 }
             }
@@ -104,20 +104,20 @@ impl Processor {
     }
 
     /// True if `runnext` or the local queue holds a G.
-    pub(crate) fn has_work(&self, shared: &Shared) -> bool {
-        !self.local.is_empty() || !shared.remotes[self.index].runnext.is_empty()
+    pub(crate) fn has_work(&self, sched: &Sched) -> bool {
+        !self.local.is_empty() || !sched.remotes[self.index].runnext.is_empty()
     }
 
     /// The next G from this processor or the global queue (not stealing).
-    pub(crate) fn next(&self, shared: &Shared) -> Option<GRef> {
+    pub(crate) fn next(&self, sched: &Sched) -> Option<GRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % GLOBAL_INTERVAL == 0 {
-            if let Some(g) = steal_retry(|| shared.injector.steal()) {
+            if let Some(g) = steal_retry(|| sched.injector.steal()) {
                 return Some(g);
             }
         }
-        let runnext = &shared.remotes[self.index].runnext;
+        let runnext = &sched.remotes[self.index].runnext;
         if self.streak.get() < RUNNEXT_STREAK {
             if let Some(g) = runnext.take() {
                 self.streak.set(self.streak.get() + 1);
@@ -128,18 +128,18 @@ impl Processor {
         if let Some(g) = self.local.pop().or_else(|| runnext.take()) {
             return Some(g);
         }
-        self.pull_global(shared)
+        self.pull_global(sched)
     }
 
     /// A batch from the global queue: a fair share, at most half a local queue.
-    fn pull_global(&self, shared: &Shared) -> Option<GRef> {
-        if shared.injector.is_empty() {
+    fn pull_global(&self, sched: &Sched) -> Option<GRef> {
+        if sched.injector.is_empty() {
             return None;
         }
-        let share = shared.injector.len() / shared.num_workers() + 1;
+        let share = sched.injector.len() / sched.num_workers() + 1;
         let limit = share.min(LOCAL_CAP / 2);
         steal_retry(|| {
-            shared
+            sched
                 .injector
                 .steal_batch_with_limit_and_pop(&self.local, limit)
         })
@@ -148,8 +148,8 @@ impl Processor {
     /// Steals half of a random victim's queue (Go's `runqsteal`), then tries the global
     /// queue. Executed while searching.
     #[doc(alias = "runqsteal")]
-    pub(crate) fn steal(&self, shared: &Shared) -> Option<GRef> {
-        let n = shared.num_workers();
+    pub(crate) fn steal(&self, sched: &Sched) -> Option<GRef> {
+        let n = sched.num_workers();
         for _ in 0..2 {
             let mut retry = false;
             let start = (self.rand() % n as u64) as usize;
@@ -158,17 +158,17 @@ impl Processor {
                 if victim == self.index {
                     continue;
                 }
-                let stealer = &shared.remotes[victim].stealer;
+                let stealer = &sched.remotes[victim].stealer;
                 match stealer.steal_batch_with_limit_and_pop(&self.local, LOCAL_CAP / 2) {
                     Steal::Success(g) => {
-                        Remote::bump(&shared.remotes[self.index].steals);
+                        Remote::bump(&sched.remotes[self.index].steals);
                         return Some(g);
                     }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
             }
-            if let Some(g) = self.pull_global(shared) {
+            if let Some(g) = self.pull_global(sched) {
                 return Some(g);
             }
             if !retry {
@@ -180,15 +180,15 @@ impl Processor {
 
     /// Steals a victim's `runnext` G if it stayed there across a short pause: its worker
     /// is busy with something long (Go: `usleep(3)` in `runqgrab`).
-    pub(crate) fn steal_runnext(&self, shared: &Shared) -> Option<GRef> {
-        let n = shared.num_workers();
+    pub(crate) fn steal_runnext(&self, sched: &Sched) -> Option<GRef> {
+        let n = sched.num_workers();
         let start = (self.rand() % n as u64) as usize;
         for i in 0..n {
             let victim = (start + i) % n;
             if victim == self.index {
                 continue;
             }
-            let slot = &shared.remotes[victim].runnext;
+            let slot = &sched.remotes[victim].runnext;
             let seen = slot.peek();
             if seen.is_null() {
                 continue;
@@ -198,7 +198,7 @@ impl Processor {
                 std::hint::spin_loop();
             }
             if let Some(g) = slot.steal_if(seen) {
-                Remote::bump(&shared.remotes[self.index].steals);
+                Remote::bump(&sched.remotes[self.index].steals);
                 return Some(g);
             }
         }
@@ -206,9 +206,9 @@ impl Processor {
     }
 
     /// Worker exit: drop queued references and hand dead Gs to the pool.
-    pub(crate) fn shutdown(&self, shared: &Shared) {
+    pub(crate) fn shutdown(&self, sched: &Sched) {
         while self.local.pop().is_some() {}
-        self.free.borrow_mut().flush(shared);
+        self.free.borrow_mut().flush(&sched.gpool, &sched.registry);
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
-use crate::coroutine::GRef;
+use crate::g::GRef;
 
 const SHARDS: usize = 32;
 

@@ -17,7 +17,7 @@
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::coroutine::{GRef, G};
+use crate::g::{GRef, G};
 
 #[derive(Debug)]
 pub(crate) struct RunNext {

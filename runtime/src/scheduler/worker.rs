@@ -4,7 +4,7 @@
 //!   run_loop ──▶ find_runnable ──▶ run_g ── resume ──▶ [green thread runs]
 //!      ▲             │ nothing                          │ yield: requeue at tail
 //!      │             ▼                                  │ park: run release, commit
-//!      └──────────  park_worker (sleep; timekeeper) ◀───┘ return: recycle stack, complete
+//!      └──────────  sleep_until_work (sleep; timekeeper) ◀───┘ return: recycle stack, complete
 //! ```
 //!
 //! # Running a green thread (`run_g`)
@@ -15,7 +15,7 @@
 //! wake-up beat the commit, the green thread is resumed again at once (Go's `park_m` when
 //! `unlockf` fails).
 //!
-//! # Sleeping (`park_worker`)
+//! # Sleeping (`sleep_until_work`)
 //! tokio's `transition_to_parked`/`transition_from_parked` (see `idle.rs`), plus the timer
 //! duty: one sleeping worker is the timekeeper and sleeps only until the earliest timer.
 
@@ -29,20 +29,20 @@ use std::time::Instant;
 use corosensei::CoroutineResult;
 use crossbeam_deque::Worker as LocalQueue;
 
+use super::context;
 use super::processor::Processor;
-use super::{Remote, Shared};
-use crate::coroutine::{GRef, Status, Suspend, G};
-use crate::current;
+use super::{Remote, Sched};
+use crate::g::{GRef, Status, Suspend, G};
 use crate::park::state::Commit;
 
 /// Polling rounds a searching worker makes before it sleeps.
 const SPIN_ROUNDS: usize = 32;
 
 /// Everything a worker thread owns. Lives on the worker thread's stack for the thread's
-/// life; reached through `current::worker()`.
+/// life; reached through `context.rs`.
 #[derive(Debug)]
 pub(crate) struct WorkerCtx {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) sched: Arc<Sched>,
     pub(crate) p: Processor,
     /// The G being resumed right now (null in the scheduler loop).
     current: Cell<*const G>,
@@ -50,7 +50,7 @@ pub(crate) struct WorkerCtx {
 
 /// Starts worker `index` on a new OS thread.
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    sched: Arc<Sched>,
     index: usize,
     local: LocalQueue<GRef>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
@@ -60,14 +60,14 @@ pub(crate) fn spawn(
             let _altstack = crate::overflow::AltStack::install();
             crate::arena::prewarm();
             let ctx = WorkerCtx {
-                shared,
+                sched,
                 p: Processor::new(index, local),
                 current: Cell::new(ptr::null()),
             };
-            current::set_worker(&ctx);
+            context::set_worker(&ctx);
             ctx.run_loop();
-            current::set_worker(ptr::null());
-            ctx.p.shutdown(&ctx.shared);
+            context::set_worker(ptr::null());
+            ctx.p.shutdown(&ctx.sched);
         })
 }
 
@@ -80,34 +80,38 @@ impl WorkerCtx {
     /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
     /// another worker could take it, so that case may wake one.
     pub(crate) fn ready_next(&self, g: GRef) {
-        let shared = &*self.shared;
-        if let Some(old) = shared.remotes[self.p.index].runnext.put(g) {
-            self.p.push_local(old, shared);
-            shared.notify_parked();
+        let sched = &*self.sched;
+        if let Some(old) = sched.remotes[self.p.index].runnext.put(g) {
+            self.p.push_local(old, sched);
+            sched.wake_idle_worker();
         }
     }
 
     fn run_loop(&self) {
         let mut searching = false;
-        while !self.shared.is_shutdown() {
+        while !self.sched.is_shutdown() {
             match self.find_runnable(&mut searching) {
                 Some(g) => {
                     if searching {
                         searching = false;
-                        if self.shared.idle.transition_worker_from_searching() {
-                            self.shared.notify_parked();
+                        if self.sched.idle.transition_worker_from_searching() {
+                            self.sched.wake_idle_worker();
                         }
                     }
                     self.run_g(g);
                 }
                 None => {
                     if let Some(g) = self.spin(searching) {
-                        self.shared
-                            .idle
-                            .transition_worker_from_searching_if(&mut searching, &self.shared);
+                        // Found work after all: stop searching, and if we were the last
+                        // searcher, wake another worker to take over (as above).
+                        if std::mem::take(&mut searching)
+                            && self.sched.idle.transition_worker_from_searching()
+                        {
+                            self.sched.wake_idle_worker();
+                        }
                         self.run_g(g);
                     } else {
-                        self.park_worker(&mut searching);
+                        self.sleep_until_work(&mut searching);
                     }
                 }
             }
@@ -116,23 +120,21 @@ impl WorkerCtx {
 
     /// Go's `findRunnable`, minus the sleep (see the scheduler module docs for the order).
     fn find_runnable(&self, searching: &mut bool) -> Option<GRef> {
-        let shared = &*self.shared;
+        let sched = &*self.sched;
         self.run_timers();
-        if let Some(g) = self.p.next(shared) {
+        if let Some(g) = self.p.next(sched) {
             return Some(g);
         }
         if let Some(g) = self.poll_network() {
             return Some(g);
         }
         if !*searching {
-            *searching = shared.idle.transition_worker_to_searching();
+            *searching = sched.idle.transition_worker_to_searching();
             if !*searching {
                 return None;
             }
         }
-        self.p
-            .steal(shared)
-            .or_else(|| self.p.steal_runnext(shared))
+        self.p.steal(sched).or_else(|| self.p.steal_runnext(sched))
     }
 
     /// A searching worker keeps looking for a short while before it sleeps (Go's spinning
@@ -142,14 +144,14 @@ impl WorkerCtx {
         if !searching {
             return None;
         }
-        let shared = &*self.shared;
+        let sched = &*self.sched;
         let backoff = crossbeam_utils::Backoff::new();
         for _ in 0..SPIN_ROUNDS {
             backoff.spin();
-            if shared.is_shutdown() {
+            if sched.is_shutdown() {
                 return None;
             }
-            let found = self.p.next(shared).or_else(|| self.p.steal(shared));
+            let found = self.p.next(sched).or_else(|| self.p.steal(sched));
             if found.is_some() {
                 return found;
             }
@@ -161,18 +163,18 @@ impl WorkerCtx {
     /// blocking (Go's `netpoll(0)` in `findRunnable`). Skipped when nobody waits on I/O or
     /// another thread is already polling.
     fn poll_network(&self) -> Option<GRef> {
-        let poller = &self.shared.poller;
+        let poller = &self.sched.poller;
         if !poller.has_waiters() {
             return None;
         }
         match poller.poll(Some(std::time::Duration::ZERO)) {
-            Some(n) if n > 0 => self.p.next(&self.shared),
+            Some(n) if n > 0 => self.p.next(&self.sched),
             _ => None,
         }
     }
 
     fn run_timers(&self) {
-        let timers = &self.shared.timers;
+        let timers = &self.sched.timers;
         if timers.is_pending_relaxed() {
             let now = Instant::now();
             if timers.is_due(now) {
@@ -183,10 +185,10 @@ impl WorkerCtx {
 
     /// Runs `g` until it yields, parks for good, or returns.
     fn run_g(&self, g: GRef) {
-        let remote = &self.shared.remotes[self.p.index];
+        let remote = &self.sched.remotes[self.p.index];
         loop {
             Remote::bump(&remote.ticks);
-            g.diag.set(Status::Running, self.shared.coarse_now());
+            g.diag.set(Status::Running, self.sched.coarse_now());
             self.current.set(GRef::as_ptr(&g));
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
@@ -194,8 +196,8 @@ impl WorkerCtx {
             self.current.set(ptr::null());
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => {
-                    g.diag.set(Status::Runnable, self.shared.coarse_now());
-                    self.p.push_local(g, &self.shared);
+                    g.diag.set(Status::Runnable, self.sched.coarse_now());
+                    self.p.push_local(g, &self.sched);
                     return;
                 }
                 CoroutineResult::Yield(Suspend::Park(release)) => {
@@ -221,7 +223,7 @@ impl WorkerCtx {
     /// The coroutine returned: make the G dead, recycle it if nobody else holds it, count
     /// it out, then wake its joiner.
     fn finish(&self, g: GRef) {
-        let shared = &*self.shared;
+        let sched = &*self.sched;
         // SAFETY: we ran `g` to completion; nobody else owns its execution.
         let completion = unsafe {
             g.retire();
@@ -232,13 +234,13 @@ impl WorkerCtx {
         if GRef::count(&g) == 2 {
             // SAFETY: dead, and exclusively ours (see above).
             unsafe { g.shrink_dead_stack() };
-            self.p.put_dead_g(g, shared);
+            self.p.put_dead_g(g, sched);
         } else {
             // A stale `Unparker` still points at it: never reuse it (that waker could wake
             // the next incarnation); discard it once the last reference goes.
-            drop(shared.registry.remove(&g));
+            drop(sched.registry.remove(&g));
         }
-        let counter = &shared.remotes[self.p.index].finished;
+        let counter = &sched.remotes[self.p.index].finished;
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
         if let Some(c) = completion {
             c.complete();
@@ -246,41 +248,41 @@ impl WorkerCtx {
     }
 
     /// Sleeps until there is work (or shutdown). See `idle.rs` for the protocol.
-    fn park_worker(&self, searching: &mut bool) {
-        let shared = &*self.shared;
+    fn sleep_until_work(&self, searching: &mut bool) {
+        let sched = &*self.sched;
         let index = self.p.index;
-        if self.p.has_work(shared) {
+        if self.p.has_work(sched) {
             return;
         }
-        if shared.idle.transition_worker_to_parked(index, *searching) {
-            shared.notify_if_work_pending();
+        if sched.idle.transition_worker_to_sleeping(index, *searching) {
+            sched.notify_if_work_pending();
         }
         *searching = false;
-        let parker = &shared.remotes[index].parker;
+        let parker = &sched.remotes[index].parker;
         loop {
-            if shared.is_shutdown() {
+            if sched.is_shutdown() {
                 return;
             }
-            if shared.try_become_timekeeper(index) {
+            if sched.try_become_timekeeper(index) {
                 // The timekeeper sleeps in the netpoller, until the earliest timer.
-                let deadline = shared.timers.next_deadline();
+                let deadline = sched.timers.next_deadline();
                 parker.park_external(|| {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                     // Another worker's non-blocking poll holds the poller for a moment.
-                    while shared.poller.poll(timeout).is_none() {
+                    while sched.poller.poll(timeout).is_none() {
                         std::thread::yield_now();
                     }
                 });
-                shared.release_timekeeper(index);
+                sched.release_timekeeper(index);
             } else {
                 parker.park_until(None);
             }
             self.run_timers();
-            if self.p.has_work(shared) {
-                *searching = !shared.idle.unpark_worker_by_id(index);
+            if self.p.has_work(sched) {
+                *searching = !sched.idle.wake_worker_by_id(index);
                 return;
             }
-            if !shared.idle.is_parked(index) {
+            if !sched.idle.is_parked(index) {
                 *searching = true;
                 return;
             }

@@ -57,7 +57,7 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
-/// Shared access to an [`RwLock`]'s data; released when dropped.
+/// Sched access to an [`RwLock`]'s data; released when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
@@ -92,7 +92,7 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    /// Shared access, parking while a writer holds or waits for the lock.
+    /// Sched access, parking while a writer holds or waits for the lock.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         let mut st = lock(&self.state);
         if !st.writer && st.waiting_writers.is_empty() {
@@ -112,7 +112,7 @@ impl<T: ?Sized> RwLock<T> {
         self.read_guard()
     }
 
-    /// Shared access if available right now.
+    /// Sched access if available right now.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let mut st = lock(&self.state);
         if st.writer || !st.waiting_writers.is_empty() {

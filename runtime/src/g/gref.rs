@@ -21,7 +21,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
 
-use crate::coroutine::G;
+use crate::g::G;
 
 /// Past this many references, abort (as `Arc` does) rather than risk a wrapped count.
 const MAX_REFS: usize = isize::MAX as usize;
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn the_count_follows_clones_drops_and_raw_round_trips() {
         crate::run(|| {
-            let me = crate::park::current_g().expect("in a green thread");
+            let me = crate::scheduler::context::running_g().expect("in a green thread");
             // SAFETY: `me` is the running G, kept alive by its worker.
             let a = unsafe { GRef::clone_from_ptr(me) };
             let base = GRef::count(&a);

@@ -44,9 +44,14 @@ use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
 
+pub(crate) mod gref;
+pub(crate) mod locals;
+pub(crate) mod waiter_cache;
+
 use crate::park::state::ParkState;
-use crate::scheduler::Shared;
 use crate::stack::Stack;
+use locals::Locals;
+use waiter_cache::WaiterCache;
 
 /// Where a G's guard page lies and how much stack is above it, for the overflow handler:
 /// immutable for the G's life, packed into two words (see `G` on its size).
@@ -83,28 +88,28 @@ pub(crate) enum Suspend {
     /// Requeue me at the tail of the local run queue (Go's `goyield`).
     Yield,
     /// Run this release step on the worker's stack, then commit my park.
-    Park(Release),
+    Park(ReleaseStep),
 }
 
 /// A type-erased `FnOnce()` living on the parked G's stack, moved out and run by the worker
 /// after the switch (Go's `unlockf` in `park_m`).
-pub(crate) struct Release {
+pub(crate) struct ReleaseStep {
     call: unsafe fn(*mut u8),
     data: *mut u8,
 }
 
-impl Release {
-    /// Wraps `f`, which must stay alive (unmoved) until [`Release::run`] has been called.
-    pub(crate) fn new<F: FnOnce()>(f: &mut std::mem::ManuallyDrop<F>) -> Release {
+impl ReleaseStep {
+    /// Wraps `f`, which must stay alive (unmoved) until [`ReleaseStep::run`] has been called.
+    pub(crate) fn new<F: FnOnce()>(f: &mut std::mem::ManuallyDrop<F>) -> ReleaseStep {
         unsafe fn call<F: FnOnce()>(data: *mut u8) {
             // SAFETY: `data` points at a `ManuallyDrop<F>` that nobody else will read or
-            // drop (contract of `Release::new`); reading moves it onto this stack.
+            // drop (contract of `ReleaseStep::new`); reading moves it onto this stack.
             let f = unsafe { std::ptr::read(data.cast::<F>()) };
             let abort_on_unwind = AbortOnUnwind;
             f();
             std::mem::forget(abort_on_unwind);
         }
-        Release {
+        ReleaseStep {
             call: call::<F>,
             data: (f as *mut std::mem::ManuallyDrop<F>).cast(),
         }
@@ -129,7 +134,7 @@ impl Drop for AbortOnUnwind {
     }
 }
 
-pub(crate) type Co = Coroutine<(), Suspend, (), Stack>;
+pub(crate) type GCoroutine = Coroutine<(), Suspend, (), Stack>;
 
 /// What a G runs on. The stack stays with the G across incarnations (Go's `g.stack`): inside
 /// the coroutine while the G is live, bare while it is dead. One field for both keeps `G`
@@ -138,14 +143,24 @@ enum Body {
     /// Fresh or finished (in a free list): the stack, ready for [`G::start`].
     Dead(Stack),
     /// Spawned and not yet returned.
-    Live(Co),
+    Live(GCoroutine),
     /// For a moment inside [`G::start`]; for good after shutdown unwound the coroutine,
     /// which unmapped the stack.
     Gone,
 }
 
 /// Reference to a G, as held by run queues, wait queues and the registry.
-pub(crate) use crate::gref::GRef;
+pub(crate) use gref::GRef;
+
+/// What a G knows of the scheduler that runs it (tokio's `Schedule`): the G sits below the
+/// scheduler and reaches it only through this trait, on the slow paths (a wake-up from
+/// outside the runtime's workers, a diagnostics stamp while parking).
+pub(crate) trait Schedule: Send + Sync + std::fmt::Debug {
+    /// Queues a G readied from outside its runtime's workers, waking a worker for it.
+    fn inject(&self, g: GRef);
+    /// The runtime's coarse clock (milliseconds), for [`Diagnostics`] stamps.
+    fn coarse_now(&self) -> u64;
+}
 
 /// Called by the scheduler after the G has left the registry: publishes the join result.
 pub(crate) trait Completion: Send + Sync {
@@ -177,7 +192,7 @@ pub(crate) struct G {
     /// The parking word; see `park::state`.
     pub(crate) park: ParkState,
     /// The runtime this G belongs to (where unparks from foreign threads inject it).
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) sched: Arc<dyn Schedule>,
     /// Ends the first line (see "Layout").
     _line0: [u8; LINE0_PAD],
     /// The coroutine, or the bare stack between incarnations.
@@ -189,15 +204,15 @@ pub(crate) struct G {
     /// Where `go`/`spawn` was called (`#[track_caller]`), for messages and `dump`.
     spawn_site: AtomicPtr<Location<'static>>,
     /// Green-thread-local values (`local.rs`), touched only by the G itself.
-    pub(crate) locals: UnsafeCell<crate::local::Locals>,
-    /// A freed wait-record block kept for the next one (`park/spare.rs`), touched only by
-    /// the G itself.
-    pub(crate) spare: UnsafeCell<crate::park::Spare>,
+    pub(crate) locals: UnsafeCell<Locals>,
+    /// A freed wait-record block kept for the next one (`waiter_cache.rs`), touched only
+    /// by the G itself.
+    pub(crate) waiter_cache: UnsafeCell<WaiterCache>,
     /// Unique per runtime and per incarnation, starting at 1.
     id: AtomicU64,
     /// Diagnostics only (`dump`, deadlock reports); written with relaxed stores by whoever
     /// moves the G between states, never read to make a scheduling decision.
-    pub(crate) diag: Diag,
+    pub(crate) diag: Diagnostics,
     /// Index in the registry shard (written under that shard's lock).
     pub(crate) registry_slot: AtomicU32,
     /// What the G is parked on (`WaitReason as u8`), for diagnostics.
@@ -211,7 +226,7 @@ pub(crate) struct G {
 const LINE0_PAD: usize = 64usize.saturating_sub(
     std::mem::size_of::<AtomicUsize>()
         + std::mem::size_of::<ParkState>()
-        + std::mem::size_of::<Arc<Shared>>(),
+        + std::mem::size_of::<Arc<dyn Schedule>>(),
 );
 
 /// What a G is doing, as `dump` reports it (Go's `_Grunnable`, `_Grunning`, `_Gwaiting`).
@@ -230,10 +245,10 @@ pub(crate) enum Status {
 
 /// A G's diagnostic record (Go's `g.waitsince`, `g.waitreason`, plus what it waits on).
 ///
-/// Timestamps come from the runtime's coarse clock (`Shared::coarse_now`, milliseconds,
+/// Timestamps come from the runtime's coarse clock (`Sched::coarse_now`, milliseconds,
 /// advanced by sysmon), so recording one is a relaxed load, not a clock read.
 #[derive(Debug, Default)]
-pub(crate) struct Diag {
+pub(crate) struct Diagnostics {
     /// `since << 8 | status`: the status and the coarse milliseconds when it last
     /// changed, in one word so a transition is one store.
     state: AtomicU64,
@@ -241,10 +256,10 @@ pub(crate) struct Diag {
     object: AtomicUsize,
     /// With `object`: a channel's capacity; for a sleep: the deadline in coarse ms;
     /// for a select: the number of cases.
-    extra: AtomicU64,
+    detail: AtomicU64,
 }
 
-impl Diag {
+impl Diagnostics {
     #[inline]
     pub(crate) fn set(&self, status: Status, now_ms: u64) {
         self.state
@@ -252,9 +267,9 @@ impl Diag {
     }
 
     #[inline]
-    pub(crate) fn set_object(&self, object: usize, extra: u64) {
+    pub(crate) fn set_waiting_on(&self, object: usize, detail: u64) {
         self.object.store(object, Ordering::Relaxed);
-        self.extra.store(extra, Ordering::Relaxed);
+        self.detail.store(detail, Ordering::Relaxed);
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -270,10 +285,10 @@ impl Diag {
         self.state.load(Ordering::Relaxed) >> 8
     }
 
-    pub(crate) fn object(&self) -> (usize, u64) {
+    pub(crate) fn waiting_on(&self) -> (usize, u64) {
         (
             self.object.load(Ordering::Relaxed),
-            self.extra.load(Ordering::Relaxed),
+            self.detail.load(Ordering::Relaxed),
         )
     }
 }
@@ -297,7 +312,7 @@ impl std::fmt::Debug for G {
 
 impl G {
     /// A dead G owning a fresh stack, ready for [`G::start`].
-    pub(crate) fn fresh(shared: Arc<Shared>, stack: Stack) -> GRef {
+    pub(crate) fn fresh(sched: Arc<dyn Schedule>, stack: Stack) -> GRef {
         GRef::new(G {
             refs: AtomicUsize::new(1),
             _line0: [0; LINE0_PAD],
@@ -305,17 +320,23 @@ impl G {
             spawn_site: AtomicPtr::new(std::ptr::null_mut()),
             park: ParkState::new(),
             wait_reason: AtomicU8::new(0),
-            diag: Diag::default(),
+            diag: Diagnostics::default(),
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
-            shared,
+            sched,
             guard: GuardPage::of(&stack),
             body: UnsafeCell::new(Body::Dead(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),
             completion: UnsafeCell::new(None),
-            locals: UnsafeCell::new(crate::local::Locals::default()),
-            spare: UnsafeCell::new(None),
+            locals: UnsafeCell::new(Locals::default()),
+            waiter_cache: UnsafeCell::new(WaiterCache::default()),
         })
+    }
+
+    /// True if this G belongs to the runtime whose scheduler is at `sched`.
+    #[inline]
+    pub(crate) fn belongs_to<S>(&self, sched: &S) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.sched), sched)
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -354,7 +375,7 @@ impl G {
         let Body::Dead(stack) = std::mem::replace(slot, Body::Gone) else {
             panic!("goro: starting a G without a stack");
         };
-        let me = GPtr(self);
+        let me = SelfPtr(self);
         let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             let me = me;
             // SAFETY: the G outlives its coroutine (the coroutine is a field of the G), and
@@ -453,16 +474,10 @@ impl G {
     }
 }
 
-impl Drop for G {
-    fn drop(&mut self) {
-        crate::park::free_spare(self.spare.get_mut().take());
-    }
-}
-
 /// `*const G` that may be captured by the coroutine closure (which corosensei does not
 /// require to be `Send`, but our argument above covers it).
 #[derive(Clone, Copy)]
-struct GPtr(*const G);
+struct SelfPtr(*const G);
 
 #[cfg(test)]
 mod tests {

@@ -18,8 +18,8 @@
 
 use std::sync::Mutex;
 
-use super::Shared;
-use crate::coroutine::GRef;
+use super::registry::Registry;
+use crate::g::GRef;
 
 /// Per-processor list bound; past it half the list moves to the pool.
 const LOCAL_MAX: usize = 64;
@@ -42,7 +42,7 @@ impl GPool {
         self.lock().pop()
     }
 
-    fn put_batch(&self, gs: impl Iterator<Item = GRef>, shared: &Shared) {
+    fn put_batch(&self, gs: impl Iterator<Item = GRef>, registry: &Registry) {
         let mut discard = Vec::new();
         {
             let mut free = self.lock();
@@ -55,7 +55,7 @@ impl GPool {
             }
         }
         for g in discard {
-            drop(shared.registry.remove(&g));
+            drop(registry.remove(&g));
         }
     }
 
@@ -67,43 +67,43 @@ impl GPool {
 
 /// A processor's free list. Executed only by the worker that owns the processor.
 #[derive(Debug, Default)]
-pub(crate) struct GFreeList {
+pub(crate) struct LocalGPool {
     gs: Vec<GRef>,
 }
 
-impl GFreeList {
+impl LocalGPool {
     /// A dead G to restart: from this list, else a batch from the pool. `None`: allocate.
-    pub(crate) fn get(&mut self, shared: &Shared) -> Option<GRef> {
-        self.refill(shared);
+    pub(crate) fn get(&mut self, pool: &GPool) -> Option<GRef> {
+        self.refill(pool);
         self.gs.pop()
     }
 
     /// True if [`get`](Self::get) would find a G (refilling from the pool if need be).
-    pub(crate) fn has_one(&mut self, shared: &Shared) -> bool {
-        self.refill(shared);
+    pub(crate) fn has_one(&mut self, pool: &GPool) -> bool {
+        self.refill(pool);
         !self.gs.is_empty()
     }
 
     /// An empty list takes a batch from the pool.
-    fn refill(&mut self, shared: &Shared) {
+    fn refill(&mut self, pool: &GPool) {
         if self.gs.is_empty() {
-            let mut free = shared.gpool.lock();
+            let mut free = pool.lock();
             let k = free.len().saturating_sub(LOCAL_MAX / 2);
             self.gs.extend(free.drain(k..));
         }
     }
 
     /// Keeps a dead G (invariant 1 holds for it) for the next spawn.
-    pub(crate) fn put(&mut self, g: GRef, shared: &Shared) {
+    pub(crate) fn put(&mut self, g: GRef, pool: &GPool, registry: &Registry) {
         self.gs.push(g);
         if self.gs.len() > LOCAL_MAX {
             let half = self.gs.len() / 2;
-            shared.gpool.put_batch(self.gs.drain(..half), shared);
+            pool.put_batch(self.gs.drain(..half), registry);
         }
     }
 
     /// Hands every G to the pool (worker exit).
-    pub(crate) fn flush(&mut self, shared: &Shared) {
-        shared.gpool.put_batch(self.gs.drain(..), shared);
+    pub(crate) fn flush(&mut self, pool: &GPool, registry: &Registry) {
+        pool.put_batch(self.gs.drain(..), registry);
     }
 }

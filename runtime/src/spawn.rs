@@ -3,22 +3,14 @@
 
 use std::io;
 use std::panic::Location;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::current;
 use crate::join::JoinHandle;
-use crate::park::{self, WaitReason};
+use crate::park::{self, WaitReason, WaitingOn};
 use crate::runtime::spawn_on;
-use crate::scheduler::Shared;
+use crate::scheduler::context::{self, current_sched};
+use crate::scheduler::Sched;
 use crate::timer::TimerWaker;
-
-/// The runtime of the calling worker thread, if any.
-pub(crate) fn current_shared() -> Option<Arc<Shared>> {
-    let w = current::worker();
-    // SAFETY: a non-null worker pointer is this thread's live worker context.
-    (!w.is_null()).then(|| unsafe { (*w).shared.clone() })
-}
 
 /// Starts a green thread running `f` (Go's `go f()`), on the caller's runtime.
 ///
@@ -61,26 +53,33 @@ where
     T: Send + 'static,
 {
     let site = Location::caller();
-    let w = current::worker();
-    if w.is_null() {
-        panic!(
-            "goro::go called outside a goro runtime (at {site}): start one with \
-             `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
-        );
-    }
-    // SAFETY: a non-null worker pointer is this thread's live worker context. Borrowing
-    // its `shared` instead of cloning the `Arc` keeps the spawn path off the runtime's
+    let mut f = Some(f);
+    // Spawning does not switch, so inside `with_worker` the worker stays ours. Borrowing
+    // its `sched` instead of cloning the `Arc` keeps the spawn path off the runtime's
     // reference count.
-    let mut ctx = unsafe { &*w };
-    if ctx.p.spawn_should_yield(&ctx.shared) && park::yield_green() {
-        // Backpressure: no recycled green thread is at hand and this worker already queues
-        // many unstarted ones, so let it run some (they recycle their stacks) before we
-        // map another. The yield may move us to another worker: look again.
-        // SAFETY: as above; we are running again, on the worker `current::worker()`.
-        ctx = unsafe { &*current::worker() };
+    let spawned = context::with_worker(|w| {
+        let Some(ctx) = w else {
+            panic!(
+                "goro::go called outside a goro runtime (at {site}): start one with \
+                 `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
+            )
+        };
+        (!ctx.p.spawn_should_yield(&ctx.sched)).then(|| {
+            let f = f.take().expect("spawned once");
+            spawn_on(&ctx.sched, Some(ctx), f, site)
+        })
+    });
+    if let Some(spawned) = spawned {
+        return spawned;
     }
-    // Spawning does not switch, so `ctx` stays ours for the call.
-    spawn_on(&ctx.shared, Some(ctx), f, site)
+    // Backpressure: no recycled green thread is at hand and this worker already queues
+    // many unstarted ones, so let it run some (they recycle their stacks) before we map
+    // another. The yield may move us to another worker: the context is read again.
+    park::yield_green();
+    context::with_worker(|w| {
+        let ctx = w.expect("a green thread resumes on a worker");
+        spawn_on(&ctx.sched, Some(ctx), f.take().expect("spawned once"), site)
+    })
 }
 
 /// Lets other green threads run (Go's `runtime.Gosched`): the caller goes to the back of
@@ -95,7 +94,7 @@ pub fn yield_now() {
 /// runtime timer; on a plain OS thread the thread sleeps. Any `Duration` is accepted,
 /// `Duration::MAX` included.
 pub fn sleep(d: Duration) {
-    let Some(shared) = current_shared() else {
+    let Some(sched) = current_sched() else {
         // An OS thread sleeping in goro may send to a green thread when it wakes:
         // deadlock detection counts it as a possible waker.
         return park::as_os_waiter(|| std::thread::sleep(d));
@@ -104,33 +103,33 @@ pub fn sleep(d: Duration) {
         return yield_now();
     }
     match Instant::now().checked_add(d) {
-        Some(deadline) => sleep_until_in(&shared, deadline),
+        Some(deadline) => sleep_until_in(&sched, deadline),
         None => loop {
             // Beyond the end of time: sleep a century at a time. A pending timer keeps
             // deadlock detection quiet, as a long `time.Sleep` does in Go.
             match Instant::now().checked_add(Duration::from_secs(100 * 365 * 86_400)) {
-                Some(far) => sleep_until_in(&shared, far),
+                Some(far) => sleep_until_in(&sched, far),
                 None => park::park(WaitReason::Sleep, || {}),
             }
         },
     }
 }
 
-fn sleep_until_in(shared: &Shared, deadline: Instant) {
-    let wakes_at = shared.coarse_of(deadline).max(1);
+fn sleep_until_in(sched: &Sched, deadline: Instant) {
+    let wakes_at = sched.coarse_of(deadline).max(1);
     let waker = TimerWaker::new(park::current());
-    if shared.timers.insert(deadline, waker.clone()) {
-        shared.timer_inserted();
+    if sched.timers.insert(deadline, waker.clone()) {
+        sched.timer_inserted();
     }
     while !waker.has_fired() {
-        park::park_on(WaitReason::Sleep, std::ptr::null(), wakes_at, || {});
+        park::park_on(WaitingOn::sleep(wakes_at), || {});
     }
 }
 
 /// Live green threads of the caller's runtime (Go's `runtime.NumGoroutine`), the caller
 /// included; 0 on a thread outside any runtime.
 pub fn num_goroutines() -> usize {
-    current_shared().map_or(0, |s| s.live())
+    current_sched().map_or(0, |s| s.live())
 }
 
 /// [`std::panic::catch_unwind`] for code inside green threads: catches the code's own

@@ -1,0 +1,133 @@
+//! What a parked party waits on, as diagnostics (`goro::dump`, deadlock reports) show it:
+//! Go's `waitReason`, plus the object (a channel) and a number that goes with it.
+
+/// Why a green thread is parked (Go's `waitReason`), shown by diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not parked, or no reason given.
+    Unknown = 0,
+    /// `goro::sleep`.
+    Sleep,
+    /// `JoinHandle::join`.
+    Join,
+    /// Blocked sending on a channel.
+    ChanSend,
+    /// Blocked receiving from a channel.
+    ChanRecv,
+    /// Blocked in `select!`.
+    Select,
+    /// A `goro::sync` primitive (mutex, wait group, semaphore...).
+    Sync,
+    /// Waiting for a socket or file descriptor.
+    Io,
+    /// Waiting for a `blocking` call running on the blocking pool.
+    Blocking,
+    /// Anything else.
+    Other,
+}
+
+impl WaitReason {
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        const ALL: [WaitReason; 10] = [
+            WaitReason::Unknown,
+            WaitReason::Sleep,
+            WaitReason::Join,
+            WaitReason::ChanSend,
+            WaitReason::ChanRecv,
+            WaitReason::Select,
+            WaitReason::Sync,
+            WaitReason::Io,
+            WaitReason::Blocking,
+            WaitReason::Other,
+        ];
+        ALL.get(usize::from(v))
+            .copied()
+            .unwrap_or(WaitReason::Unknown)
+    }
+
+    /// Go's wording for the reason ("chan receive", "sleep", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Unknown => "unknown",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Join => "join",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::Select => "select",
+            WaitReason::Sync => "sync",
+            WaitReason::Io => "IO wait",
+            WaitReason::Blocking => "blocking call",
+            WaitReason::Other => "other",
+        }
+    }
+}
+
+/// What a parked green thread waits on, for diagnostics: a [`WaitReason`], and for a
+/// channel its address and capacity, for a select its number of cases, for a sleep when it
+/// wakes. Passed to [`park_on`](super::park_on) and [`park_until_on`](super::park_until_on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitingOn {
+    reason: WaitReason,
+    object: usize,
+    detail: u64,
+}
+
+impl WaitingOn {
+    /// Just the reason.
+    pub const fn reason(reason: WaitReason) -> WaitingOn {
+        WaitingOn {
+            reason,
+            object: 0,
+            detail: 0,
+        }
+    }
+
+    /// A channel operation (`reason` is [`WaitReason::ChanSend`] or
+    /// [`WaitReason::ChanRecv`]) on the channel at `channel`, of capacity `capacity`.
+    pub fn channel<T: ?Sized>(reason: WaitReason, channel: *const T, capacity: usize) -> Self {
+        WaitingOn {
+            reason,
+            object: channel.cast::<()>() as usize,
+            detail: capacity as u64,
+        }
+    }
+
+    /// A select over `cases` cases.
+    pub const fn select(cases: usize) -> WaitingOn {
+        WaitingOn {
+            reason: WaitReason::Select,
+            object: 0,
+            detail: cases as u64,
+        }
+    }
+
+    /// A sleep that ends at `wakes_at_ms` on the runtime's coarse clock.
+    pub(crate) const fn sleep(wakes_at_ms: u64) -> WaitingOn {
+        WaitingOn {
+            reason: WaitReason::Sleep,
+            object: 0,
+            detail: wakes_at_ms,
+        }
+    }
+
+    /// The reason.
+    pub const fn wait_reason(&self) -> WaitReason {
+        self.reason
+    }
+
+    pub(crate) const fn object(&self) -> usize {
+        self.object
+    }
+
+    pub(crate) const fn detail(&self) -> u64 {
+        self.detail
+    }
+}
+
+impl From<WaitReason> for WaitingOn {
+    fn from(reason: WaitReason) -> WaitingOn {
+        WaitingOn::reason(reason)
+    }
+}
