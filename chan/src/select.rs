@@ -43,14 +43,23 @@ trait Case {
     fn chan(&self) -> &dyn ChanLock;
     /// Lock-free hint: might the case complete right now?
     fn looks_ready(&self) -> bool;
-    /// Lock held: completes the case now if it is ready; returns the party to wake.
-    fn try_now(&mut self) -> Option<Option<Unparker>>;
+    /// Lock held: completes the case now if it is ready.
+    fn try_now(&mut self) -> TryNow;
     /// Lock held: queues a select waiter for this case.
     fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker);
     /// Lock held: dequeues this case's waiter if it is still queued (a loser).
     fn unregister(&mut self);
     /// Lock held, after this case won: takes the outcome the waker left in the waiter.
     fn collect(&mut self);
+}
+
+/// What [`Case::try_now`] did.
+enum TryNow {
+    /// The case cannot complete without waiting.
+    WouldBlock,
+    /// The case completed (its result is stored); wake this party, if any, once the
+    /// channel is unlocked.
+    Completed(Option<Unparker>),
 }
 
 /// A receive case. `select!` keeps its cases in the caller's frame (no allocation unless
@@ -183,18 +192,18 @@ impl<T> Case for RecvCase<'_, T> {
     fn looks_ready(&self) -> bool {
         self.chan.recv_may_succeed()
     }
-    fn try_now(&mut self) -> Option<Option<Unparker>> {
+    fn try_now(&mut self) -> TryNow {
         // SAFETY: lock held (trait contract).
         match unsafe { self.chan.recv_locked() } {
             Ok((v, w)) => {
                 self.result = Some(Ok(v));
-                Some(w)
+                TryNow::Completed(w)
             }
             Err(RecvFail::Closed) => {
                 self.result = Some(Err(RecvError));
-                Some(None)
+                TryNow::Completed(None)
             }
-            Err(RecvFail::Empty) => None,
+            Err(RecvFail::Empty) => TryNow::WouldBlock,
         }
     }
     fn register(&mut self, claim: &Arc<Claim>, index: usize, me: &Unparker) {
@@ -230,21 +239,21 @@ impl<T> Case for SendCase<'_, T> {
     fn looks_ready(&self) -> bool {
         self.chan.send_may_succeed()
     }
-    fn try_now(&mut self) -> Option<Option<Unparker>> {
+    fn try_now(&mut self) -> TryNow {
         let v = self.value.take().expect("goro: send case without a value");
         // SAFETY: lock held (trait contract).
         match unsafe { self.chan.send_locked(v) } {
             Ok(w) => {
                 self.result = Some(Ok(()));
-                Some(w)
+                TryNow::Completed(w)
             }
             Err(SendFail::Closed(v)) => {
                 self.result = Some(Err(SendError(v)));
-                Some(None)
+                TryNow::Completed(None)
             }
             Err(SendFail::Full(v)) => {
                 self.value = Some(v);
-                None
+                TryNow::WouldBlock
             }
         }
     }
@@ -502,7 +511,7 @@ fn run<'a, C: CaseSlot<'a>>(
 
     // Pass 1.
     for &i in poll.as_slice() {
-        if let Some(w) = cases[i].case_mut().try_now() {
+        if let TryNow::Completed(w) = cases[i].case_mut().try_now() {
             unlock_all(cases, locks);
             if let Some(w) = w {
                 w.unpark();
@@ -560,11 +569,15 @@ fn pass0<'a, C: CaseSlot<'a>>(cases: &mut [C]) -> Option<usize> {
         case.chan().lock();
         let done = case.try_now();
         case.chan().unlock();
-        done.map(|w| {
-            if let Some(w) = w {
-                w.unpark();
+        match done {
+            TryNow::Completed(w) => {
+                if let Some(w) = w {
+                    w.unpark();
+                }
+                Some(())
             }
-        })
+            TryNow::WouldBlock => None,
+        }
     };
     if n > 64 {
         let poll = poll_order(n);

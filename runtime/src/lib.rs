@@ -49,7 +49,6 @@
 mod arena;
 mod overflow;
 mod stack;
-mod valgrind;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
 // The scheduler core: the knot a runtime needs.
@@ -59,10 +58,8 @@ mod scheduler;
 mod timer;
 // Services on the core.
 mod blocking;
-mod dump;
+mod diag;
 mod join;
-mod leakcheck;
-mod metrics;
 mod sysmon;
 // Public API.
 mod builder;
@@ -80,11 +77,11 @@ mod loom;
 
 pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
-pub use dump::dump;
+pub use diag::dump::dump;
+pub use diag::leakcheck::LeakCheck;
+pub use diag::metrics::{metrics, Metrics};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
-pub use leakcheck::LeakCheck;
 pub use local::LocalKey;
-pub use metrics::{metrics, Metrics};
 pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};

@@ -83,7 +83,7 @@ impl Runtime {
         }
         rt.threads
             .push(crate::sysmon::spawn(&sched, rt.monitor.clone())?);
-        crate::dump::register(&sched);
+        crate::diag::dump::register(&sched);
         Ok(rt)
     }
 
@@ -144,7 +144,7 @@ impl Runtime {
 
     /// Counters describing this runtime right now (see [`Metrics`](crate::Metrics)).
     pub fn metrics(&self) -> crate::Metrics {
-        crate::metrics::read(&self.sched)
+        crate::diag::metrics::read(&self.sched)
     }
 
     pub(crate) fn sched(&self) -> &Arc<Sched> {

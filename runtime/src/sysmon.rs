@@ -246,7 +246,7 @@ impl Sysmon {
                 (*seen, *since) = (ticks, now_ms);
                 continue;
             }
-            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || sched.idle.is_parked(i) {
+            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || sched.idle.is_sleeping(i) {
                 continue;
             }
             // Stuck in one green thread (or its worker is between loops for 10 ms, which
@@ -273,8 +273,10 @@ impl Sysmon {
         match self.candidate {
             Some((p, since)) if p == progress => {
                 if now.duration_since(since) >= CONFIRM && is_quiescent(sched, &self.monitor) {
-                    let report =
-                        format!("{DEADLOCK_MESSAGE}\n\n{}", crate::dump::dump_runtime(sched));
+                    let report = format!(
+                        "{DEADLOCK_MESSAGE}\n\n{}",
+                        crate::diag::dump::dump_runtime(sched)
+                    );
                     self.monitor.declare(report);
                 }
             }

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::sys;
-use crate::netpoll::{Registration, Waited};
+use crate::netpoll::{Registration, WaitEnd};
 use crate::sync::Mutex;
 
 /// Direction of an operation.
@@ -186,7 +186,7 @@ impl Source {
             Dir::Read => reg.wait_read(deadline),
             Dir::Write => reg.wait_write(deadline),
         };
-        Ok(w == Waited::Ready)
+        Ok(w == WaitEnd::Ready)
     }
 
     fn registration(&self, fd: RawFd) -> io::Result<&Registration> {

@@ -3,8 +3,8 @@
 //!
 //! # How it fits the scheduler
 //! * A socket is registered once, edge-triggered, for read and write (`register`); its
-//!   [`PollDesc`] holds one [`Slot`] per direction. An operation that gets `EWOULDBLOCK`
-//!   parks in the slot; the poller marks the slot ready and unparks the waiter.
+//!   [`PollDesc`] holds one [`Readiness`] per direction. An operation that gets `EWOULDBLOCK`
+//!   parks on its direction's readiness word; the poller marks it ready and unparks the waiter.
 //! * A worker that runs out of local work polls without blocking (`poll(Some(0))`) before
 //!   it steals, when any green thread waits on I/O.
 //! * When every worker is idle, the *timekeeper* (the one sleeping worker that owns the
@@ -34,7 +34,7 @@
 //! The gate's release queue is a leaf, never held while waking anyone.
 
 mod gate;
-pub(crate) mod slot;
+pub(crate) mod readiness;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gate::Gate;
-pub(crate) use slot::{Slot, Waited};
+pub(crate) use readiness::{Readiness, WaitEnd};
 
 /// Token of the eventfd in the epoll set.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -52,11 +52,11 @@ const MAX_EVENTS: usize = 128;
 /// The per-socket state the poller wakes (Go's `pollDesc`).
 #[derive(Debug)]
 pub(crate) struct PollDesc {
-    pub(crate) read: Slot,
-    pub(crate) write: Slot,
+    pub(crate) read: Readiness,
+    pub(crate) write: Readiness,
     /// Sticky: an event reported the read side finished (peer FIN, hang-up or error), so
     /// a read will not block again and no further edge may come. Set before the read
-    /// slot's READY (which publishes it); see `net::source::Source::read_stream`.
+    /// readiness's READY (which publishes it); see `net::source::Source::read_stream`.
     pub(crate) read_closed: AtomicBool,
 }
 
@@ -76,10 +76,10 @@ pub(crate) struct Poller {
     eventfd: OwnedFd,
     /// Who polls, and epoll's references to deregistered descriptors (invariants 1, 2).
     gate: Gate<Released>,
-    /// Green threads parked on a slot right now (Go's `netpollWaiters`); pollers skip
+    /// Green threads parked on a readiness right now (Go's `netpollWaiters`); pollers skip
     /// `epoll_wait` entirely while it is zero.
     waiters: AtomicUsize,
-    /// Completed polls (sysmon's "has anybody polled lately?") and slots notified
+    /// Completed polls (sysmon's "has anybody polled lately?") and readiness words notified
     /// (metrics).
     polls: AtomicU64,
     notified: AtomicU64,
@@ -149,8 +149,8 @@ impl Poller {
     /// Registers `fd` (already non-blocking) for edge-triggered read and write readiness.
     pub(crate) fn register(self: &Arc<Self>, fd: RawFd) -> io::Result<Registration> {
         let desc = Arc::new(PollDesc {
-            read: Slot::new(),
-            write: Slot::new(),
+            read: Readiness::new(),
+            write: Readiness::new(),
             read_closed: AtomicBool::new(false),
         });
         let epoll_ref = Arc::into_raw(desc.clone());
@@ -180,7 +180,7 @@ impl Poller {
 
     /// Polls once: `Some(ZERO)` does not block, `None` blocks until an event or `wake`.
     /// Readied green threads are unparked (onto the calling worker). Returns the number of
-    /// slots notified, or `None` if another thread is polling (invariant 1).
+    /// readiness words notified, or `None` if another thread is polling (invariant 1).
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<usize> {
         let turn = self.gate.enter()?;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
@@ -336,7 +336,7 @@ impl PollDesc {
 
 impl Registration {
     /// Parks until the socket is readable (or `deadline`).
-    pub(crate) fn wait_read(&self, deadline: Option<std::time::Instant>) -> Waited {
+    pub(crate) fn wait_read(&self, deadline: Option<std::time::Instant>) -> WaitEnd {
         self.wait(&self.desc.read, deadline)
     }
 
@@ -351,14 +351,14 @@ impl Registration {
     }
 
     /// Parks until the socket is writable (or `deadline`).
-    pub(crate) fn wait_write(&self, deadline: Option<std::time::Instant>) -> Waited {
+    pub(crate) fn wait_write(&self, deadline: Option<std::time::Instant>) -> WaitEnd {
         self.wait(&self.desc.write, deadline)
     }
 
-    fn wait(&self, slot: &Slot, deadline: Option<std::time::Instant>) -> Waited {
+    fn wait(&self, readiness: &Readiness, deadline: Option<std::time::Instant>) -> WaitEnd {
         let p = &*self.poller;
         p.waiters.fetch_add(1, Ordering::AcqRel);
-        let r = slot.wait(deadline);
+        let r = readiness.wait(deadline);
         p.waiters.fetch_sub(1, Ordering::AcqRel);
         r
     }

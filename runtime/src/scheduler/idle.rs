@@ -32,7 +32,7 @@
 //! the number of busy Ps"), so stealing does not burn every core.
 //!
 //! # Invariants (`state` packs two counts)
-//! 1. `num_unparked` = workers not in `sleepers`; `num_searching <= num_unparked`.
+//! 1. `num_awake` = workers not in `sleepers`; `num_searching <= num_awake`.
 //! 2. A worker is in `sleepers` iff it decided to sleep and nobody has chosen it to wake.
 //! 3. `sleeping` = `sleepers.len()` whenever the `sleepers` lock is free (it is stored
 //!    under the lock after every change).
@@ -45,12 +45,12 @@ use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
-const UNPARK_SHIFT: usize = 16;
-const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
+const AWAKE_SHIFT: usize = 16;
+const SEARCH_MASK: usize = (1 << AWAKE_SHIFT) - 1;
 
 #[derive(Debug)]
 pub(crate) struct Idle {
-    /// `num_unparked << 16 | num_searching`, alone on its line: searching workers write it
+    /// `num_awake << 16 | num_searching`, alone on its line: searching workers write it
     /// on every steal round, every submitter reads it.
     state: CachePadded<AtomicUsize>,
     /// `sleepers.len()` (invariant 3), read by submitters before `state`.
@@ -64,15 +64,15 @@ fn searching(s: usize) -> usize {
     s & SEARCH_MASK
 }
 
-fn unparked(s: usize) -> usize {
-    s >> UNPARK_SHIFT
+fn awake(s: usize) -> usize {
+    s >> AWAKE_SHIFT
 }
 
 impl Idle {
     pub(crate) fn new(num_workers: usize) -> Idle {
         assert!(num_workers < SEARCH_MASK, "goro: too many workers");
         Idle {
-            state: CachePadded::new(AtomicUsize::new(num_workers << UNPARK_SHIFT)),
+            state: CachePadded::new(AtomicUsize::new(num_workers << AWAKE_SHIFT)),
             sleeping: CachePadded::new(AtomicUsize::new(0)),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             num_workers,
@@ -102,7 +102,7 @@ impl Idle {
         let idx = sleepers.pop()?;
         // SeqCst: ordered with the fence in `should_wake` of concurrent submitters.
         self.state
-            .fetch_add(1 | (1 << UNPARK_SHIFT), Ordering::SeqCst);
+            .fetch_add(1 | (1 << AWAKE_SHIFT), Ordering::SeqCst);
         self.publish_sleeping(&sleepers);
         Some(idx)
     }
@@ -115,7 +115,7 @@ impl Idle {
             return false;
         }
         let s = self.state.load(Ordering::Relaxed);
-        searching(s) == 0 && unparked(s) < self.num_workers
+        searching(s) == 0 && awake(s) < self.num_workers
     }
 
     /// A worker with nothing to run asks to search; refused when half are searching.
@@ -140,7 +140,7 @@ impl Idle {
     /// queues, since a submitter may have counted on it.
     pub(crate) fn transition_worker_to_sleeping(&self, worker: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers();
-        let dec = (1 << UNPARK_SHIFT) + usize::from(is_searching);
+        let dec = (1 << AWAKE_SHIFT) + usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(worker);
         self.publish_sleeping(&sleepers);
@@ -153,7 +153,7 @@ impl Idle {
         let mut sleepers = self.sleepers();
         if let Some(i) = sleepers.iter().position(|&w| w == worker) {
             sleepers.swap_remove(i);
-            self.state.fetch_add(1 << UNPARK_SHIFT, Ordering::SeqCst);
+            self.state.fetch_add(1 << AWAKE_SHIFT, Ordering::SeqCst);
             self.publish_sleeping(&sleepers);
             true
         } else {
@@ -162,14 +162,14 @@ impl Idle {
     }
 
     /// True if the worker is still asleep (nobody chose it).
-    pub(crate) fn is_parked(&self, worker: usize) -> bool {
+    pub(crate) fn is_sleeping(&self, worker: usize) -> bool {
         self.sleepers().contains(&worker)
     }
 
     /// (searching, sleeping) counts, for metrics and tests.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let s = self.state.load(Ordering::SeqCst);
-        (searching(s), self.num_workers - unparked(s))
+        (searching(s), self.num_workers - awake(s))
     }
 }
 
@@ -200,10 +200,10 @@ mod tests {
     fn self_wake_leaves_sleepers() {
         let idle = Idle::new(3);
         assert!(!idle.transition_worker_to_sleeping(2, false));
-        assert!(idle.is_parked(2));
+        assert!(idle.is_sleeping(2));
         assert_eq!(idle.sleeping.load(Ordering::Relaxed), 1, "invariant 3");
         assert!(idle.wake_worker_by_id(2));
-        assert!(!idle.is_parked(2));
+        assert!(!idle.is_sleeping(2));
         assert_eq!(idle.sleeping.load(Ordering::Relaxed), 0, "invariant 3");
         assert!(!idle.wake_worker_by_id(2));
         assert_eq!(idle.counts(), (0, 0));

@@ -54,12 +54,12 @@ use registry::Registry;
 use runnext::RunNext;
 
 /// The parts of a processor other workers touch: its queue's stealing end, its `runnext`
-/// slot, and the parker its worker sleeps on.
+/// slot, and the sleeper its worker sleeps on (an OS-thread parker).
 #[derive(Debug)]
 pub(crate) struct Remote {
     pub(crate) stealer: Stealer<GRef>,
     pub(crate) runnext: RunNext,
-    pub(crate) parker: ThreadParker,
+    pub(crate) sleeper: ThreadParker,
     /// Green threads started / finished on this processor (written only by its worker).
     pub(crate) started: AtomicU64,
     pub(crate) finished: AtomicU64,
@@ -120,7 +120,7 @@ impl Sched {
                 CachePadded::new(Remote {
                     stealer: l.stealer(),
                     runnext: RunNext::new(),
-                    parker: ThreadParker::new(),
+                    sleeper: ThreadParker::new(),
                     started: AtomicU64::new(0),
                     finished: AtomicU64::new(0),
                     ticks: AtomicU64::new(0),
@@ -243,7 +243,7 @@ impl Sched {
 
     /// Wakes sleeping worker `i`, whether it sleeps on its condvar or in `epoll_wait`.
     pub(crate) fn wake_worker(&self, i: usize) {
-        if self.remotes[i].parker.unpark_or_external() {
+        if self.remotes[i].sleeper.unpark_or_external() {
             self.poller.wake();
         }
     }

@@ -16,7 +16,8 @@
 //! `unlockf` fails).
 //!
 //! # Sleeping (`sleep_until_work`)
-//! tokio's `transition_to_parked`/`transition_from_parked` (see `idle.rs`), plus the timer
+//! tokio's `transition_to_parked`/`transition_from_parked` (see `idle.rs`; goro says "sleep"
+//! for a worker and keeps "park" for a green thread), plus the timer
 //! duty: one sleeping worker is the timekeeper and sleeps only until the earliest timer.
 
 use std::cell::Cell;
@@ -258,7 +259,7 @@ impl WorkerCtx {
             sched.notify_if_work_pending();
         }
         *searching = false;
-        let parker = &sched.remotes[index].parker;
+        let sleeper = &sched.remotes[index].sleeper;
         loop {
             if sched.is_shutdown() {
                 return;
@@ -266,7 +267,7 @@ impl WorkerCtx {
             if sched.try_become_timekeeper(index) {
                 // The timekeeper sleeps in the netpoller, until the earliest timer.
                 let deadline = sched.timers.next_deadline();
-                parker.park_external(|| {
+                sleeper.park_external(|| {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                     // Another worker's non-blocking poll holds the poller for a moment.
                     while sched.poller.poll(timeout).is_none() {
@@ -275,14 +276,14 @@ impl WorkerCtx {
                 });
                 sched.release_timekeeper(index);
             } else {
-                parker.park_until(None);
+                sleeper.park_until(None);
             }
             self.run_timers();
             if self.p.has_work(sched) {
                 *searching = !sched.idle.wake_worker_by_id(index);
                 return;
             }
-            if !sched.idle.is_parked(index) {
+            if !sched.idle.is_sleeping(index) {
                 *searching = true;
                 return;
             }

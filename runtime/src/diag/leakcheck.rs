@@ -70,7 +70,7 @@ impl LeakCheck {
                     "goro: {excess} green thread(s) leaked (live {}, baseline {}):\n\n{}",
                     self.sched.live(),
                     self.baseline,
-                    crate::dump::dump_runtime(&self.sched)
+                    crate::diag::dump::dump_runtime(&self.sched)
                 ));
             }
             crate::sleep(pause);

@@ -31,6 +31,8 @@
 //!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
 //!   that names the limit and the fix, never a crash.
 
+mod valgrind;
+
 use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -341,7 +343,7 @@ impl Stack {
     fn watermark_dirty(&self) -> bool {
         let page = (self.top() - WATERMARK_DEPTH) as *const u64;
         // Below the dead green thread's last stack pointer memcheck sees no-access memory.
-        crate::valgrind::make_mem_defined(page.cast(), 4 * 128 * 8);
+        valgrind::make_mem_defined(page.cast(), 4 * 128 * 8);
         (0..4).any(|line| {
             (0..8).any(|w| {
                 // SAFETY: the page lies inside the read/write part of the mapping (checked

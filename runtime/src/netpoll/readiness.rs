@@ -1,4 +1,5 @@
-//! One direction (read or write) of a poll descriptor: Go's `pollDesc.rg`/`wg`.
+//! The readiness word of one direction (read or write) of a poll descriptor: Go's
+//! `pollDesc.rg`/`wg`.
 //!
 //! ```text
 //!             wait: park, release step CAS EMPTY → &waiter
@@ -12,7 +13,7 @@
 //! # Invariants
 //! 1. The word is `EMPTY`, `READY`, or a parked waiter's `Unparker` in its one-word form
 //!    (`Unparker::into_raw`, no allocation). It changes only by atomic read-modify-write.
-//! 2. At most one waiter per slot (the socket types serialize each direction).
+//! 2. At most one waiter per readiness (the socket types serialize each direction).
 //! 3. Whoever swaps a waiter out of the word owns that `Unparker`: `notify` (swap → READY)
 //!    unparks with it; a timed-out waiter (CAS waiter → EMPTY) drops it itself.
 //! 4. The waiter installs its pointer in the release step, *after* its stack switched out
@@ -32,22 +33,22 @@ const READY: usize = 1;
 
 /// See the module docs.
 #[derive(Debug, Default)]
-pub(crate) struct Slot {
+pub(crate) struct Readiness {
     state: AtomicUsize,
 }
 
 /// How a wait ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Waited {
+pub(crate) enum WaitEnd {
     /// Readiness was signalled (possibly stale): retry the operation.
     Ready,
     /// The deadline passed first.
     TimedOut,
 }
 
-impl Slot {
-    pub(crate) fn new() -> Slot {
-        Slot {
+impl Readiness {
+    pub(crate) fn new() -> Readiness {
+        Readiness {
             state: AtomicUsize::new(EMPTY),
         }
     }
@@ -56,7 +57,7 @@ impl Slot {
     pub(crate) fn notify(&self) {
         if let Some(word) = self.set_ready() {
             // SAFETY: invariant 3: the word came from `Unparker::into_raw` in `wait`, and our
-            // swap removed it from the slot, so we convert it back exactly once.
+            // swap removed it from the readiness, so we convert it back exactly once.
             unsafe { Unparker::from_raw(word) }.unpark();
         }
     }
@@ -68,7 +69,7 @@ impl Slot {
         (prev > READY).then_some(prev)
     }
 
-    /// The release step of `wait` (invariant 4): publish `word` if the slot is EMPTY.
+    /// The release step of `wait` (invariant 4): publish `word` if the readiness is EMPTY.
     /// False if readiness came first — the word stays with the caller.
     fn install(&self, word: usize) -> bool {
         self.state
@@ -92,20 +93,20 @@ impl Slot {
     }
 
     /// Parks the calling green thread until `notify` or `deadline`.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Waited {
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> WaitEnd {
         loop {
             if self.take_ready() {
-                return Waited::Ready;
+                return WaitEnd::Ready;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Waited::TimedOut;
+                return WaitEnd::TimedOut;
             }
             let me = park::current().into_raw();
             // Woken, timed out, spurious, or unwound while parked (the runtime was
-            // dropped): the guard takes our word back if it is still there, so a slot never
+            // dropped): the guard takes our word back if it is still there, so a readiness word never
             // keeps a green thread that is gone (nor, through it, its runtime) alive.
             let _withdraw = Withdraw {
-                slot: self,
+                readiness: self,
                 word: me,
             };
             let install = || {
@@ -124,32 +125,32 @@ impl Slot {
     }
 }
 
-/// Takes a waiter's word back out of its slot when the wait ends, however it ends.
+/// Takes a waiter's word back out of its readiness when the wait ends, however it ends.
 struct Withdraw<'a> {
-    slot: &'a Slot,
+    readiness: &'a Readiness,
     word: usize,
 }
 
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
-        if self.slot.withdraw(self.word) {
+        if self.readiness.withdraw(self.word) {
             // SAFETY: our CAS removed the word: it is ours again (invariant 3).
             drop(unsafe { Unparker::from_raw(self.word) });
         }
     }
 }
 
-impl Drop for Slot {
+impl Drop for Readiness {
     fn drop(&mut self) {
         let s = self.state.load(Ordering::Acquire);
         if s > READY {
-            // SAFETY: nobody else can reach the slot any more; the waiter word is ours.
+            // SAFETY: nobody else can reach the readiness any more; the waiter word is ours.
             drop(unsafe { Unparker::from_raw(s) });
         }
     }
 }
 
-/// loom models of the slot's transitions (run with `RUSTFLAGS="--cfg loom"`, see
+/// loom models of the readiness's transitions (run with `RUSTFLAGS="--cfg loom"`, see
 /// `.ci/run`). The waiter's word stands for an `Unparker`; the model counts who converts
 /// it back, and parks on a loom `ThreadParker` exactly where `wait` parks.
 #[cfg(all(test, loom))]
@@ -165,30 +166,30 @@ mod loom_tests {
     /// release step (`install`) run before sleeping. Returns how the wait ended, how many
     /// times the word was published, and how many times the waiter took it back.
     fn waiter(
-        slot: &Slot,
+        readiness: &Readiness,
         parker: &ThreadParker,
         give_up_after_wake: bool,
-    ) -> (Waited, usize, usize) {
+    ) -> (WaitEnd, usize, usize) {
         let (mut installed, mut withdrawn) = (0, 0);
         loop {
-            if slot.take_ready() {
-                return (Waited::Ready, installed, withdrawn);
+            if readiness.take_ready() {
+                return (WaitEnd::Ready, installed, withdrawn);
             }
-            if slot.install(ME) {
+            if readiness.install(ME) {
                 installed += 1;
                 parker.park();
             } // else: readiness won, the word never left us; we run on
-            if slot.withdraw(ME) {
+            if readiness.withdraw(ME) {
                 withdrawn += 1;
                 if give_up_after_wake {
-                    return (Waited::TimedOut, installed, withdrawn);
+                    return (WaitEnd::TimedOut, installed, withdrawn);
                 }
             }
         }
     }
 
-    fn notifier(slot: &Slot, parker: &ThreadParker) -> usize {
-        match slot.set_ready() {
+    fn notifier(readiness: &Readiness, parker: &ThreadParker) -> usize {
+        match readiness.set_ready() {
             Some(word) => {
                 assert_eq!(word, ME, "only the waiter's word is ever installed");
                 parker.unpark();
@@ -203,16 +204,20 @@ mod loom_tests {
     #[test]
     fn loom_poll_slot_notify_vs_wait() {
         loom::model(|| {
-            let slot = Arc::new(Slot::new());
+            let readiness = Arc::new(Readiness::new());
             let parker = Arc::new(ThreadParker::new());
-            let (s2, p2) = (slot.clone(), parker.clone());
+            let (s2, p2) = (readiness.clone(), parker.clone());
             let n = thread::spawn(move || notifier(&s2, &p2));
-            let (how, installed, withdrawn) = waiter(&slot, &parker, false);
+            let (how, installed, withdrawn) = waiter(&readiness, &parker, false);
             let taken_by_notifier = n.join().unwrap();
-            assert_eq!(how, Waited::Ready);
+            assert_eq!(how, WaitEnd::Ready);
             // Invariant 3: every published word is taken back by exactly one party.
             assert_eq!(installed, withdrawn + taken_by_notifier);
-            assert_eq!(slot.state.load(Ordering::Acquire), EMPTY, "READY consumed");
+            assert_eq!(
+                readiness.state.load(Ordering::Acquire),
+                EMPTY,
+                "READY consumed"
+            );
         });
     }
 
@@ -222,19 +227,19 @@ mod loom_tests {
     #[test]
     fn loom_poll_slot_timeout_vs_notify() {
         loom::model(|| {
-            let slot = Arc::new(Slot::new());
+            let readiness = Arc::new(Readiness::new());
             let parker = Arc::new(ThreadParker::new());
-            let (s2, p2) = (slot.clone(), parker.clone());
+            let (s2, p2) = (readiness.clone(), parker.clone());
             let n = thread::spawn(move || notifier(&s2, &p2));
             // The deadline "passes" at the first wake-up: modelled by unparking once.
             parker.unpark();
-            let (how, installed, withdrawn) = waiter(&slot, &parker, true);
+            let (how, installed, withdrawn) = waiter(&readiness, &parker, true);
             let taken_by_notifier = n.join().unwrap();
             assert_eq!(installed, withdrawn + taken_by_notifier);
-            let end = slot.state.load(Ordering::Acquire);
+            let end = readiness.state.load(Ordering::Acquire);
             match how {
-                Waited::TimedOut => assert!(end == EMPTY || end == READY),
-                Waited::Ready => assert_eq!(end, EMPTY),
+                WaitEnd::TimedOut => assert!(end == EMPTY || end == READY),
+                WaitEnd::Ready => assert_eq!(end, EMPTY),
             }
             assert!(
                 end <= READY,

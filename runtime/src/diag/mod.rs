@@ -1,0 +1,7 @@
+//! Diagnostics, read without stopping the runtime: `dump()` (Go's goroutine dump on
+//! SIGQUIT), `Metrics` (counters), `LeakCheck` (goleak). A service on the scheduler core:
+//! it reads the core's state and nothing in the core reads it.
+
+pub(crate) mod dump;
+pub(crate) mod leakcheck;
+pub(crate) mod metrics;
