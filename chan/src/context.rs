@@ -31,11 +31,12 @@
 //! while channels are closed or timers cancelled (a child's drop takes its parent's lock,
 //! and is never run under its own).
 
+use goro_runtime::__private::Mutex;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use goro_runtime::__private::{call_at, Timer};
@@ -220,7 +221,9 @@ impl Context {
     /// [`CancelCauseHandle`] of it or an ancestor, else the same error as
     /// [`err`](Self::err); `None` while the context is live.
     pub fn cause(&self) -> Option<Cause> {
-        self.node.as_ref().and_then(|n| n.lock().cause.clone())
+        self.node
+            .as_ref()
+            .and_then(|n| n.state.lock().cause.clone())
     }
 
     /// A child that is also cancelled, with [`ContextError::DeadlineExceeded`], after `d`
@@ -249,7 +252,7 @@ impl Context {
                     node.cancel(ContextError::DeadlineExceeded, None);
                 }
             });
-            let mut st = handle.node.lock();
+            let mut st = handle.node.state.lock();
             if st.err.is_none() {
                 st.timer = Some(timer);
             } else {
@@ -272,7 +275,7 @@ impl Context {
 
     /// `None` while the context is live; then why it is done (Go's `ctx.Err()`).
     pub fn err(&self) -> Option<ContextError> {
-        self.node.as_ref().and_then(|n| n.lock().err)
+        self.node.as_ref().and_then(|n| n.state.lock().err)
     }
 
     /// True once cancelled or past its deadline.
@@ -301,7 +304,7 @@ impl Context {
             }),
         });
         if let Some(parent) = &self.node {
-            let mut pst = parent.lock();
+            let mut pst = parent.state.lock();
             match pst.err {
                 Some(err) => {
                     let cause = pst.cause.clone();
@@ -361,7 +364,7 @@ pub fn after_func(ctx: &Context, f: impl FnOnce() + Send + 'static) -> AfterFunc
     // Go's idiom `go func() { <-ctx.Done(); f() }()`, plus the stop channel. A dropped
     // handle closes that channel too; only a `stop` (which takes `f`) ends the wait.
     let wait = move || {
-        let slot = || f.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = || f.lock();
         crate::select! {
             recv(done) -> _ => {},
             recv(stop_rx) -> _ => {
@@ -394,12 +397,7 @@ impl AfterFuncHandle {
     /// Prevents the function from running. True if this call stopped it; false if it has
     /// already started (or been stopped before). Go's `stop()`.
     pub fn stop(&self) -> bool {
-        let stopped = self
-            .f
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .is_some();
+        let stopped = self.f.lock().take().is_some();
         self.stop.close();
         stopped
     }
@@ -407,7 +405,7 @@ impl AfterFuncHandle {
 
 impl fmt::Debug for AfterFuncHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pending = self.f.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let pending = self.f.lock().is_some();
         f.debug_struct("AfterFuncHandle")
             .field("pending", &pending)
             .finish()
@@ -429,14 +427,10 @@ impl CancelCauseHandle {
 }
 
 impl Node {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Cancels with `err`; `cause` defaults to `err` itself (Go's `cancel(removeFromParent,
     /// err, cause)`). Children get the same error and cause.
     fn cancel(&self, err: ContextError, cause: Option<Cause>) {
-        let mut st = self.lock();
+        let mut st = self.state.lock();
         if st.err.is_some() {
             return;
         }
@@ -457,7 +451,7 @@ impl Node {
             child.cancel(err, Some(cause.clone()));
         }
         if let Some(parent) = &self.parent {
-            parent.lock().children.remove(&self.id);
+            parent.state.lock().children.remove(&self.id);
         }
     }
 }
@@ -466,12 +460,12 @@ impl Drop for Node {
     fn drop(&mut self) {
         // Never cancelled and now unreachable: nobody can cancel it any more, so its done
         // channel must stay open for receivers that outlive it (Go: it never closes).
-        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let st = self.state.get_mut();
         if let Some(tx) = st.done_tx.take() {
             tx.detach();
         }
         if let Some(parent) = &self.parent {
-            parent.lock().children.remove(&self.id); // invariant 3
+            parent.state.lock().children.remove(&self.id); // invariant 3
         }
     }
 }
@@ -492,7 +486,7 @@ impl fmt::Debug for Context {
 impl fmt::Debug for CancelCauseHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelCauseHandle")
-            .field("cancelled", &self.node.lock().err.is_some())
+            .field("cancelled", &self.node.state.lock().err.is_some())
             .finish()
     }
 }
@@ -500,7 +494,7 @@ impl fmt::Debug for CancelCauseHandle {
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelHandle")
-            .field("cancelled", &self.node.lock().err.is_some())
+            .field("cancelled", &self.node.state.lock().err.is_some())
             .finish()
     }
 }

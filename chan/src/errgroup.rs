@@ -13,10 +13,11 @@
 //! 4. A task's panic is kept too (the first one) and resumed by `wait` after every task
 //!    finished, as current Go errgroup does; it wins over an error.
 
+use goro_runtime::__private::Mutex;
 use std::any::Any;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use goro_runtime::sync::{Semaphore, WaitGroup};
 
@@ -146,7 +147,7 @@ impl<E: Send + 'static> Group<E> {
         if let Some(c) = &self.shared.cancel {
             c.cancel();
         }
-        let mut first = self.shared.first.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = self.shared.first.lock();
         if let Some(p) = first.panic.take() {
             drop(first);
             std::panic::resume_unwind(p);
@@ -160,7 +161,7 @@ impl<E: Send + 'static> Group<E> {
 
 impl<E> Shared<E> {
     fn fail(&self, err: Option<E>, panic: Option<Box<dyn Any + Send>>) {
-        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = self.first.lock();
         let was_clean = first.err.is_none() && first.panic.is_none();
         if first.err.is_none() {
             first.err = err; // invariant 3

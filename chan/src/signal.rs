@@ -26,10 +26,10 @@
 //! # Lock order
 //! `REGISTRY` is a leaf: `try_send` never blocks, and nothing else is locked under it.
 
+use goro_runtime::__private::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Mutex;
 
 use crate::channel::{bounded, Receiver, Sender};
 use crate::context::{CancelHandle, Context};
@@ -95,7 +95,7 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
         ));
     }
     let (tx, rx) = bounded(16);
-    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reg = REGISTRY.lock();
     if reg.is_none() {
         start_dispatcher()?;
         *reg = Some(Registry {
@@ -209,7 +209,7 @@ fn dispatch(read_fd: i32) {
 /// Sends `sig` to its listeners; with none left, restores its previous action and raises
 /// it again.
 fn deliver(sig: i32) {
-    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reg = REGISTRY.lock();
     let Some(reg) = reg.as_mut() else { return };
     let Some(caught) = reg.signals.get_mut(&sig) else {
         return;

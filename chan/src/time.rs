@@ -22,8 +22,9 @@
 //! A timer's `state` lock is taken before its channel's lock (the callback sends under
 //! it), never the other way round.
 
+use goro_runtime::__private::Mutex;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goro_runtime::__private::call_at;
@@ -106,9 +107,7 @@ pub struct Timer {
 pub struct Ticker(Timer);
 
 /// What the timer's callback and its owner share.
-struct Shared {
-    state: Mutex<State>,
-}
+type Shared = Mutex<State>;
 
 struct State {
     /// Bumped by every stop and reset: a callback armed with an older one does nothing.
@@ -121,12 +120,6 @@ struct State {
     period: Option<Duration>,
     /// An `after_func` timer's function, run in a new green thread when it fires.
     func: Option<Func>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl State {
@@ -193,15 +186,13 @@ fn parts(
         let (tx, rx) = bounded(1);
         (Some(tx), rx)
     };
-    let state = Arc::new(Shared {
-        state: Mutex::new(State {
-            generation: 0,
-            armed: None,
-            tx,
-            period,
-            func,
-        }),
-    });
+    let state = Arc::new(Mutex::new(State {
+        generation: 0,
+        armed: None,
+        tx,
+        period,
+        func,
+    }));
     let f = arm(&state, &mut state.lock(), d);
     start(f);
     (rx, state)

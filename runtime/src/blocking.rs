@@ -27,10 +27,11 @@
 //! # Lock order
 //! `state` and each `Done::result` are leaves.
 
+use crate::lock::Mutex;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
 use crate::park::{self, WaitReason};
@@ -73,7 +74,7 @@ pub(crate) fn in_progress() -> usize {
 
 /// Pool threads alive right now (deadlock detection counts them as goro's own).
 pub(crate) fn pool_threads() -> usize {
-    lock(&POOL.state).threads
+    POOL.state.lock().threads
 }
 
 /// Runs `f`, which may block its OS thread, without blocking the calling green thread's
@@ -102,7 +103,7 @@ where
     IN_PROGRESS.fetch_add(1, Ordering::SeqCst);
     let job: Job = Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        *lock(&job_done.result) = Some(r); // invariant 1
+        *job_done.result.lock() = Some(r); // invariant 1
         job_done.waiter.clone().unpark();
         // After the unpark: deadlock detection must never see neither this call nor the
         // green thread it readied.
@@ -113,7 +114,7 @@ where
         job(); // on this worker: it stalls, but the call completes (never a hang)
     }
     loop {
-        if let Some(r) = lock(&done.result).take() {
+        if let Some(r) = done.result.lock().take() {
             return r.unwrap_or_else(|p: Box<dyn Any + Send>| std::panic::resume_unwind(p));
         }
         park::park(WaitReason::Blocking, || {});
@@ -125,22 +126,18 @@ struct Done<R> {
     waiter: park::Unparker,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Queues `job` for the pool, starting a thread first if none is idle. If no thread can be
 /// started, the job is handed back with the error (invariant 2: a queued job always has a
 /// thread to run it).
 fn submit(job: Job) -> Result<(), (Job, std::io::Error)> {
-    let mut st = lock(&POOL.state);
+    let mut st = POOL.state.lock();
     if st.idle == 0 && st.threads < MAX_THREADS {
         st.threads += 1; // invariant 2
         drop(st);
         let spawned = std::thread::Builder::new()
             .name("goro-blocking".into())
             .spawn(pool_thread);
-        st = lock(&POOL.state);
+        st = POOL.state.lock();
         if let Err(e) = spawned {
             st.threads -= 1;
             return Err((job, e));
@@ -168,22 +165,19 @@ fn warn_no_thread(e: &std::io::Error) {
 }
 
 fn pool_thread() {
-    let mut st = lock(&POOL.state);
+    let mut st = POOL.state.lock();
     loop {
         if let Some(job) = st.jobs.pop_front() {
             drop(st);
             job();
-            st = lock(&POOL.state);
+            st = POOL.state.lock();
             continue;
         }
         st.idle += 1;
-        let (guard, timeout) = POOL
-            .cvar
-            .wait_timeout(st, KEEP_ALIVE)
-            .unwrap_or_else(|e| e.into_inner());
+        let (guard, timed_out) = crate::lock::wait_timeout(&POOL.cvar, st, KEEP_ALIVE);
         st = guard;
         st.idle -= 1;
-        if timeout.timed_out() && st.jobs.is_empty() {
+        if timed_out && st.jobs.is_empty() {
             st.threads -= 1;
             return;
         }

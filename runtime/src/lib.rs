@@ -73,6 +73,7 @@ pub mod net;
 mod scope;
 pub mod sync;
 
+mod lock;
 mod loom;
 
 pub use blocking::blocking;
@@ -93,6 +94,7 @@ pub use sysmon::DEADLOCK_MESSAGE;
 /// thread, and timer callbacks (the building block of `goro::time`). Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::lock::{Mutex, MutexGuard};
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
     pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }

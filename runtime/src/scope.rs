@@ -24,9 +24,10 @@ use std::panic::{resume_unwind, AssertUnwindSafe};
 
 // goro's `catch_unwind` lets a shutdown's forced unwind through (a green thread must not
 // survive its own unwinding).
+use crate::lock::Mutex;
 use crate::spawn::catch_unwind;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::g::GRef;
 use crate::join::JoinHandle;
@@ -128,14 +129,14 @@ impl<'scope> Scope<'scope, '_> {
                 if r.is_err() {
                     data.unjoined_panics.fetch_add(1, Ordering::SeqCst);
                 }
-                *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                *result.lock() = Some(r);
             }
         });
         // SAFETY: invariant 1: `scope` does not return (nor unwind past its frame) before
         // this closure has run to its end or been dropped, so its borrows stay valid.
         let job: Job = unsafe { std::mem::transmute::<_, Job>(job) };
         let index = {
-            let mut pending = self.data.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.data.pending.lock();
             pending.push(Some(job));
             pending.len() - 1
         };
@@ -159,19 +160,16 @@ impl<'scope> Scope<'scope, '_> {
 /// The body of a scoped green thread: take the closure (invariant 3), run it while
 /// registered as started (invariant 2), then mark it done — its last touch of the scope.
 fn run_job(data: &ScopeData, index: usize) {
-    let job = data.pending.lock().unwrap_or_else(|e| e.into_inner())[index].take();
+    let job = data.pending.lock()[index].take();
     if let Some(job) = job {
         let me = crate::scheduler::context::running_g().map(|g| {
             // SAFETY: `g` is the running green thread (it holds a reference meanwhile).
             let g = unsafe { GRef::clone_from_ptr(g) };
-            data.started
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((index, g));
+            data.started.lock().push((index, g));
         });
         job();
         if me.is_some() {
-            let mut started = data.started.lock().unwrap_or_else(|e| e.into_inner());
+            let mut started = data.started.lock();
             started.retain(|(i, _)| *i != index);
         }
     }
@@ -187,13 +185,11 @@ impl Drop for UnwindChildren<'_> {
         if !park::is_unwinding_runtime() {
             return; // only a shutdown unwinds a scope's owner past its wait
         }
-        let started =
-            std::mem::take(&mut *self.0.started.lock().unwrap_or_else(|e| e.into_inner()));
+        let started = std::mem::take(&mut *self.0.started.lock());
         for (_, g) in started {
             crate::runtime::unwind_one(&g);
         }
-        let pending =
-            std::mem::take(&mut *self.0.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let pending = std::mem::take(&mut *self.0.pending.lock());
         drop(pending);
     }
 }
@@ -213,7 +209,6 @@ impl<T> ScopedJoinHandle<'_, T> {
         let r = self
             .result
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("a finished scoped green thread left its result");
         if r.is_err() {

@@ -46,7 +46,8 @@
 //! # Lock order
 //! `state` is a leaf: unparks happen after it is released.
 
-use std::sync::{Arc, Mutex, Weak};
+use crate::lock::Mutex;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::g::Status;
@@ -95,7 +96,7 @@ impl Monitor {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, MonitorState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// True if deadlocks are reported to `block_on` callers.

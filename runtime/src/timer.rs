@@ -19,10 +19,11 @@
 //! # Lock order
 //! `heap` is a leaf: wakers are unparked after it is released.
 
+use crate::lock::Mutex;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::park::Unparker;
@@ -70,14 +71,11 @@ impl TimerWaker {
 
     /// True while neither fired nor cancelled.
     fn is_armed(&self) -> bool {
-        self.action
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.action.lock().is_some()
     }
 
     fn take(&self) -> Option<Action> {
-        self.action.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.action.lock().take()
     }
 
     fn fire(&self) {
@@ -170,7 +168,7 @@ impl Timers {
     /// Adds a timer. True if it is now the earliest (the timekeeper must re-arm).
     pub(crate) fn insert(&self, when: Instant, waker: Arc<TimerWaker>) -> bool {
         let when = self.nanos(when);
-        let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.heap.lock();
         h.seq += 1;
         let seq = h.seq;
         h.entries.push(Reverse(Entry { when, seq, waker }));
@@ -212,7 +210,7 @@ impl Timers {
         let now = self.nanos(now);
         let mut due = Vec::new();
         {
-            let mut h = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+            let mut h = self.heap.lock();
             while let Some(Reverse(e)) = h.entries.peek() {
                 if e.when > now {
                     break;
@@ -233,8 +231,7 @@ impl Timers {
 
     /// Drops every pending timer (shutdown).
     pub(crate) fn clear(&self) {
-        let entries =
-            std::mem::take(&mut self.heap.lock().unwrap_or_else(|e| e.into_inner()).entries);
+        let entries = std::mem::take(&mut self.heap.lock().entries);
         self.next.store(u64::MAX, Ordering::SeqCst);
         drop(entries);
     }

@@ -17,8 +17,9 @@
 //! no green thread is stopped, so a G that changes state mid-walk shows either state.
 //! Cheap enough for production: the cost is one registry walk.
 
+use crate::lock::Mutex;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use crate::g::{GRef, Status, G};
 use crate::park::WaitReason;
@@ -29,7 +30,7 @@ static RUNTIMES: Mutex<Vec<(u64, Weak<Sched>)>> = Mutex::new(Vec::new());
 static NEXT_RUNTIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn runtimes() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<Sched>)>> {
-    RUNTIMES.lock().unwrap_or_else(|e| e.into_inner())
+    RUNTIMES.lock()
 }
 
 /// Lists a new runtime for `dump()`; returns its number.

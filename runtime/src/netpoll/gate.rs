@@ -79,7 +79,7 @@ impl<T> Gate<T> {
     /// Queues `item` to be dropped by the next turn. The caller has already removed what it
     /// stands for from the kernel's interest list (invariant 3).
     pub(crate) fn release(&self, item: T) {
-        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let mut released = self.released.lock();
         released.push(item);
         self.has_released.store(true, Ordering::Release);
     }
@@ -89,7 +89,7 @@ impl<T> Gate<T> {
             return;
         }
         let batch = {
-            let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+            let mut released = self.released.lock();
             self.has_released.store(false, Ordering::Relaxed);
             std::mem::take(&mut *released)
         };

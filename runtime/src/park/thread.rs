@@ -46,13 +46,13 @@ impl ThreadParker {
         if self.state.try_consume() {
             return;
         }
-        let mut guard = self.mutex.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.mutex.lock();
         if self.state.commit() == Commit::Notified {
             return;
         }
         while self.state.is_parked() {
             guard = match deadline {
-                None => self.cvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                None => crate::loom::wait(&self.cvar, guard),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -72,10 +72,7 @@ impl ThreadParker {
         guard: std::sync::MutexGuard<'a, ()>,
         d: std::time::Duration,
     ) -> std::sync::MutexGuard<'a, ()> {
-        self.cvar
-            .wait_timeout(guard, d)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
+        crate::lock::wait_timeout(&self.cvar, guard, d).0
     }
 
     #[cfg(loom)]
@@ -85,7 +82,7 @@ impl ThreadParker {
         _d: std::time::Duration,
     ) -> loom::sync::MutexGuard<'a, ()> {
         // loom has no time: a timed wait is an untimed one that may wake spuriously.
-        self.cvar.wait(guard).unwrap()
+        crate::loom::wait(&self.cvar, guard)
     }
 
     /// Wakes the owner (or leaves a token). Callable from any thread.
@@ -106,7 +103,7 @@ impl ThreadParker {
         }
         // Taking the lock orders us after the owner's `is_parked` check or before its
         // wait; either way the notify cannot be lost.
-        drop(self.mutex.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(self.mutex.lock());
         self.cvar.notify_one();
         false
     }

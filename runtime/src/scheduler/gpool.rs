@@ -16,7 +16,7 @@
 //! 2. The pool holds at most `POOL_MAX` Gs; beyond that they are discarded (removed from
 //!    the registry and dropped, unmapping the stack).
 
-use std::sync::Mutex;
+use crate::lock::Mutex;
 
 use super::registry::Registry;
 use crate::g::GRef;
@@ -34,7 +34,7 @@ pub(crate) struct GPool {
 
 impl GPool {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<GRef>> {
-        self.free.lock().unwrap_or_else(|e| e.into_inner())
+        self.free.lock()
     }
 
     /// One dead G, for a spawn from outside the runtime's workers.

@@ -40,8 +40,8 @@
 //! # Lock order
 //! `sleepers` is a leaf lock.
 
+use crate::lock::Mutex;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
@@ -80,7 +80,7 @@ impl Idle {
     }
 
     fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
-        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+        self.sleepers.lock()
     }
 
     /// Restores invariant 3 after a change to `sleepers` (called with the lock held).

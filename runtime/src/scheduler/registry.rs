@@ -17,8 +17,8 @@
 //! # Lock order
 //! Shard locks are leaves; at most one is held at a time.
 
+use crate::lock::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
@@ -49,7 +49,7 @@ impl Registry {
     fn shard(&self, g: &GRef) -> std::sync::MutexGuard<'_, Shard> {
         // By address: a G keeps its registry entry across incarnations (ids change).
         let h = (GRef::as_ptr(g) as usize >> 8) % SHARDS;
-        self.shards[h].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[h].lock()
     }
 
     pub(crate) fn insert(&self, g: GRef) {
@@ -83,7 +83,7 @@ impl Registry {
     pub(crate) fn snapshot(&self) -> Vec<GRef> {
         let mut out = Vec::new();
         for s in self.shards.iter() {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let s = s.lock();
             out.extend(s.slots.iter().flatten().cloned());
         }
         out
@@ -93,7 +93,7 @@ impl Registry {
     pub(crate) fn drain(&self) -> Vec<GRef> {
         let mut out = Vec::new();
         for s in self.shards.iter() {
-            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = s.lock();
             out.extend(s.slots.drain(..).flatten());
             s.free.clear();
         }

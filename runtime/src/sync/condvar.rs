@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::mutex::{Mutex, MutexGuard};
-use super::sema::lock;
 use crate::park::{self, Unparker, WaitReason};
 
 /// A condition variable (Go's `sync.Cond`; std's `Condvar` without poisoning): green
@@ -49,7 +48,7 @@ use crate::park::{self, Unparker, WaitReason};
 /// ```
 #[derive(Default)]
 pub struct Condvar {
-    waiters: std::sync::Mutex<VecDeque<Arc<CondWaiter>>>,
+    waiters: crate::lock::Mutex<VecDeque<Arc<CondWaiter>>>,
 }
 
 /// One parked `wait`.
@@ -74,7 +73,7 @@ impl Condvar {
     /// A condition variable with no waiters.
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: std::sync::Mutex::new(VecDeque::new()),
+            waiters: crate::lock::Mutex::new(VecDeque::new()),
         }
     }
 
@@ -129,7 +128,7 @@ impl Condvar {
     /// Wakes one waiting party, the one that has waited longest (std: unspecified; Go:
     /// FIFO).
     pub fn notify_one(&self) {
-        let w = lock(&self.waiters).pop_front();
+        let w = self.waiters.lock().pop_front();
         if let Some(w) = w {
             w.notified.store(true, Ordering::Release); // invariant 2
             w.unparker.clone().unpark();
@@ -138,7 +137,7 @@ impl Condvar {
 
     /// Wakes every waiting party.
     pub fn notify_all(&self) {
-        let all = std::mem::take(&mut *lock(&self.waiters));
+        let all = std::mem::take(&mut *self.waiters.lock());
         for w in all {
             w.notified.store(true, Ordering::Release);
             w.unparker.clone().unpark();
@@ -154,7 +153,7 @@ impl Condvar {
             notified: AtomicBool::new(false),
             unparker: park::current(),
         });
-        lock(&self.waiters).push_back(me.clone()); // invariant 1: before the unlock
+        self.waiters.lock().push_back(me.clone()); // invariant 1: before the unlock
         let mutex: &'a Mutex<T> = MutexGuard::unlock(guard);
         let queued = Queued { cv: self, me: &me };
         let mut timed_out = false;
@@ -183,7 +182,7 @@ struct Queued<'a> {
 impl Queued<'_> {
     /// Takes the waiter out of the queue; true if it was still there.
     fn withdraw(&self) -> bool {
-        let mut waiters = lock(&self.cv.waiters);
+        let mut waiters = self.cv.waiters.lock();
         match waiters.iter().position(|w| Arc::ptr_eq(w, self.me)) {
             Some(i) => waiters.remove(i).is_some(),
             None => false,
@@ -200,7 +199,7 @@ impl Drop for Queued<'_> {
 impl fmt::Debug for Condvar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condvar")
-            .field("waiters", &lock(&self.waiters).len())
+            .field("waiters", &self.waiters.lock().len())
             .finish()
     }
 }

@@ -33,6 +33,7 @@
 //! Go: "if f panics, Do considers it to have returned").
 
 pub(crate) mod sema;
+pub(crate) mod waiter;
 
 #[cfg(not(loom))]
 mod condvar;

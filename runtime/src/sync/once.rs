@@ -10,11 +10,12 @@
 //! # Lock order
 //! `waiters` is a leaf lock.
 
+use crate::lock::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::sema::{grant_all, lock, Waiter, WaiterList};
+use super::waiter::{grant_all, Waiter, WaiterList};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;
@@ -70,14 +71,14 @@ impl Once {
 
     #[cold]
     fn wait_done(&self) {
-        let mut waiters = lock(&self.waiters);
+        let mut waiters = self.waiters.lock();
         if self.state.load(Ordering::Acquire) == DONE {
             return; // invariant 2
         }
         let me = Waiter::new();
         waiters.push(me.clone());
         me.wait(waiters, || {
-            lock(&self.waiters).remove_waiter(&me);
+            self.waiters.lock().remove_waiter(&me);
         });
     }
 
@@ -93,7 +94,7 @@ struct Finish<'a>(&'a Once);
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
         self.0.state.store(DONE, Ordering::Release);
-        let waiters = std::mem::take(&mut *lock(&self.0.waiters));
+        let waiters = std::mem::take(&mut *self.0.waiters.lock());
         grant_all(waiters);
     }
 }

@@ -25,7 +25,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use super::sema::{grant_all, lock, Waiter, WaiterList};
+use super::waiter::{grant_all, Waiter, WaiterList};
 
 const EMPTY: u8 = 0;
 const RUNNING: u8 = 1;
@@ -50,7 +50,7 @@ const FULL: u8 = 2;
 /// ```
 pub struct OnceLock<T> {
     state: AtomicU8,
-    waiters: std::sync::Mutex<Vec<Arc<Waiter>>>,
+    waiters: crate::lock::Mutex<Vec<Arc<Waiter>>>,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -66,7 +66,7 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             state: AtomicU8::new(EMPTY),
-            waiters: std::sync::Mutex::new(Vec::new()),
+            waiters: crate::lock::Mutex::new(Vec::new()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
@@ -153,7 +153,7 @@ impl<T> OnceLock<T> {
 
     #[cold]
     fn wait_while_running(&self) {
-        let waiters = lock(&self.waiters);
+        let waiters = self.waiters.lock();
         if self.state.load(Ordering::Acquire) != RUNNING {
             return; // invariant 3
         }
@@ -161,7 +161,7 @@ impl<T> OnceLock<T> {
         let mut waiters = waiters;
         waiters.push(me.clone());
         me.wait(waiters, || {
-            lock(&self.waiters).remove_waiter(&me);
+            self.waiters.lock().remove_waiter(&me);
         });
     }
 }
@@ -182,7 +182,7 @@ impl<T> Finish<'_, T> {
 impl<T> Drop for Finish<'_, T> {
     fn drop(&mut self) {
         self.cell.state.store(self.to, Ordering::Release);
-        let waiters = std::mem::take(&mut *lock(&self.cell.waiters)); // invariant 3
+        let waiters = std::mem::take(&mut *self.cell.waiters.lock()); // invariant 3
         grant_all(waiters);
     }
 }

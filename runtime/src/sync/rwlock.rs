@@ -16,14 +16,15 @@
 //! The state lives under a short internal lock rather than in a lock-free word: an
 //! uncontended `read` costs two uncontended lock round trips (tens of nanoseconds).
 
+use crate::lock::Mutex;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::sema::{grant_all, lock, Waiter, WaiterList};
+use super::waiter::{grant_all, Waiter, WaiterList};
 
 /// A reader-writer lock protecting a `T` (Go's `sync.RWMutex`). Waiting parks the green
 /// thread (an OS thread blocks). Writer-preferring, with reader batches so neither side
@@ -94,7 +95,7 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Sched access, parking while a writer holds or waits for the lock.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if !st.writer && st.waiting_writers.is_empty() {
             st.readers += 1;
         } else {
@@ -102,7 +103,7 @@ impl<T: ?Sized> RwLock<T> {
             st.waiting_readers.push(me.clone());
             // Invariant 4: counted as a reader when granted.
             me.wait(st, || {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if !st.waiting_readers.remove_waiter(&me) {
                     drop(st);
                     self.read_unlock();
@@ -114,7 +115,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Sched access if available right now.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if st.writer || !st.waiting_writers.is_empty() {
             return None;
         }
@@ -124,7 +125,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access, parking while readers or another writer hold the lock.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if !st.writer && st.readers == 0 {
             st.writer = true;
         } else {
@@ -132,7 +133,7 @@ impl<T: ?Sized> RwLock<T> {
             st.waiting_writers.push_back(me.clone());
             // Invariant 4: `writer` set for us when granted.
             me.wait(st, || {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if st.waiting_writers.remove_waiter(&me) {
                     // Readers may be queued behind us only (writer preference).
                     if !st.writer && st.waiting_writers.is_empty() {
@@ -152,7 +153,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access if available right now.
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if st.writer || st.readers != 0 {
             return None;
         }
@@ -180,7 +181,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_unlock(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.readers -= 1;
         if st.readers == 0 {
             if let Some(w) = st.waiting_writers.pop_front() {
@@ -192,7 +193,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn write_unlock(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.writer = false;
         if !st.waiting_readers.is_empty() {
             // Invariant 3: admit the whole batch of readers that queued behind us.

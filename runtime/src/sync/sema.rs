@@ -36,182 +36,14 @@
 
 use std::collections::VecDeque;
 
-use crate::loom::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
-use wake::Wake;
+use super::waiter::{Waiter, WaiterList, STARVATION};
+use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
 
 #[cfg(not(loom))]
 use std::sync::Arc;
 
 #[cfg(loom)]
 use loom::sync::Arc;
-
-/// How a waiter is woken: the runtime's `Unparker` (a green thread or an OS thread); under
-/// loom, a model thread's `ThreadParker`.
-#[cfg(not(loom))]
-mod wake {
-    use crate::park::{Unparker, WaitReason};
-
-    pub(crate) type Wake = Unparker;
-
-    pub(crate) fn current() -> Wake {
-        crate::park::current()
-    }
-
-    pub(crate) fn park(release: impl FnOnce()) {
-        crate::park::park(WaitReason::Sync, release);
-    }
-
-    pub(crate) fn unpark(w: &Wake) {
-        w.clone().unpark();
-    }
-}
-
-#[cfg(loom)]
-mod wake {
-    use crate::park::thread::ThreadParker;
-    use loom::sync::Arc;
-
-    pub(crate) type Wake = Arc<ThreadParker>;
-
-    loom::thread_local! {
-        static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
-    }
-
-    pub(crate) fn current() -> Wake {
-        PARKER.with(Arc::clone)
-    }
-
-    pub(crate) fn park(release: impl FnOnce()) {
-        release();
-        PARKER.with(|p| p.park());
-    }
-
-    pub(crate) fn unpark(w: &Wake) {
-        w.unpark();
-    }
-}
-
-/// One parked party. Lives in an `Arc` shared by the waiter and the queue (never on the
-/// waiter's stack: see "keep wait records off the stack" in `park`).
-#[derive(Debug)]
-pub(crate) struct Waiter {
-    /// `WAITING`, then `WOKEN` (retry) or `GRANTED` (what was waited for is ours).
-    status: AtomicUsize,
-    /// Set by a semaphore waiter that has waited longer than `STARVATION`: the releaser
-    /// then hands it the permit instead of letting it compete.
-    starving: AtomicBool,
-    wake: Wake,
-}
-
-const WAITING: usize = 0;
-const WOKEN: usize = 1;
-const GRANTED: usize = 2;
-
-/// How long a semaphore waiter competes with newcomers before it asks for a hand-off
-/// (Go's `starvationThresholdNs`).
-const STARVATION: std::time::Duration = std::time::Duration::from_millis(1);
-
-impl Waiter {
-    /// A waiter for the calling green thread (or OS thread).
-    pub(crate) fn new() -> Arc<Waiter> {
-        Arc::new(Waiter {
-            status: AtomicUsize::new(WAITING),
-            starving: AtomicBool::new(false),
-            wake: wake::current(),
-        })
-    }
-
-    /// Parks until [`grant`](Self::grant)ed. `guard` (the lock under which this waiter was
-    /// enqueued) is released only once the caller is committed to parking.
-    ///
-    /// If the park unwinds instead (the runtime is dropped while we wait and unwinds its
-    /// green threads), `on_unwind` runs: it must take this waiter out of its queue, or —
-    /// if it was already granted — give back what was granted, so nothing stays owned by
-    /// a green thread that no longer exists.
-    ///
-    /// Returns true if granted, false if only woken to retry ([`wake`](Self::wake)).
-    pub(crate) fn wait<G, F: FnOnce()>(&self, guard: G, on_unwind: F) -> bool {
-        let withdraw = OnUnwind(Some(on_unwind));
-        let mut guard = Some(guard);
-        let mut status = self.status.load(Ordering::Acquire);
-        while status == WAITING {
-            wake::park(|| drop(guard.take()));
-            status = self.status.load(Ordering::Acquire);
-        }
-        drop(guard);
-        std::mem::forget(withdraw);
-        status == GRANTED
-    }
-
-    /// True once granted (for an unwinding waiter deciding what to give back).
-    pub(crate) fn is_granted(&self) -> bool {
-        self.status.load(Ordering::Acquire) == GRANTED
-    }
-
-    /// True if `self` and `other` are the same waiter.
-    pub(crate) fn is(&self, other: &Waiter) -> bool {
-        std::ptr::eq(self, other)
-    }
-
-    /// Tells the waiter that what it waits for is now its own, and wakes it. Call after
-    /// releasing the lock that guards the queue it was taken from.
-    pub(crate) fn grant(&self) {
-        self.status.store(GRANTED, Ordering::Release);
-        wake::unpark(&self.wake);
-    }
-
-    /// Wakes the waiter to try again, without giving it anything (Go's normal mode).
-    pub(crate) fn wake(&self) {
-        self.status.store(WOKEN, Ordering::Release);
-        wake::unpark(&self.wake);
-    }
-}
-
-/// Runs its closure when dropped — by an unwind out of [`Waiter::wait`] only (the normal
-/// path forgets it).
-struct OnUnwind<F: FnOnce()>(Option<F>);
-
-impl<F: FnOnce()> Drop for OnUnwind<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
-    }
-}
-
-/// The queues waiters sit in.
-pub(crate) trait WaiterList {
-    /// Removes `w`; true if it was queued.
-    fn remove_waiter(&mut self, w: &Arc<Waiter>) -> bool;
-}
-
-impl WaiterList for VecDeque<Arc<Waiter>> {
-    fn remove_waiter(&mut self, w: &Arc<Waiter>) -> bool {
-        match self.iter().position(|x| x.is(w)) {
-            Some(i) => self.remove(i).is_some(),
-            None => false,
-        }
-    }
-}
-
-impl WaiterList for Vec<Arc<Waiter>> {
-    fn remove_waiter(&mut self, w: &Arc<Waiter>) -> bool {
-        match self.iter().position(|x| x.is(w)) {
-            Some(i) => {
-                self.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Wakes every waiter in `list` (taken out from under a lock first).
-pub(crate) fn grant_all(list: impl IntoIterator<Item = Arc<Waiter>>) {
-    for w in list {
-        w.grant();
-    }
-}
 
 /// A counting semaphore of parked waiters with FIFO hand-off. See the module docs.
 #[derive(Debug)]
@@ -306,7 +138,7 @@ impl Sema {
         let mut since = None;
         let mut front = false;
         loop {
-            if self.acquire_locked(lock(&self.queue), &mut since, front) {
+            if self.acquire_locked(self.queue.lock(), &mut since, front) {
                 return;
             }
             // Woken in normal mode: compete with newcomers for the permit.
@@ -360,7 +192,7 @@ impl Sema {
     /// were handed.
     #[cold]
     fn withdraw(&self, waiter: &Arc<Waiter>) {
-        let mut queue = lock(&self.queue);
+        let mut queue = self.queue.lock();
         if queue.remove_waiter(waiter) {
             self.state.fetch_sub(ONE_WAITER, Ordering::Relaxed); // invariant 2
         } else if waiter.is_granted() {
@@ -401,7 +233,7 @@ impl Sema {
 
     #[cold]
     fn hand_off(&self) {
-        let mut queue = lock(&self.queue);
+        let mut queue = self.queue.lock();
         let Some(first) = queue.front() else {
             return;
         };
@@ -448,12 +280,6 @@ impl Sema {
     pub(crate) fn waiting(&self) -> usize {
         waiters(self.state.load(Ordering::Relaxed))
     }
-}
-
-/// Locks an internal leaf lock. Nothing panics while holding these, so poisoning cannot
-/// happen; recover anyway rather than propagate.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(all(test, loom))]
@@ -525,7 +351,7 @@ mod loom_tests {
                 std::time::Instant::now() + std::time::Duration::from_secs(3600)
             });
             let mut front = false;
-            while !self.acquire_locked(lock(&self.queue), &mut since, front) {
+            while !self.acquire_locked(self.queue.lock(), &mut since, front) {
                 if self.try_acquire() {
                     return;
                 }

@@ -12,11 +12,12 @@
 //! # Lock order
 //! `waiters` is a leaf lock.
 
+use crate::lock::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::sema::{grant_all, lock, Waiter, WaiterList};
+use super::waiter::{grant_all, Waiter, WaiterList};
 
 /// Waits for a collection of green threads to finish (Go's `sync.WaitGroup`).
 ///
@@ -80,7 +81,7 @@ impl WaitGroup {
             panic!("sync: negative WaitGroup counter");
         }
         if prev == 1 {
-            let waiters = std::mem::take(&mut *lock(&self.inner.waiters));
+            let waiters = std::mem::take(&mut *self.inner.waiters.lock());
             grant_all(waiters);
         }
     }
@@ -90,14 +91,14 @@ impl WaitGroup {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let mut waiters = lock(&self.inner.waiters);
+        let mut waiters = self.inner.waiters.lock();
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return; // invariant 2
         }
         let me = Waiter::new();
         waiters.push(me.clone());
         me.wait(waiters, || {
-            lock(&self.inner.waiters).remove_waiter(&me);
+            self.inner.waiters.lock().remove_waiter(&me);
         });
     }
 
