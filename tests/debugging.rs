@@ -7,21 +7,18 @@ use std::time::Duration;
 
 use goro::chan;
 
+mod common;
+use common::{child_command, is_child};
+
 /// Runs this test binary again as a child executing `name` only; returns (success, stderr).
 fn child(name: &str, env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", name);
+    let mut cmd = child_command(name);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.success(), stderr)
-}
-
-fn is_child(name: &str) -> bool {
-    std::env::var("GORO_CHILD").as_deref() == Ok(name)
 }
 
 #[test]

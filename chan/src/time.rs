@@ -107,7 +107,7 @@ pub struct Timer {
 pub struct Ticker(Timer);
 
 /// What the timer's callback and its owner share.
-type Shared = Mutex<State>;
+type Shared = Mutex<State>; // behind an `Arc`
 
 struct State {
     /// Bumped by every stop and reset: a callback armed with an older one does nothing.

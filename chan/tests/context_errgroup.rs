@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use goro_chan::context::{Context, ContextError};
 use goro_chan::errgroup::Group;
 use goro_chan::select;
-use goro_runtime::{go, sleep, yield_now, Runtime};
+use goro_runtime::{go, sleep, yield_now};
 
-fn rt() -> Runtime {
-    Runtime::builder().workers(2).build().unwrap()
-}
+mod common;
+use common::rt;
+
 
 #[test]
 fn cancelling_a_parent_wakes_every_waiting_descendant() {

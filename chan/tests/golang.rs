@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use goro_chan::*;
-use goro_runtime::{go, sleep, yield_now, Runtime};
+use goro_runtime::{go, sleep, yield_now};
 
-fn rt() -> Runtime {
-    Runtime::builder().workers(2).build().unwrap()
-}
+mod common;
+use common::rt;
+
 
 /// doubleselect.go: a sender selects over four unbuffered channels, four muxers forward
 /// into one channel; the receiver must see every value exactly once.

@@ -7,6 +7,9 @@ use std::time::Duration;
 use goro_chan::context::{Context, ContextError};
 use goro_chan::signal::{notify, notify_context};
 
+mod common;
+use common::{child_command, is_child};
+
 fn raise(sig: i32) {
     // SAFETY: sending a signal to our own process.
     assert_eq!(unsafe { libc::kill(libc::getpid(), sig) }, 0);
@@ -75,7 +78,7 @@ fn refused_signals_are_errors() {
 #[test]
 fn dropping_the_last_receiver_restores_the_default_action() {
     const NAME: &str = "dropping_the_last_receiver_restores_the_default_action";
-    if std::env::var("GORO_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let rx = notify(&[libc::SIGTERM]).unwrap();
         raise(libc::SIGTERM);
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(libc::SIGTERM));
@@ -84,11 +87,7 @@ fn dropping_the_last_receiver_restores_the_default_action() {
         std::thread::sleep(Duration::from_secs(10));
         unreachable!("SIGTERM did not end the process");
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", NAME)
-        .output()
-        .unwrap();
+    let out = child_command(NAME).output().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         out.status.signal(),

@@ -11,11 +11,7 @@ use goro_runtime::net::{TcpListener, TcpStream, UdpSocket};
 use goro_runtime::{go, Runtime};
 
 mod common;
-use common::{child_command, is_child};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder().workers(workers).build().unwrap()
-}
+use common::{child_command, is_child, rt};
 
 fn echo_server(listener: TcpListener) {
     go(move || {

@@ -2,15 +2,13 @@
 //! from a plain OS thread; panics propagate like std's; a shutdown that unwinds a scope's
 //! owner finishes its green threads first.
 
+mod common;
+use common::rt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use goro_runtime::{scope, Runtime};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder().workers(workers).build().unwrap()
-}
+use goro_runtime::scope;
 
 fn double_in_place(data: &mut [u64]) {
     scope(|s| {

@@ -1,15 +1,13 @@
 //! goro::sync under green threads on several workers, mixed with OS threads.
 
+mod common;
+use common::rt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use goro_runtime::sync::{Mutex, Once, RwLock, Semaphore, WaitGroup};
-use goro_runtime::{go, sleep, yield_now, Runtime};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder().workers(workers).build().unwrap()
-}
+use goro_runtime::{go, sleep, yield_now};
 
 #[test]
 fn mutex_counter_under_1000_green_threads() {

@@ -1,6 +1,23 @@
-//! Helpers shared by the facade's integration tests.
+//! Helpers shared by the facade's integration tests: the built examples, and re-running
+//! this test binary as a child process (for paths that end the process).
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
+
+/// True in the child process started by [`child_command`] for `test`.
+pub(crate) fn is_child(test: &str) -> bool {
+    std::env::var("GORO_CHILD").as_deref() == Ok(test)
+}
+
+/// This test binary, set to run only `test`, as a child process.
+pub(crate) fn child_command(test: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", test);
+    cmd
+}
 
 /// The path of example `name`, built by `cargo test` beside the test binaries.
 pub(crate) fn example(name: &str) -> PathBuf {

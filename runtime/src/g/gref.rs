@@ -31,7 +31,7 @@ pub(crate) struct GRef {
     ptr: NonNull<G>,
 }
 
-// SAFETY: a `GRef` is shared ownership of a `G`, which is `Send + Sync` (see coroutine.rs);
+// SAFETY: a `GRef` is shared ownership of a `G`, which is `Send + Sync` (see `g/mod.rs`);
 // the count is atomic (invariant 2).
 unsafe impl Send for GRef {}
 // SAFETY: as above.

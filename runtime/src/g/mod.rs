@@ -25,13 +25,13 @@
 //! 2. A G migrates only while switched out at a park or yield point inside goro, never in
 //!    the middle of user code. The runtime itself keeps nothing thread-bound on the stack
 //!    across those points: its only thread-local is re-read after every switch
-//!    (`current.rs`), and the OS-level stack (the mapping) belongs to no thread.
+//!    (`scheduler/context.rs`), and the OS-level stack (the mapping) belongs to no thread.
 //! 3. What user code keeps on its stack *across a goro blocking call* is outside what the
 //!    type system can see. goro's documented contract (README, docs chapter on caveats)
 //!    is the same as may's and every stackful M:N runtime's: do not hold a `!Send` value
 //!    (an `Rc` shared with other code, a `thread_local!` reference, a std `MutexGuard`)
 //!    across `park`, `yield_now`, `sleep`, `join`, a channel/sync operation, or `go` (which
-//!    yields when it applies backpressure, `green.rs`). Under that
+//!    yields when it applies backpressure, `spawn.rs`). Under that
 //!    contract every value that crosses threads is `Send`, which is exactly corosensei's
 //!    stated condition for implementing `Send` manually.
 

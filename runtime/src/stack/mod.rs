@@ -16,7 +16,7 @@
 //!   that SIGSEGV into a message naming the green thread and `Builder::stack_size`.
 //! * **Pooled.** Mapping and unmapping cost ≈ 6 µs, 25× Go's whole spawn, so a finished
 //!   green thread keeps its stack and waits in a free list for the next spawn
-//!   (`scheduler/gfree.rs`, Go's `gfput`/`gfget`). Spawning makes no syscall in the steady
+//!   (`scheduler/gpool.rs`, Go's `gfput`/`gfget`). Spawning makes no syscall in the steady
 //!   state.
 //! * **Shrunk.** A stack that grew deep is handed back to the kernel below its top
 //!   pages (`madvise(MADV_DONTNEED)`) when it returns to the pool, so one deep call

@@ -1,5 +1,14 @@
-//! Helpers shared by the integration tests that need a child process (for process-wide
-//! limits such as `RLIMIT_NOFILE` or `RLIMIT_AS`, or for paths that end the process).
+//! Helpers shared by goro-runtime's integration tests: building a runtime, and re-running
+//! this test binary as a child process (for process-wide limits such as `RLIMIT_NOFILE` or
+//! `RLIMIT_AS`, or for paths that end the process).
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
+/// A runtime with `workers` worker threads.
+pub(crate) fn rt(workers: usize) -> goro_runtime::Runtime {
+    goro_runtime::Runtime::builder().workers(workers).build().unwrap()
+}
 
 /// True in the child process started by [`child_command`] for `test`.
 pub(crate) fn is_child(test: &str) -> bool {
@@ -16,7 +25,6 @@ pub(crate) fn child_command(test: &str) -> std::process::Command {
 
 /// Runs `cmd` with its output captured, killing it (and failing the test) if it has not
 /// finished within `limit`: for children that could hang.
-#[allow(dead_code)] // not every test file has such a child
 pub(crate) fn output_within(
     mut cmd: std::process::Command,
     limit: std::time::Duration,
