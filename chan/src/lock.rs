@@ -5,6 +5,21 @@
 //!
 //! It has no guard type on purpose: `select` locks several channels in address order and
 //! unlocks them from the park's release step, after the green thread switched out.
+//!
+//! # Invariants
+//! 1. `locked` is true exactly while one party holds the lock; it becomes true only by a
+//!    successful `false → true` CAS with `Acquire`, and false only by the holder's `Release`
+//!    store, so everything written under the lock is visible to the next holder.
+//! 2. A holder never parks, never unparks and never locks a channel of lower address while
+//!    holding it (hchan's and select's critical sections are a few loads and stores), so a
+//!    spinner waits for a bounded stretch of instructions.
+//! 3. The unlock may be the last touch of the channel's memory (select's release step):
+//!    nothing reads the lock after its releasing store.
+//!
+//! # Lock order
+//! Channel locks are taken in increasing address order when more than one is held
+//! (`select`'s lockorder); a single channel operation holds one. No other lock is taken
+//! while one is held.
 
 #[cfg(loom)]
 pub(crate) use model::RawLock;

@@ -6,22 +6,39 @@
 //!    ready each is chosen with equal probability.
 //! 2. **lockorder**: the channels sorted by address; every distinct channel is locked in
 //!    that order, so two selects over the same channels can never deadlock.
-//! 3. **Pass 0** (goro's addition): among the cases that *look* ready (lock-free hints),
-//!    one chosen uniformly at random is tried under its own channel's lock alone (then
-//!    another, if the hint was stale); the first that completes is the select's
-//!    linearization point, as valid as Go's all-locks pass 1 because each try is atomic on
-//!    its channel. This is the common case of a busy select: it takes one lock and one
-//!    random draw, not every lock and a shuffle. **Pass 1**: with all locks held, the first ready case in pollorder
-//!    completes. None ready and non-blocking (`default`): unlock, return `None`.
-//! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every
-//!    channel, in pollorder (so duplicate cases on one channel are woken at random); the green thread parks, and the park's release step unlocks the channels
-//!    *after* the switch (touching nothing after the last unlock: the select's memory may
-//!    be gone right after it).
+//! 3. **Pass 0** (goro's addition): among the cases that *look* ready (lock-free hints), one
+//!    chosen uniformly at random is tried under its own channel's lock alone (then another, if
+//!    the hint was stale); the first that completes is the select's linearization point, as
+//!    valid as Go's all-locks pass 1 because each try is atomic on its channel. This is the
+//!    common case of a busy select: it takes one lock and one random draw, not every lock and a
+//!    shuffle. **Pass 1**: with all locks held, the first ready case in pollorder completes.
+//!    None ready and non-blocking (`default`): unlock, return `None`.
+//! 4. **Pass 2**: one waiter per case, all sharing one [`Claim`], is queued on every channel,
+//!    in pollorder (so duplicate cases on one channel are woken at random); the green thread
+//!    parks, and the park's release step unlocks the channels *after* the switch (touching
+//!    nothing after the last unlock: the select's memory may be gone right after it).
 //! 5. **Pass 3**: woken, relock everything. A waker had to win the claim (CAS) before
 //!    completing a waiter, so exactly one case fired; the losers are dequeued.
 //!
 //! A select never loses or duplicates a value: a value moves only under its channel's
 //! lock, into or out of the one waiter that won the claim.
+//!
+//! # Invariants
+//! 1. A case's channel is touched only with its lock held (`lock.rs`): pass 0 holds one,
+//!    passes 1–3 hold all of them, taken in lockorder and released all together.
+//! 2. Exactly one party wins a blocked select's [`Claim`] (a CAS from `NO_WINNER`): a waker
+//!    on one of the channels, which then completes only that case's waiter, or the select
+//!    itself (`ABANDONED`, on timeout), after which no waker completes any case. Checked
+//!    by loom (`waitq.rs`).
+//! 3. Between pass 2 and pass 3 every case's waiter is queued on its channel; pass 3 takes
+//!    every loser out again under the locks, so when the select returns no queue points
+//!    into its memory.
+//! 4. The release step's last channel unlock is its last access to the select's memory
+//!    (`lock.rs`, invariant 3): the selecting green thread may run and return right after.
+//!
+//! # Lock order
+//! Channel locks in increasing address order (lockorder), as Go's `sellock`; a duplicate
+//! channel is locked once.
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;

@@ -12,7 +12,6 @@ use goro_runtime::{go, sleep, yield_now};
 mod common;
 use common::rt;
 
-
 #[test]
 fn cancelling_a_parent_wakes_every_waiting_descendant() {
     rt().block_on(|| {

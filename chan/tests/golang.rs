@@ -20,7 +20,6 @@ use goro_runtime::{go, sleep, yield_now};
 mod common;
 use common::rt;
 
-
 /// doubleselect.go: a sender selects over four unbuffered channels, four muxers forward
 /// into one channel; the receiver must see every value exactly once.
 #[test]

@@ -7,35 +7,53 @@
 //! # Glossary
 //! | goro | Go | where |
 //! |---|---|---|
-//! | green thread | goroutine, `g` | `coroutine.rs` |
+//! | green thread | goroutine, `g` | `g/mod.rs` |
 //! | worker | `m` (OS thread) | `scheduler/worker.rs` |
 //! | processor | `p` | `scheduler/processor.rs` |
+//! | scheduler state (`Sched`) | `sched` | `scheduler/mod.rs` |
 //! | `runnext` | `p.runnext` | `scheduler/runnext.rs` |
 //! | global queue | `sched.runq` | `scheduler/mod.rs` |
 //! | searching worker | spinning `m` | `scheduler/idle.rs` |
+//! | dead-G pool | `gFree` | `scheduler/gpool.rs` |
+//! | waiter cache | `sudogcache` | `g/waiter_cache.rs` |
 //! | [`park::park`] / [`park::Unparker::unpark`] | `gopark` / `goready` | `park/` |
+//! | release step | `unlockf` | `g/mod.rs` (`ReleaseStep`) |
+//! | readiness word | `pollDesc.rg`/`wg` | `netpoll/readiness.rs` |
 //! | timekeeper | the `m` blocked in `netpoll(delay)` | `timer.rs` |
 //!
-//! # Module map
-//! * `stack.rs` — guarded `mmap` stacks, lazy commit, pooling, shrinking, the stack and
-//!   address-space budgets; `arena.rs` — pre-growing each worker's malloc arena;
-//!   `valgrind.rs` — the client requests that keep memcheck quiet about stack switches.
-//! * `overflow.rs` — the SIGSEGV handler that names the green thread that overflowed.
-//! * `coroutine.rs` — the G, and why moving it between threads is sound; `gref.rs` —
-//!   `GRef`, the counted reference to a G.
-//! * `current.rs` — the one thread-local, read fresh after every switch.
-//! * `park/` — the park/unpark protocol (loom-checked state machine, OS-thread parker).
-//! * `scheduler/` — G/M/P: queues, stealing, idle workers, the registry.
-//! * `sync/` — `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore` on one parked-waiter
-//!   semaphore; `Condvar`, `OnceLock`, `LazyLock` in std's shapes.
-//! * `netpoll/` — the epoll netpoller; `net/` — TCP, UDP and Unix sockets on it.
-//! * `blocking.rs` — `blocking(f)`: blocking calls on a thread pool while the green thread parks.
-//! * `scope.rs` — `scope(|s| s.go(..))`, green threads that borrow from the caller.
-//! * `timer.rs`, `green.rs` (`go`, `sleep`, `yield_now`), `join.rs`, `runtime.rs`, `builder.rs`.
-//! * `sysmon.rs` — the monitor thread: coarse clock, network backstop, stuck workers,
-//!   deadlock detection; `dump.rs` — `dump()`; `metrics.rs` — `Metrics`; `local.rs` —
-//!   `goro::local!`, green-thread-local storage; `leakcheck.rs` — `LeakCheck`.
+//! "Park" means a green thread (or an OS thread inside a goro call) waiting to be woken; a
+//! worker with nothing to run *sleeps*.
 //!
+//! # Layers
+//! Bottom to top; each layer imports only the layers below it (the scheduler core is one
+//! import cycle, on purpose: it is the knot a runtime needs).
+//! 1. **Leaves** — `stack/` (mapped stacks, budgets; `valgrind.rs`), `arena.rs`,
+//!    `park/state.rs` (the park word), `park/thread.rs` (the OS-thread parker),
+//!    `scheduler/idle.rs`, `netpoll/gate.rs`, `lock.rs`, `loom.rs`.
+//! 2. **The green thread** — `g/`: the G (`mod.rs`), `GRef` (`gref.rs`), its locals table
+//!    (`locals.rs`) and waiter cache (`waiter_cache.rs`). It knows the scheduler only
+//!    through `trait Schedule`.
+//! 3. **The scheduler core** — `scheduler/` (`context.rs`: the one thread-local; `mod.rs`:
+//!    `Sched`; `worker.rs`, `processor.rs`; with the queues `runnext.rs`, `registry.rs`,
+//!    `gpool.rs` beneath), `park/` (`mod.rs`, `waiter_alloc.rs`, `waiting_on.rs`),
+//!    `timer.rs`, `netpoll/` (`mod.rs`, `readiness.rs`), and `overflow.rs`, the SIGSEGV
+//!    handler a worker installs, which reads the running G.
+//! 4. **Services** on the core — `sysmon.rs` (owns `Monitor`: coarse clock, network
+//!    backstop, stuck workers, deadlock verdicts), `diag/` (`dump.rs`, `metrics.rs`,
+//!    `leakcheck.rs`), `blocking.rs` (the blocking pool), `join.rs` (`JoinHandle`).
+//! 5. **Public API** — `runtime.rs` (`Runtime`, `run`), `builder.rs`, `spawn.rs` (`go`,
+//!    `try_go`, `sleep`, `yield_now`, `num_goroutines`, `catch_unwind`), `local.rs`
+//!    (`goro::local!`).
+//! 6. **Libraries** — `sync/` (`waiter.rs`: the parked-waiter kit; `sema.rs`: the
+//!    semaphore under `Mutex`, `RwLock`, `Semaphore`; `WaitGroup`, `Once`, `Condvar`,
+//!    `OnceLock`, `LazyLock`), `net/` (TCP, UDP, Unix sockets on the netpoller),
+//!    `scope.rs`; then goro-chan, which reaches the plumbing it needs through
+//!    [`__private`].
+//!
+//! Measured with an import graph of `crate::`/`super::` paths: the largest cycle is the
+//! core's 9 modules (`scheduler`, `scheduler::{context, worker, processor}`, `park`,
+//! `timer`, `netpoll`, `netpoll::readiness`, `overflow`).
+
 //! # Thread-locals in green threads
 //! A green thread may resume on a different OS thread after any call that can block
 //! (`join`, `sleep`, `yield_now`, channel and sync operations). Do not hold a
@@ -47,12 +65,14 @@
 
 // Leaves: import nothing above them.
 mod arena;
-mod overflow;
+mod lock;
+mod loom;
 mod stack;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
 // The scheduler core: the knot a runtime needs.
 mod netpoll;
+mod overflow;
 pub mod park;
 mod scheduler;
 mod timer;
@@ -72,9 +92,6 @@ pub mod net;
 #[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 mod scope;
 pub mod sync;
-
-mod lock;
-mod loom;
 
 pub use blocking::blocking;
 pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};

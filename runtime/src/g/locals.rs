@@ -2,9 +2,9 @@
 //! the G itself, so the values follow the green thread from worker to worker.
 //!
 //! # Invariants
-//! 1. A G's table (`G::locals`) is touched only by that G while it runs, and by its own
-//!    exit path (`DropLocalsOnExit`, on the G's stack or by the shutdown thread that unwinds it after
-//!    every worker stopped). A G runs on one worker at a time, so the table is never
+//! 1. A G's table (`G::locals`) is touched only by that G while it runs, and by its own exit
+//!    path (`DropLocalsOnExit`, on the G's stack or by the shutdown thread that unwinds it
+//!    after every worker stopped). A G runs on one worker at a time, so the table is never
 //!    aliased.
 //! 2. Each value is boxed: a `&T` handed to `with` stays valid while other keys are
 //!    initialised (the table's `Vec` may grow; the boxes do not move), and a value is

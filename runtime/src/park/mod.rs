@@ -29,8 +29,9 @@
 //! # Keep wait records off the stack
 //! A parked green thread's stack may be released to the kernel in the future (compaction of
 //! parked stacks), so wait records and value slots that wakers write into belong in the heap
-//! (an `Arc`) or in the channel, not in the parked frame. [`alloc_waiter`] and
-//! [`free_waiter`] box them, recycling one block per green thread (`g/waiter_cache.rs`).
+//! (an `Arc`) or in the channel, not in the parked frame. `alloc_waiter` and
+//! `free_waiter` (`waiter_alloc.rs`; goro-chan reaches them through `__private`) box
+//! them, recycling one block per green thread (`g/waiter_cache.rs`).
 
 pub(crate) mod state;
 pub(crate) mod thread;

@@ -11,8 +11,8 @@
 //! lock per batch), as Go's stack cache refills from the global stack pool.
 //!
 //! # Invariants
-//! 1. A G in a free list is dead (its `body` is `Dead(stack)`: no coroutine, the stack kept), registered,
-//!    and referenced only by the list and the registry.
+//! 1. A G in a free list is dead (its `body` is `Dead(stack)`: no coroutine, the stack kept),
+//!    registered, and referenced only by the list and the registry.
 //! 2. The pool holds at most `POOL_MAX` Gs; beyond that they are discarded (removed from
 //!    the registry and dropped, unmapping the stack).
 

@@ -10,7 +10,7 @@
 //!   the last searcher and it found work, wake another one (there may be more work), or
 //!   if it is going to sleep, issue a SeqCst fence and re-check every queue
 //!   ([`Idle::transition_worker_to_sleeping`] returns "last searcher";
-//!   `Sched::notify_if_work_pending` re-checks).
+//!   `Sched::wake_if_work_pending` re-checks).
 //!
 //! Either the submitter sees a searcher (who will see the G), or the submitter wakes
 //! someone: the two fences are ordered one way or the other, and whichever comes second
@@ -109,7 +109,7 @@ impl Idle {
 
     fn should_wake(&self) -> bool {
         // Step 2 above: the G was pushed before; this read must not move before the push.
-        // Pairs with the fence in `Sched::notify_if_work_pending`.
+        // Pairs with the fence in `Sched::wake_if_work_pending`.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) == 0 {
             return false;

@@ -23,6 +23,26 @@
 //! that stayed put for ~3 µs → sleep. The
 //! spinning/idle protocol that decides who sleeps and who gets woken is in `idle.rs`.
 //!
+//! # Invariants
+//! 1. A runnable G is in exactly one place (above), and a G in a queue is referenced by
+//!    that queue: whoever takes it out owns its execution until it parks, yields or ends
+//!    (the park protocol's invariant 2 guarantees one requeue per park).
+//! 2. A processor's local queue is pushed and popped only by its own worker; other workers
+//!    only steal from it (`Remote::stealer`) or take its `runnext` (`RunNext`, after ~3 µs).
+//! 3. Workers and counters: `Remote`'s counters are written only by the processor's own
+//!    worker (plain load + store, no RMW); readers (sysmon, `metrics`) tolerate staleness.
+//! 4. No ready G is left behind while every worker sleeps: a submitter that sees no
+//!    searching worker wakes one (`wake_idle_worker`), and the last searcher to sleep
+//!    re-checks every queue after a `SeqCst` fence (`wake_if_work_pending`, paired with
+//!    `Idle::should_wake`; see `idle.rs`).
+//! 5. At most one sleeping worker is the timekeeper (`timekeeper`, a CAS from
+//!    `NO_TIMEKEEPER`); a timer that becomes the earliest re-arms it or wakes a worker
+//!    (`timer_inserted`, a Dekker pair with `Timers::next_deadline`).
+//!
+//! # Lock order
+//! `Idle`'s sleeper list, the registry's shards, the `GPool` and the timer heap are leaf
+//! locks: none is held while taking another, parking or unparking.
+//!
 //! # Waking workers
 //! Readying work that another worker could run (a push to a local queue, the global queue)
 //! wakes a sleeping worker only if nobody is searching. Putting a G in `runnext` wakes
@@ -214,7 +234,7 @@ impl Sched {
 
     /// Called by the last searcher going to sleep: if any queue still has work, wake a
     /// worker for it (it may have been pushed while we were deciding).
-    pub(crate) fn notify_if_work_pending(&self) {
+    pub(crate) fn wake_if_work_pending(&self) {
         // Pairs with the fence in `Idle::should_wake` (`idle.rs`): either the submitter
         // sees our decrement of `num_searching`, or we see its push.
         std::sync::atomic::fence(Ordering::SeqCst);

@@ -256,7 +256,7 @@ impl WorkerCtx {
             return;
         }
         if sched.idle.transition_worker_to_sleeping(index, *searching) {
-            sched.notify_if_work_pending();
+            sched.wake_if_work_pending();
         }
         *searching = false;
         let sleeper = &sched.remotes[index].sleeper;

@@ -9,7 +9,7 @@
 //!
 //! # One primitive underneath
 //! Like Go's `sync` (built on `runtime/sema.go`), everything is built on one parked-waiter
-//! structure, [`sema::Sema`]: a counter of permits with a FIFO queue of parked waiters.
+//! structure, `sema::Sema`: a counter of permits with a FIFO queue of parked waiters.
 //! A release that finds a waiter hands its permit *directly* to the oldest one (Go's
 //! "starvation mode" hand-off, here always on under contention): a waiter can never be
 //! overtaken forever by newcomers. While nobody waits, acquire and release are one atomic

@@ -7,7 +7,10 @@
 
 /// A runtime with `workers` worker threads.
 pub(crate) fn rt(workers: usize) -> goro_runtime::Runtime {
-    goro_runtime::Runtime::builder().workers(workers).build().unwrap()
+    goro_runtime::Runtime::builder()
+        .workers(workers)
+        .build()
+        .unwrap()
 }
 
 /// True in the child process started by [`child_command`] for `test`.
