@@ -53,32 +53,31 @@ where
     T: Send + 'static,
 {
     let site = Location::caller();
-    let mut f = Some(f);
     // Spawning does not switch, so inside `with_worker` the worker stays ours. Borrowing
     // its `sched` instead of cloning the `Arc` keeps the spawn path off the runtime's
     // reference count.
-    let spawned = context::with_worker(|w| {
+    let f = match context::with_worker(move |w| {
         let Some(ctx) = w else {
             panic!(
                 "goro::go called outside a goro runtime (at {site}): start one with \
                  `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
             )
         };
-        (!ctx.p.spawn_should_yield(&ctx.sched)).then(|| {
-            let f = f.take().expect("spawned once");
-            spawn_on(&ctx.sched, Some(ctx), f, site)
-        })
-    });
-    if let Some(spawned) = spawned {
-        return spawned;
-    }
+        if ctx.p.spawn_should_yield(&ctx.sched) {
+            return Err(f);
+        }
+        Ok(spawn_on(&ctx.sched, Some(ctx), f, site))
+    }) {
+        Ok(spawned) => return spawned,
+        Err(f) => f,
+    };
     // Backpressure: no recycled green thread is at hand and this worker already queues
     // many unstarted ones, so let it run some (they recycle their stacks) before we map
     // another. The yield may move us to another worker: the context is read again.
     park::yield_green();
-    context::with_worker(|w| {
+    context::with_worker(move |w| {
         let ctx = w.expect("a green thread resumes on a worker");
-        spawn_on(&ctx.sched, Some(ctx), f.take().expect("spawned once"), site)
+        spawn_on(&ctx.sched, Some(ctx), f, site)
     })
 }
 

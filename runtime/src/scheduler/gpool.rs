@@ -33,19 +33,15 @@ pub(crate) struct GPool {
 }
 
 impl GPool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<GRef>> {
-        self.free.lock()
-    }
-
     /// One dead G, for a spawn from outside the runtime's workers.
     pub(crate) fn get(&self) -> Option<GRef> {
-        self.lock().pop()
+        self.free.lock().pop()
     }
 
     fn put_batch(&self, gs: impl Iterator<Item = GRef>, registry: &Registry) {
         let mut discard = Vec::new();
         {
-            let mut free = self.lock();
+            let mut free = self.free.lock();
             for g in gs {
                 if free.len() < POOL_MAX {
                     free.push(g);
@@ -61,7 +57,7 @@ impl GPool {
 
     /// Empties the pool (shutdown).
     pub(crate) fn clear(&self) {
-        drop(std::mem::take(&mut *self.lock()));
+        drop(std::mem::take(&mut *self.free.lock()));
     }
 }
 
@@ -87,7 +83,7 @@ impl LocalGPool {
     /// An empty list takes a batch from the pool.
     fn refill(&mut self, pool: &GPool) {
         if self.gs.is_empty() {
-            let mut free = pool.lock();
+            let mut free = pool.free.lock();
             let k = free.len().saturating_sub(LOCAL_MAX / 2);
             self.gs.extend(free.drain(k..));
         }
