@@ -1,4 +1,4 @@
-//! `Builder`: how many processors, how big a stack reservation.
+//! `Builder`: how many processors, how big a stack reservation, how many worker threads.
 
 use std::io;
 use std::time::Duration;
@@ -11,6 +11,9 @@ use crate::sysmon::Monitor;
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// Largest number of workers accepted.
 pub const MAX_WORKERS: usize = 4096;
+/// Default budget of worker threads, spares for processor handoff included (Go's
+/// `debug.SetMaxThreads` default).
+pub const DEFAULT_MAX_THREADS: usize = 10_000;
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -25,6 +28,7 @@ pub struct Builder {
     stack_size: usize,
     detect_deadlocks: bool,
     warn_long_running: Option<Duration>,
+    max_threads: usize,
 }
 
 impl Default for Builder {
@@ -41,6 +45,7 @@ impl Builder {
             stack_size: DEFAULT_STACK_SIZE,
             detect_deadlocks: false,
             warn_long_running: warn_from_env(),
+            max_threads: DEFAULT_MAX_THREADS,
         }
     }
 
@@ -78,6 +83,18 @@ impl Builder {
         self
     }
 
+    /// The most worker threads the runtime may have (default [`DEFAULT_MAX_THREADS`], as
+    /// Go's `debug.SetMaxThreads`). Beyond the `workers` that own a processor, the runtime
+    /// starts spare threads to take over the processor of a worker stuck for more than
+    /// 10 ms inside one green thread (a blocking call, a long computation): that is what
+    /// keeps other green threads running meanwhile. At the limit it starts no more and
+    /// prints one warning; `max_threads(workers)` turns the handoff off. Spares idle for
+    /// 10 s exit. The threads of [`blocking`](crate::blocking)'s pool are counted apart.
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = n;
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// Errors: `InvalidInput` for a zero or excessive worker count, an out-of-range stack
@@ -102,7 +119,7 @@ impl Builder {
         }
         crate::stack::check_env()?;
         let monitor = Monitor::new(self.detect_deadlocks, self.warn_long_running);
-        Runtime::start(workers, self.stack_size, monitor)
+        Runtime::start(workers, self.stack_size, self.max_threads, monitor)
     }
 }
 

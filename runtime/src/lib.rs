@@ -94,7 +94,7 @@ mod scope;
 pub mod sync;
 
 pub use blocking::blocking;
-pub use builder::{Builder, MAX_STACK_SIZE, MAX_WORKERS};
+pub use builder::{Builder, DEFAULT_MAX_THREADS, MAX_STACK_SIZE, MAX_WORKERS};
 pub use diag::dump::dump;
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics};

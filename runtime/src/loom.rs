@@ -45,3 +45,13 @@ impl<T> Mutex<T> {
 pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     cv.wait(guard).unwrap_or_else(|e| e.into_inner())
 }
+
+/// One step of a spin-wait for another party's imminent store. Under loom, a yield, so
+/// the model lets that party run instead of exploring an endless spin.
+#[inline]
+pub(crate) fn spin() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}

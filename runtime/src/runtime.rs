@@ -68,18 +68,20 @@ impl Runtime {
     pub(crate) fn start(
         workers: usize,
         stack_size: usize,
+        max_threads: usize,
         monitor: Monitor,
     ) -> io::Result<Runtime> {
         crate::overflow::install();
-        let (sched, locals) = Sched::new(workers, stack_size)?;
+        let sched = Sched::new(workers, stack_size, max_threads)?;
         let mut rt = Runtime {
             sched: sched.clone(),
             monitor: Arc::new(monitor),
             threads: Vec::with_capacity(workers + 1),
         };
-        for (i, local) in locals.into_iter().enumerate() {
+        for i in 0..workers {
             // On failure `rt` drops, stopping the workers already started.
-            rt.threads.push(worker::spawn(sched.clone(), i, local)?);
+            let token = crate::scheduler::handoff::FIRST_TOKEN + i;
+            rt.threads.push(worker::spawn(sched.clone(), i, token)?);
         }
         rt.threads
             .push(crate::sysmon::spawn(&sched, rt.monitor.clone())?);
@@ -176,6 +178,7 @@ impl Drop for Runtime {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.sched.spares.join_all();
         // Step 3.
         park::set_unwinding_runtime(true);
         loop {
@@ -272,8 +275,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let dead = match ctx {
-        Some(c) => c.p.get_dead_g(sched),
+    // The caller's processor, if it has one (a worker that lost its processor to a
+    // handoff spawns as from a plain thread).
+    let p = ctx.and_then(WorkerCtx::p_access);
+    let dead = match &p {
+        Some(p) => p.get_dead_g(sched),
         None => sched.gpool.get(),
     };
     let g = match dead {
@@ -286,8 +292,8 @@ where
             g
         }
     };
-    let id = match ctx {
-        Some(c) => c.p.next_id(sched),
+    let id = match &p {
+        Some(p) => p.next_id(sched),
         None => sched.reserve_ids(1),
     };
     let join = Arc::new(JoinState::<T>::new());
@@ -310,11 +316,11 @@ where
     unsafe { g.start(id, site, join.clone(), body) };
     g.diag.set(Status::Runnable, sched.coarse_now());
     g.diag.set_waiting_on(0, 0);
-    match ctx {
-        Some(c) => {
-            let counter = &sched.remotes[c.p.index].started;
+    match p {
+        Some(p) => {
+            let counter = &sched.remotes[p.index].started;
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
-            c.ready_next(g);
+            p.ready_next(g, sched);
         }
         None => {
             sched.started_outside.fetch_add(1, Ordering::AcqRel);
@@ -394,7 +400,7 @@ impl Runtime {
     fn close_or_abandon(self, grace: std::time::Duration) {
         self.begin_shutdown();
         let deadline = std::time::Instant::now() + grace;
-        while self.threads.iter().any(|t| !t.is_finished()) {
+        while self.threads.iter().any(|t| !t.is_finished()) || !self.sched.spares.all_finished() {
             if std::time::Instant::now() >= deadline {
                 self.abandon();
                 return;

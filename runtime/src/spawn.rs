@@ -63,7 +63,10 @@ where
                  `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
             )
         };
-        if ctx.p.spawn_should_yield(&ctx.sched) {
+        if ctx
+            .p_access()
+            .is_some_and(|p| p.spawn_should_yield(&ctx.sched))
+        {
             return Err(f);
         }
         Ok(spawn_on(&ctx.sched, Some(ctx), f, site))

@@ -62,6 +62,8 @@ const MIN_DELAY: Duration = Duration::from_millis(1);
 const MAX_DELAY: Duration = Duration::from_millis(10);
 /// A worker whose tick counter stands still this long is stuck in one green thread.
 const STUCK_AFTER_MS: u64 = 10;
+/// Timer backstop: fire timers this overdue.
+const TIMER_BACKSTOP: Duration = Duration::from_millis(10);
 /// Network backstop: poll if nobody has for this long.
 const NETPOLL_AFTER: Duration = Duration::from_millis(10);
 
@@ -161,7 +163,7 @@ struct Sysmon {
     monitor: Arc<Monitor>,
     /// Per processor: (tick counter, coarse ms when it last changed).
     seen_ticks: Vec<(u64, u64)>,
-    /// Processors already warned about for their current tick value.
+    /// Green threads already named by the long-running warning (still running).
     warned: Vec<u64>,
     /// Netpoller poll count at the last check, and when it last changed.
     seen_polls: Option<(u64, Instant)>,
@@ -199,11 +201,12 @@ impl Sysmon {
     }
 
     /// One round. True if it found something to do (tick faster).
-    fn tick(&mut self, sched: &Sched) -> bool {
+    fn tick(&mut self, sched: &Arc<Sched>) -> bool {
         let now_ms = sched.tick_clock();
         let now = Instant::now();
         let mut busy = self.netpoll_backstop(sched, now);
         busy |= self.retake(sched, now_ms);
+        busy |= self.timer_backstop(sched, now);
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }
@@ -233,11 +236,12 @@ impl Sysmon {
         }
     }
 
-    /// Spots workers stuck in one green thread; wakes a worker to take their queued work.
-    fn retake(&mut self, sched: &Sched, now_ms: u64) -> bool {
+    /// Spots workers stuck in one green thread for `STUCK_AFTER_MS` and hands their
+    /// processors to other threads (`scheduler/handoff.rs`); without handoff, wakes a
+    /// worker to steal their queued work.
+    fn retake(&mut self, sched: &Arc<Sched>, now_ms: u64) -> bool {
         let n = sched.num_workers();
         self.seen_ticks.resize(n, (0, now_ms));
-        self.warned.resize(n, u64::MAX);
         let mut stuck = false;
         for i in 0..n {
             let r = &sched.remotes[i];
@@ -251,18 +255,37 @@ impl Sysmon {
                 continue;
             }
             // Stuck in one green thread (or its worker is between loops for 10 ms, which
-            // only happens when it is descheduled: waking a helper is harmless then).
-            if !r.stealer.is_empty() || !r.runnext.is_empty() {
+            // only happens when it is descheduled: then nothing is handed off).
+            if sched.handoff && r.ownership.in_g() {
+                if hand_off(sched, i, ticks) {
+                    self.seen_ticks[i].1 = now_ms; // the new owner gets a fresh 10 ms
+                }
+                stuck = true;
+            } else if !r.stealer.is_empty() || !r.runnext.is_empty() {
                 sched.wake_idle_worker();
                 stuck = true;
             }
-            if let Some(limit) = self.monitor.warn_after {
-                if self.warned[i] != ticks && warn_long_running(sched, limit) {
-                    self.warned[i] = ticks;
-                }
-            }
+        }
+        let lost = sched
+            .lost_running
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0;
+        if let (Some(limit), true) = (self.monitor.warn_after, stuck || lost) {
+            warn_long_running(sched, limit, &mut self.warned);
         }
         stuck
+    }
+
+    /// Fires timers overdue by `TIMER_BACKSTOP` that no worker got to (every one busy or
+    /// stuck), as Go's sysmon does: their green threads are queued globally.
+    fn timer_backstop(&self, sched: &Sched, now: Instant) -> bool {
+        let timers = &sched.timers;
+        let overdue = now.checked_sub(TIMER_BACKSTOP);
+        if timers.is_pending_relaxed() && overdue.is_some_and(|t| timers.is_due(t)) {
+            timers.fire_due(now);
+            return true;
+        }
+        false
     }
 
     fn check_deadlock(&mut self, sched: &Sched, now: Instant) {
@@ -286,11 +309,43 @@ impl Sysmon {
     }
 }
 
+/// Gives processor `i`, whose worker has been inside one green thread since the processor
+/// counted `ticks` switches, to a spare (started if none is idle and the budget allows).
+/// True if it was handed off.
+fn hand_off(sched: &Arc<Sched>, i: usize, ticks: u64) -> bool {
+    let spare = match sched.spares.take() {
+        Some(spare) => spare,
+        None => match crate::scheduler::worker::spawn_spare(sched) {
+            Ok(spare) => spare,
+            Err(_) => return false, // the budget (warned once) or the OS refused a thread
+        },
+    };
+    let r = &sched.remotes[i];
+    let still_stuck = || r.ticks.load(std::sync::atomic::Ordering::Relaxed) == ticks;
+    if r.ownership.revoke(still_stuck) {
+        sched
+            .lost_running
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        sched
+            .handoffs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        spare.assign(i);
+        true
+    } else {
+        sched.spares.put(spare);
+        false
+    }
+}
+
 /// Every worker asleep, no runnable G, and no possible waker (module docs).
 fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
     let (_, sleeping) = sched.idle.counts();
     sleeping == sched.num_workers()
         && sched.live() > 0
+        && sched
+            .lost_running
+            .load(std::sync::atomic::Ordering::Acquire)
+            == 0
         && sched.injector.is_empty()
         && sched
             .remotes
@@ -310,7 +365,7 @@ fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
 /// user's, another runtime's, a test harness's — might hold a channel end or a lock and
 /// send or unlock later, so its presence rules out a verdict (invariant 3).
 fn only_known_threads(sched: &Sched, monitor: &Monitor) -> bool {
-    let known = sched.num_workers()
+    let known = sched.spares.threads() // workers, spares and workers that lost their processor
         + 1 // sysmon
         + crate::blocking::pool_threads()
         + usize::from(crate::timer::global_thread().0)
@@ -334,24 +389,28 @@ fn progress(sched: &Sched) -> u64 {
 }
 
 /// Prints every green thread that has been running longer than `limit`; true if any.
-fn warn_long_running(sched: &Sched, limit: Duration) -> bool {
+fn warn_long_running(sched: &Sched, limit: Duration, warned: &mut Vec<u64>) {
     let now = sched.coarse_now();
     let limit_ms = limit.as_millis() as u64;
-    let mut any = false;
+    let mut still = Vec::new();
     for g in sched.registry.snapshot() {
         if g.diag.status() == Status::Running && now.saturating_sub(g.diag.since()) >= limit_ms {
+            still.push(g.id());
+            if warned.contains(&g.id()) {
+                continue;
+            }
             let site = g
                 .spawn_site()
                 .map_or_else(|| "?".to_string(), |l| l.to_string());
             eprintln!(
                 "goro: green thread {} (spawned at {site}) has run for {} ms without \
-                 yielding; its worker cannot run other green threads meanwhile. Move \
-                 blocking calls into goro::blocking and call goro::yield_now in long loops.",
+                 yielding; it occupies an OS thread meanwhile (its processor is handed to \
+                 another thread after 10 ms). Move blocking calls into goro::blocking and \
+                 call goro::yield_now in long loops.",
                 g.id(),
                 now.saturating_sub(g.diag.since())
             );
-            any = true;
         }
     }
-    any
+    *warned = still; // each green thread is named once per stretch of running
 }

@@ -53,6 +53,13 @@ pub struct Metrics {
     pub netpoll_polls: u64,
     /// `blocking` calls running or queued right now (process-wide).
     pub blocking_in_progress: usize,
+    /// Worker threads alive: those owning a processor, spares waiting for one, and those
+    /// still inside a blocked green thread after their processor was handed off.
+    pub worker_threads: usize,
+    /// Spare worker threads waiting for a processor right now.
+    pub spare_workers: usize,
+    /// Processors handed from a worker stuck in one green thread to another thread.
+    pub handoffs: u64,
 }
 
 pub(crate) fn read(sched: &Sched) -> Metrics {
@@ -74,6 +81,9 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         netpoll_wakeups: sched.poller.notified(),
         netpoll_polls: sched.poller.polls(),
         blocking_in_progress: crate::blocking::in_progress(),
+        worker_threads: sched.spares.threads(),
+        spare_workers: sched.spares.idle_count(),
+        handoffs: sched.handoffs.load(Ordering::Relaxed),
     }
 }
 

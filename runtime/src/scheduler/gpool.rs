@@ -55,6 +55,11 @@ impl GPool {
         }
     }
 
+    /// Keeps one dead G, from a worker without a processor.
+    pub(crate) fn put(&self, g: GRef, registry: &Registry) {
+        self.put_batch(std::iter::once(g), registry);
+    }
+
     /// Empties the pool (shutdown).
     pub(crate) fn clear(&self) {
         drop(std::mem::take(&mut *self.free.lock()));

@@ -51,10 +51,12 @@
 
 pub(crate) mod context;
 pub(crate) mod gpool;
+pub(crate) mod handoff;
 pub(crate) mod idle;
 pub(crate) mod processor;
 pub(crate) mod registry;
 pub(crate) mod runnext;
+pub(crate) mod spares;
 pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -69,9 +71,12 @@ use crate::netpoll::Poller;
 use crate::park::thread::ThreadParker;
 use crate::timer::Timers;
 use gpool::GPool;
+use handoff::{Ownership, FIRST_TOKEN};
 use idle::Idle;
+use processor::Processor;
 use registry::Registry;
 use runnext::RunNext;
+use spares::SparePool;
 
 /// The parts of a processor other workers touch: its queue's stealing end, its `runnext`
 /// slot, and the sleeper its worker sleeps on (an OS-thread parker).
@@ -89,6 +94,9 @@ pub(crate) struct Remote {
     pub(crate) ticks: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
+    /// Who owns the processor, and whether its owner is inside a green thread
+    /// (`handoff.rs`).
+    pub(crate) ownership: Ownership,
 }
 
 impl Remote {
@@ -104,6 +112,20 @@ const NO_TIMEKEEPER: usize = usize::MAX;
 #[derive(Debug)]
 pub(crate) struct Sched {
     pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    /// The processors' owner-only state, used by whichever worker owns each.
+    pub(crate) procs: Box<[Processor]>,
+    /// Threads without a processor, and the worker-thread budget (`spares.rs`).
+    pub(crate) spares: SparePool,
+    /// Handoff is on (a `membarrier` is available and the budget allows a spare).
+    pub(crate) handoff: bool,
+    /// Worker tokens handed out (`handoff.rs`).
+    next_token: AtomicUsize,
+    /// Workers still inside the green thread during which their processor was handed off.
+    pub(crate) lost_running: AtomicUsize,
+    /// Green threads finished on a worker without a processor.
+    pub(crate) finished_outside: AtomicU64,
+    /// Processors handed off so far (`Metrics::handoffs`).
+    pub(crate) handoffs: AtomicU64,
     pub(crate) injector: Injector<GRef>,
     pub(crate) idle: Idle,
     pub(crate) timers: Timers,
@@ -127,16 +149,19 @@ pub(crate) struct Sched {
 }
 
 impl Sched {
-    /// Creates the shared state and the local queues to hand to the worker threads.
+    /// Creates the shared state; processor `i` is owned by the worker with token
+    /// `FIRST_TOKEN + i`, to be started by the caller.
     pub(crate) fn new(
         workers: usize,
         stack_size: usize,
-    ) -> std::io::Result<(Arc<Sched>, Vec<LocalQueue<GRef>>)> {
+        max_threads: usize,
+    ) -> std::io::Result<Arc<Sched>> {
         let poller = Arc::new(Poller::new()?);
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let remotes = locals
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(i, l)| {
                 CachePadded::new(Remote {
                     stealer: l.stealer(),
                     runnext: RunNext::new(),
@@ -146,11 +171,24 @@ impl Sched {
                     ticks: AtomicU64::new(0),
                     parks: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
+                    ownership: Ownership::new(FIRST_TOKEN + i),
                 })
             })
             .collect();
+        let procs = locals
+            .into_iter()
+            .enumerate()
+            .map(|(i, local)| Processor::new(i, local))
+            .collect();
         let sched = Arc::new(Sched {
             remotes,
+            procs,
+            spares: SparePool::new(workers, max_threads),
+            handoff: handoff::supported() && max_threads > workers,
+            next_token: AtomicUsize::new(FIRST_TOKEN + workers),
+            lost_running: AtomicUsize::new(0),
+            finished_outside: AtomicU64::new(0),
+            handoffs: AtomicU64::new(0),
             injector: Injector::new(),
             idle: Idle::new(workers),
             timers: Timers::new(),
@@ -165,7 +203,12 @@ impl Sched {
             epoch: Instant::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
         });
-        Ok((sched, locals))
+        Ok(sched)
+    }
+
+    /// A token for a new worker thread.
+    pub(crate) fn next_token(&self) -> usize {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The coarse clock (milliseconds since `epoch`, lagging by at most a sysmon tick).
@@ -206,7 +249,8 @@ impl Sched {
             .remotes
             .iter()
             .map(|r| r.finished.load(Ordering::Acquire))
-            .sum();
+            .sum::<u64>()
+            + self.finished_outside.load(Ordering::Acquire);
         self.started().saturating_sub(finished) as usize
     }
 
@@ -293,6 +337,7 @@ impl Sched {
         for i in 0..self.remotes.len() {
             self.wake_worker(i);
         }
+        self.spares.wake_all();
     }
 
     /// Drops every queued reference (after the workers exited).
@@ -310,11 +355,14 @@ impl Sched {
 /// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).
 pub(crate) fn ready(g: GRef) {
     let g = context::with_worker(|w| match w {
-        Some(ctx) if g.belongs_to(&*ctx.sched) => {
-            g.diag.set(Status::Runnable, ctx.sched.coarse_now());
-            ctx.ready_next(g);
-            None
-        }
+        Some(ctx) if g.belongs_to(&*ctx.sched) => match ctx.p_access() {
+            Some(p) => {
+                g.diag.set(Status::Runnable, ctx.sched.coarse_now());
+                p.ready_next(g, &ctx.sched);
+                None
+            }
+            None => Some(g),
+        },
         _ => Some(g),
     });
     if let Some(g) = g {

@@ -2,7 +2,9 @@
 //! batches and a random number generator.
 //!
 //! Executed only by the worker that owns this processor, except the queue's stealing end
-//! and `runnext`, which other workers reach through `Sched::remotes`.
+//! and `runnext`, which other workers reach through `Sched::remotes`. Which worker that is
+//! can change: sysmon hands the processor of a worker stuck in a green thread to another
+//! (`handoff.rs`), and the ownership protocol there orders the two owners' accesses.
 
 use std::cell::{Cell, RefCell};
 
@@ -35,6 +37,12 @@ pub(crate) struct Processor {
     streak: Cell<u32>,
     ids: Cell<(u64, u64)>,
 }
+
+// SAFETY: the owner-only fields (`local`, `free`, the `Cell`s) are touched only by the
+// processor's owner, one worker at a time, and a handoff orders the old owner's accesses
+// before the new owner's (`handoff.rs`, invariants 1 and 4). `local` (a crossbeam `Worker`)
+// is `Send`; only its owner uses it, other workers use its `Stealer`.
+unsafe impl Sync for Processor {}
 
 impl Processor {
     pub(crate) fn new(index: usize, local: LocalQueue<GRef>) -> Processor {
@@ -77,7 +85,7 @@ impl Processor {
     }
 
     /// True if a spawn here would have to map a fresh stack while this processor already
-    /// queues at least `SPAWN_BACKLOG` green threads (see `green::try_go`).
+    /// queues at least `SPAWN_BACKLOG` green threads (see `spawn::try_go`).
     pub(crate) fn spawn_should_yield(&self, sched: &Sched) -> bool {
         !self.free.borrow_mut().has_one(&sched.gpool) && self.local.len() >= SPAWN_BACKLOG
     }
@@ -85,6 +93,15 @@ impl Processor {
     /// Keeps a dead G for the next spawn.
     pub(crate) fn put_dead_g(&self, g: GRef, sched: &Sched) {
         self.free.borrow_mut().put(g, &sched.gpool, &sched.registry);
+    }
+
+    /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
+    /// another worker could take it, so that case may wake one.
+    pub(crate) fn ready_next(&self, g: GRef, sched: &Sched) {
+        if let Some(old) = sched.remotes[self.index].runnext.put(g) {
+            self.push_local(old, sched);
+            sched.wake_idle_worker();
+        }
     }
 
     /// Queues `g` at the tail of the local queue; overflow moves the older half to the

@@ -1,5 +1,11 @@
 //! A worker (Go's `M`): an OS thread that runs green threads from its processor.
 //!
+//! A worker starts with a processor (or, started for a handoff, waits for one as a spare,
+//! `spares.rs`) and runs `run_loop` while it owns it. If sysmon hands its processor to
+//! another thread while a green thread blocks this one (`handoff.rs`), the green thread's
+//! next switch ends the loop: the worker queues that green thread globally (`run_lost`)
+//! and becomes a spare, to be handed a processor again later or to exit when idle.
+//!
 //! ```text
 //!   run_loop ──▶ find_runnable ──▶ run_g ── resume ──▶ [green thread runs]
 //!      ▲             │ nothing                          │ yield: requeue at tail
@@ -22,16 +28,17 @@
 
 use std::cell::Cell;
 use std::io;
+use std::ops::Deref;
 use std::ptr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use corosensei::CoroutineResult;
-use crossbeam_deque::Worker as LocalQueue;
 
 use super::context;
 use super::processor::Processor;
+use super::spares::{Spare, NO_P, SPARE_IDLE};
 use super::{Remote, Sched};
 use crate::g::{GRef, Status, Suspend, G};
 use crate::park::state::Commit;
@@ -44,32 +51,107 @@ const SPIN_ROUNDS: usize = 32;
 #[derive(Debug)]
 pub(crate) struct WorkerCtx {
     pub(crate) sched: Arc<Sched>,
-    pub(crate) p: Processor,
+    /// This worker's token in processors' ownership words (`handoff.rs`).
+    token: usize,
+    /// The processor this worker owns, or `NO_P` (a spare, or it lost its processor).
+    p: Cell<usize>,
+    /// True while a green thread runs here and the processor is not being touched: this
+    /// thread's copy of the processor's `in_g` flag, read without atomics.
+    in_g: Cell<bool>,
     /// The G being resumed right now (null in the scheduler loop).
     current: Cell<*const G>,
+    /// Where this worker waits while it is a spare.
+    spare: Arc<Spare>,
 }
 
-/// Starts worker `index` on a new OS thread.
+/// Access to the calling worker's processor from code that may run inside a green thread
+/// (spawning, readying another G): the processor's owner-only state may be used while
+/// this lives. Dropping it lets sysmon see the worker back inside its green thread.
+pub(crate) struct PAccess<'a> {
+    ctx: &'a WorkerCtx,
+    p: &'a Processor,
+    /// Taken from inside a green thread: re-enter it on drop.
+    from_g: bool,
+}
+
+impl Deref for PAccess<'_> {
+    type Target = Processor;
+    fn deref(&self) -> &Processor {
+        self.p
+    }
+}
+
+impl Drop for PAccess<'_> {
+    fn drop(&mut self) {
+        if self.from_g {
+            self.ctx.in_g.set(true);
+            self.ctx.sched.remotes[self.p.index].ownership.enter_g();
+        }
+    }
+}
+
+/// Starts the worker owning processor `index` on a new OS thread.
 pub(crate) fn spawn(
     sched: Arc<Sched>,
     index: usize,
-    local: LocalQueue<GRef>,
+    token: usize,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("goro-worker-{index}"))
-        .spawn(move || {
-            let _altstack = crate::overflow::AltStack::install();
-            crate::arena::prewarm();
-            let ctx = WorkerCtx {
-                sched,
-                p: Processor::new(index, local),
-                current: Cell::new(ptr::null()),
-            };
-            context::set_worker(&ctx);
+        .spawn(move || main(sched, token, index, Spare::new()))
+}
+
+/// Starts a spare worker (it waits on the returned mailbox for a processor), within the
+/// thread budget.
+pub(crate) fn spawn_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
+    if !sched.spares.reserve() {
+        sched.spares.warn_budget();
+        return Err(io::Error::other("worker thread budget reached"));
+    }
+    let spare = Spare::new();
+    let token = sched.next_token();
+    let (s, mailbox) = (sched.clone(), spare.clone());
+    let started = std::thread::Builder::new()
+        .name("goro-worker".into())
+        .spawn(move || main(s, token, NO_P, mailbox));
+    match started {
+        Ok(handle) => {
+            sched.spares.adopt(handle);
+            Ok(spare)
+        }
+        Err(e) => {
+            sched.spares.release();
+            Err(e)
+        }
+    }
+}
+
+/// A worker thread's life: run the processor it owns; when it has none, wait as a spare.
+fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
+    let _altstack = crate::overflow::AltStack::install();
+    crate::arena::prewarm();
+    let ctx = WorkerCtx {
+        sched,
+        token,
+        p: Cell::new(index),
+        in_g: Cell::new(false),
+        current: Cell::new(ptr::null()),
+        spare,
+    };
+    context::set_worker(&ctx);
+    loop {
+        if ctx.p.get() != NO_P {
             ctx.run_loop();
-            context::set_worker(ptr::null());
-            ctx.p.shutdown(&ctx.sched);
-        })
+        }
+        if ctx.p.get() != NO_P || !ctx.wait_for_processor() {
+            break;
+        }
+    }
+    context::set_worker(ptr::null());
+    if let Some(p) = ctx.processor() {
+        p.shutdown(&ctx.sched);
+    }
+    ctx.sched.spares.release();
 }
 
 impl WorkerCtx {
@@ -78,20 +160,43 @@ impl WorkerCtx {
         self.current.get()
     }
 
-    /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
-    /// another worker could take it, so that case may wake one.
-    pub(crate) fn ready_next(&self, g: GRef) {
-        let sched = &*self.sched;
-        if let Some(old) = sched.remotes[self.p.index].runnext.put(g) {
-            self.p.push_local(old, sched);
-            sched.wake_idle_worker();
+    /// The processor this worker owns, for scheduler code (never inside a green thread).
+    fn processor(&self) -> Option<&Processor> {
+        let i = self.p.get();
+        (i != NO_P).then(|| &self.sched.procs[i])
+    }
+
+    /// The processor, if this worker still owns it. Inside a green thread this first tells
+    /// sysmon the worker is touching the processor and checks that sysmon has not handed
+    /// it away (`handoff.rs`, invariant 3); `None` then means it has, and the caller takes
+    /// the global path (as from a plain thread).
+    #[inline]
+    pub(crate) fn p_access(&self) -> Option<PAccess<'_>> {
+        let i = self.p.get();
+        if i == NO_P {
+            return None;
         }
+        let p = &self.sched.procs[i];
+        let from_g = self.in_g.get();
+        if from_g {
+            if !self.sched.remotes[i].ownership.leave_g(self.token) {
+                self.p.set(NO_P);
+                return None;
+            }
+            self.in_g.set(false);
+        }
+        Some(PAccess {
+            ctx: self,
+            p,
+            from_g,
+        })
     }
 
     fn run_loop(&self) {
+        let Some(p) = self.processor() else { return };
         let mut searching = false;
         while !self.sched.is_shutdown() {
-            match self.find_runnable(&mut searching) {
+            let g = match self.find_runnable(p, &mut searching) {
                 Some(g) => {
                     if searching {
                         searching = false;
@@ -99,10 +204,10 @@ impl WorkerCtx {
                             self.sched.wake_idle_worker();
                         }
                     }
-                    self.run_g(g);
+                    g
                 }
-                None => {
-                    if let Some(g) = self.spin(searching) {
+                None => match self.spin(p, searching) {
+                    Some(g) => {
                         // Found work after all: stop searching, and if we were the last
                         // searcher, wake another worker to take over (as above).
                         if std::mem::take(&mut searching)
@@ -110,23 +215,28 @@ impl WorkerCtx {
                         {
                             self.sched.wake_idle_worker();
                         }
-                        self.run_g(g);
-                    } else {
-                        self.sleep_until_work(&mut searching);
+                        g
                     }
-                }
+                    None => {
+                        self.sleep_until_work(p, &mut searching);
+                        continue;
+                    }
+                },
+            };
+            if !self.run_g(p, g) {
+                return; // the processor was handed off: this worker is a spare now
             }
         }
     }
 
     /// Go's `findRunnable`, minus the sleep (see the scheduler module docs for the order).
-    fn find_runnable(&self, searching: &mut bool) -> Option<GRef> {
+    fn find_runnable(&self, p: &Processor, searching: &mut bool) -> Option<GRef> {
         let sched = &*self.sched;
         self.run_timers();
-        if let Some(g) = self.p.next(sched) {
+        if let Some(g) = p.next(sched) {
             return Some(g);
         }
-        if let Some(g) = self.poll_network() {
+        if let Some(g) = self.poll_network(p) {
             return Some(g);
         }
         if !*searching {
@@ -135,13 +245,13 @@ impl WorkerCtx {
                 return None;
             }
         }
-        self.p.steal(sched).or_else(|| self.p.steal_runnext(sched))
+        p.steal(sched).or_else(|| p.steal_runnext(sched))
     }
 
     /// A searching worker keeps looking for a short while before it sleeps (Go's spinning
     /// M): work readied within a few microseconds is picked up without a futex round trip
     /// for the submitter (waking a sleeper) or for us (sleeping and waking).
-    fn spin(&self, searching: bool) -> Option<GRef> {
+    fn spin(&self, p: &Processor, searching: bool) -> Option<GRef> {
         if !searching {
             return None;
         }
@@ -152,7 +262,7 @@ impl WorkerCtx {
             if sched.is_shutdown() {
                 return None;
             }
-            let found = self.p.next(sched).or_else(|| self.p.steal(sched));
+            let found = p.next(sched).or_else(|| p.steal(sched));
             if found.is_some() {
                 return found;
             }
@@ -163,13 +273,13 @@ impl WorkerCtx {
     /// Out of local work: collect green threads whose sockets became ready, without
     /// blocking (Go's `netpoll(0)` in `findRunnable`). Skipped when nobody waits on I/O or
     /// another thread is already polling.
-    fn poll_network(&self) -> Option<GRef> {
+    fn poll_network(&self, p: &Processor) -> Option<GRef> {
         let poller = &self.sched.poller;
         if !poller.has_waiters() {
             return None;
         }
         match poller.poll(Some(std::time::Duration::ZERO)) {
-            Some(n) if n > 0 => self.p.next(&self.sched),
+            Some(n) if n > 0 => p.next(&self.sched),
             _ => None,
         }
     }
@@ -184,22 +294,33 @@ impl WorkerCtx {
         }
     }
 
-    /// Runs `g` until it yields, parks for good, or returns.
-    fn run_g(&self, g: GRef) {
-        let remote = &self.sched.remotes[self.p.index];
+    /// Runs `g` until it yields, parks for good, or returns. False if the processor was
+    /// handed off meanwhile (then `g` has been dealt with without it).
+    fn run_g(&self, p: &Processor, g: GRef) -> bool {
+        let remote = &self.sched.remotes[p.index];
         loop {
             Remote::bump(&remote.ticks);
             g.diag.set(Status::Running, self.sched.coarse_now());
             self.current.set(GRef::as_ptr(&g));
+            self.in_g.set(true);
+            remote.ownership.enter_g();
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
             self.current.set(ptr::null());
+            // A `p_access` inside the green thread may have found the processor gone.
+            let owned = self.p.get() != NO_P && remote.ownership.leave_g(self.token);
+            self.in_g.set(false);
+            if !owned {
+                self.p.set(NO_P);
+                self.run_lost(g, result);
+                return false;
+            }
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => {
                     g.diag.set(Status::Runnable, self.sched.coarse_now());
-                    self.p.push_local(g, &self.sched);
-                    return;
+                    p.push_local(g, &self.sched);
+                    return true;
                 }
                 CoroutineResult::Yield(Suspend::Park(release)) => {
                     // SAFETY: the G is suspended inside `park_green`, whose frame keeps the
@@ -208,22 +329,45 @@ impl WorkerCtx {
                     match g.park.commit() {
                         Commit::Parked => {
                             Remote::bump(&remote.parks);
-                            return; // a waker holds its own reference
+                            return true; // a waker holds its own reference
                         }
                         Commit::Notified => continue,
                     }
                 }
                 CoroutineResult::Return(()) => {
-                    self.finish(g);
-                    return;
+                    self.finish(Some(p), g);
+                    return true;
                 }
             }
         }
     }
 
+    /// `g` switched out after this worker's processor was handed off: finish what the
+    /// switch asked for without the processor, and queue `g` globally if it is runnable.
+    #[cold]
+    fn run_lost(&self, g: GRef, result: CoroutineResult<Suspend, ()>) {
+        let sched = &*self.sched;
+        match result {
+            CoroutineResult::Yield(Suspend::Yield) => {
+                g.diag.set(Status::Runnable, sched.coarse_now());
+                sched.inject(g);
+            }
+            CoroutineResult::Yield(Suspend::Park(release)) => {
+                // SAFETY: as in `run_g`.
+                unsafe { release.run() };
+                if g.park.commit() == Commit::Notified {
+                    g.diag.set(Status::Runnable, sched.coarse_now());
+                    sched.inject(g);
+                }
+            }
+            CoroutineResult::Return(()) => self.finish(None, g),
+        }
+        sched.lost_running.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// The coroutine returned: make the G dead, recycle it if nobody else holds it, count
-    /// it out, then wake its joiner.
-    fn finish(&self, g: GRef) {
+    /// it out, then wake its joiner. `p` is `None` on a worker that lost its processor.
+    fn finish(&self, p: Option<&Processor>, g: GRef) {
         let sched = &*self.sched;
         // SAFETY: we ran `g` to completion; nobody else owns its execution.
         let completion = unsafe {
@@ -235,24 +379,34 @@ impl WorkerCtx {
         if GRef::count(&g) == 2 {
             // SAFETY: dead, and exclusively ours (see above).
             unsafe { g.shrink_dead_stack() };
-            self.p.put_dead_g(g, sched);
+            match p {
+                Some(p) => p.put_dead_g(g, sched),
+                None => sched.gpool.put(g, &sched.registry),
+            }
         } else {
             // A stale `Unparker` still points at it: never reuse it (that waker could wake
             // the next incarnation); discard it once the last reference goes.
             drop(sched.registry.remove(&g));
         }
-        let counter = &sched.remotes[self.p.index].finished;
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+        match p {
+            Some(p) => {
+                let counter = &sched.remotes[p.index].finished;
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+            }
+            None => {
+                sched.finished_outside.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         if let Some(c) = completion {
             c.complete();
         }
     }
 
     /// Sleeps until there is work (or shutdown). See `idle.rs` for the protocol.
-    fn sleep_until_work(&self, searching: &mut bool) {
+    fn sleep_until_work(&self, p: &Processor, searching: &mut bool) {
         let sched = &*self.sched;
-        let index = self.p.index;
-        if self.p.has_work(sched) {
+        let index = p.index;
+        if p.has_work(sched) {
             return;
         }
         if sched.idle.transition_worker_to_sleeping(index, *searching) {
@@ -279,13 +433,35 @@ impl WorkerCtx {
                 sleeper.park_until(None);
             }
             self.run_timers();
-            if self.p.has_work(sched) {
+            if p.has_work(sched) {
                 *searching = !sched.idle.wake_worker_by_id(index);
                 return;
             }
             if !sched.idle.is_sleeping(index) {
                 *searching = true;
                 return;
+            }
+        }
+    }
+
+    /// Waits as a spare until sysmon hands this worker a processor (true), or until the
+    /// runtime shuts down or the spare has idled for `SPARE_IDLE` (false: exit).
+    fn wait_for_processor(&self) -> bool {
+        let sched = &*self.sched;
+        sched.spares.put(self.spare.clone());
+        let mut deadline = Instant::now() + SPARE_IDLE;
+        loop {
+            if let Some(index) = self.spare.wait(deadline) {
+                sched.remotes[index].ownership.claim(self.token);
+                self.p.set(index);
+                return true;
+            }
+            if sched.is_shutdown() || Instant::now() >= deadline {
+                if sched.spares.retire(&self.spare) {
+                    return false;
+                }
+                // Popped meanwhile: an assignment is on its way (`spares.rs`, invariant 1).
+                deadline = Instant::now() + SPARE_IDLE;
             }
         }
     }
