@@ -241,7 +241,8 @@ mod loom_tests {
             if !p.own.leave_g(OLD) {
                 return true;
             }
-            p.queue.with_mut(|q| *q += 1);
+            // SAFETY: owned (`leave_g` said so): loom checks nobody else touches it now.
+            p.queue.with_mut(|q| unsafe { *q += 1 });
             p.ticks.fetch_add(1, Ordering::Relaxed);
             p.own.enter_g();
         }
@@ -263,7 +264,8 @@ mod loom_tests {
                     if p.own.revoke(|| p.ticks.load(Ordering::Relaxed) == seen) {
                         // The new owner.
                         p.own.claim(NEW);
-                        p.queue.with_mut(|q| *q += 100);
+                        // SAFETY: claimed: loom checks the old owner is done with it.
+                        p.queue.with_mut(|q| unsafe { *q += 100 });
                         true
                     } else {
                         false
@@ -274,7 +276,8 @@ mod loom_tests {
             let given = sysmon.join().unwrap();
             if given {
                 // The old owner lost it unless it was still inside its green thread.
-                let old_rounds = p.queue.with(|q| *q) - 100;
+                // SAFETY: both threads are done (joined, or lost and returned).
+                let old_rounds = p.queue.with(|q| unsafe { *q }) - 100;
                 assert!(lost || old_rounds == rounds, "both owned the processor");
             } else {
                 assert!(!lost, "lost a processor nobody took");
