@@ -60,10 +60,14 @@ const CONFIRM: Duration = Duration::from_millis(100);
 /// Tick bounds (Go: 20 µs .. 10 ms).
 const MIN_DELAY: Duration = Duration::from_millis(1);
 const MAX_DELAY: Duration = Duration::from_millis(10);
-/// A worker whose tick counter stands still this long is stuck in one green thread.
+/// A worker whose tick counter stands still this long is stuck in one green thread
+/// (Go's `forcePreemptNS`).
 const STUCK_AFTER_MS: u64 = 10;
-/// Timer backstop: fire timers this overdue.
-const TIMER_BACKSTOP: Duration = Duration::from_millis(10);
+/// ... or this long, if its thread is blocked in the kernel (a system call: Go hands such
+/// a processor off after 20 µs; sysmon ticks every millisecond while there is work).
+const BLOCKED_AFTER_MS: u64 = 1;
+/// Timer backstop: fire timers this overdue (no worker entered its scheduler meanwhile).
+const TIMER_BACKSTOP: Duration = Duration::from_millis(2);
 /// Network backstop: poll if nobody has for this long.
 const NETPOLL_AFTER: Duration = Duration::from_millis(10);
 
@@ -251,7 +255,13 @@ impl Sysmon {
                 (*seen, *since) = (ticks, now_ms);
                 continue;
             }
-            if now_ms.saturating_sub(*since) < STUCK_AFTER_MS || sched.idle.is_sleeping(i) {
+            let stuck_ms = now_ms.saturating_sub(*since);
+            if stuck_ms < BLOCKED_AFTER_MS || sched.idle.is_sleeping(i) {
+                continue;
+            }
+            if stuck_ms < STUCK_AFTER_MS
+                && !(sched.handoff && r.ownership.in_g() && blocked_in_kernel(&r.tid))
+            {
                 continue;
             }
             // Stuck in one green thread (or its worker is between loops for 10 ms, which
@@ -374,6 +384,24 @@ fn only_known_threads(sched: &Sched, monitor: &Monitor) -> bool {
 }
 
 /// The number of OS threads in this process (`None` if `/proc` cannot tell).
+/// True if the thread whose id is in `tid` sleeps in the kernel (`S` or `D` in
+/// `/proc/self/task/<tid>/stat`): a worker blocked in a system call, not computing.
+fn blocked_in_kernel(tid: &std::sync::atomic::AtomicI32) -> bool {
+    let tid = tid.load(std::sync::atomic::Ordering::Relaxed);
+    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state ...`: the state follows the last ')' (comm may hold one).
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map_or(&[][..], |i| &stat[i + 1..]);
+    matches!(
+        after.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'S' | b'D')
+    )
+}
+
 fn process_threads() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }

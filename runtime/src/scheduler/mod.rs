@@ -97,6 +97,8 @@ pub(crate) struct Remote {
     /// Who owns the processor, and whether its owner is inside a green thread
     /// (`handoff.rs`).
     pub(crate) ownership: Ownership,
+    /// The owner's OS thread id, for sysmon to see whether it is blocked in the kernel.
+    pub(crate) tid: std::sync::atomic::AtomicI32,
 }
 
 impl Remote {
@@ -172,6 +174,7 @@ impl Sched {
                     parks: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
                     ownership: Ownership::new(FIRST_TOKEN + i),
+                    tid: std::sync::atomic::AtomicI32::new(0),
                 })
             })
             .collect();

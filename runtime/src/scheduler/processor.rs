@@ -125,6 +125,16 @@ impl Processor {
         !self.local.is_empty() || !sched.remotes[self.index].runnext.is_empty()
     }
 
+    /// Makes the next [`next`](Self::next) look at the global queue first: a worker that
+    /// just took this processor over from a stuck one serves what waited there (green
+    /// threads readied by sysmon's timer backstop, other threads) before the local queue,
+    /// which may hold more green threads that will block.
+    pub(crate) fn global_first(&self) {
+        let tick = self.tick.get();
+        self.tick
+            .set(tick - tick % GLOBAL_INTERVAL + GLOBAL_INTERVAL - 1);
+    }
+
     /// The next G from this processor or the global queue (not stealing).
     pub(crate) fn next(&self, sched: &Sched) -> Option<GRef> {
         let tick = self.tick.get().wrapping_add(1);

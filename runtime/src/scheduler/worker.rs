@@ -139,13 +139,17 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         spare,
     };
     context::set_worker(&ctx);
+    // A spare started for a handoff is held by sysmon until it assigns it a processor
+    // (or lists it): it must not list itself the first time (`spares.rs`, invariant 1).
+    let mut enlist = index != NO_P;
     loop {
         if ctx.p.get() != NO_P {
             ctx.run_loop();
         }
-        if ctx.p.get() != NO_P || !ctx.wait_for_processor() {
+        if ctx.p.get() != NO_P || !ctx.wait_for_processor(enlist) {
             break;
         }
+        enlist = true;
     }
     context::set_worker(ptr::null());
     if let Some(p) = ctx.processor() {
@@ -194,6 +198,11 @@ impl WorkerCtx {
 
     fn run_loop(&self) {
         let Some(p) = self.processor() else { return };
+        // SAFETY: gettid(2) has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        self.sched.remotes[p.index]
+            .tid
+            .store(tid, Ordering::Relaxed);
         let mut searching = false;
         while !self.sched.is_shutdown() {
             let g = match self.find_runnable(p, &mut searching) {
@@ -445,14 +454,18 @@ impl WorkerCtx {
     }
 
     /// Waits as a spare until sysmon hands this worker a processor (true), or until the
-    /// runtime shuts down or the spare has idled for `SPARE_IDLE` (false: exit).
-    fn wait_for_processor(&self) -> bool {
+    /// runtime shuts down or the spare has idled for `SPARE_IDLE` (false: exit). `enlist`:
+    /// put itself on the idle list first (false while sysmon already holds it).
+    fn wait_for_processor(&self, enlist: bool) -> bool {
         let sched = &*self.sched;
-        sched.spares.put(self.spare.clone());
+        if enlist {
+            sched.spares.put(self.spare.clone());
+        }
         let mut deadline = Instant::now() + SPARE_IDLE;
         loop {
             if let Some(index) = self.spare.wait(deadline) {
                 sched.remotes[index].ownership.claim(self.token);
+                sched.procs[index].global_first();
                 self.p.set(index);
                 return true;
             }
