@@ -44,9 +44,10 @@
 
 #[doc(inline)]
 pub use goro_runtime::{
-    blocking, catch_unwind, dump, go, local, metrics, num_goroutines, run, scope, sleep, try_go,
-    yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics, Runtime, Scope, ScopedJoinHandle,
-    DEADLOCK_MESSAGE, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    blocking, catch_unwind, dump, go, local, lock_os_thread, metrics, num_goroutines, run, scope,
+    sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics,
+    Runtime, Scope, ScopedJoinHandle, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE,
+    MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.

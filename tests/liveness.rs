@@ -164,3 +164,93 @@ fn run_returns_while_a_green_thread_spins_forever() {
         assert_eq!(v, 3);
     });
 }
+
+#[test]
+fn a_locked_green_thread_stays_on_its_thread_and_has_it_alone() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    // Threads other green threads ran on while the lock held.
+    let seen_elsewhere = Arc::new(Mutex::new(HashSet::new()));
+    let seen = seen_elsewhere.clone();
+    let locked_now = Arc::new(AtomicBool::new(false));
+    let (window, window2) = (locked_now.clone(), locked_now.clone());
+    let (locked_tid, others) = goro::run(move || {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let locked = goro::go(move || {
+            goro::lock_os_thread();
+            goro::lock_os_thread(); // nests
+            window.store(true, Ordering::SeqCst);
+            let me = std::thread::current().id();
+            for i in 0..50 {
+                // Parks of every kind: sleep, channel receive, yield.
+                goro::sleep(Duration::from_millis(1));
+                assert_eq!(rx.recv().unwrap(), i);
+                goro::yield_now();
+                assert_eq!(std::thread::current().id(), me, "moved after a park");
+            }
+            goro::unlock_os_thread();
+            assert_eq!(std::thread::current().id(), me, "still locked once");
+            window.store(false, Ordering::SeqCst);
+            goro::unlock_os_thread();
+            me
+        });
+        // Many other green threads run meanwhile, on whatever threads they get.
+        let others: Vec<_> = (0..8)
+            .map(|_| {
+                let (seen, window) = (seen.clone(), window2.clone());
+                goro::go(move || {
+                    for _ in 0..200 {
+                        let tid = std::thread::current().id();
+                        if window.load(Ordering::SeqCst) {
+                            seen.lock().unwrap().insert(tid);
+                        }
+                        goro::yield_now();
+                        goro::sleep(Duration::from_micros(100));
+                    }
+                })
+            })
+            .collect();
+        for i in 0..50 {
+            tx.send(i).unwrap();
+        }
+        let me = locked.join().unwrap();
+        for h in others {
+            h.join().unwrap();
+        }
+        (me, goro::metrics().unwrap())
+    });
+    assert!(
+        !seen_elsewhere.lock().unwrap().contains(&locked_tid),
+        "another green thread ran on the locked thread"
+    );
+    assert!(
+        others.handoffs >= 1,
+        "the locked worker gave its processor away"
+    );
+}
+
+#[test]
+fn a_locked_green_thread_that_finishes_releases_its_thread() {
+    goro::run(|| {
+        let h = goro::go(|| {
+            goro::lock_os_thread();
+            goro::sleep(Duration::from_millis(2));
+            std::thread::current().id()
+        });
+        h.join().unwrap();
+        // Its thread is free again: a spare, waiting to be handed a processor.
+        let t = std::time::Instant::now();
+        while goro::metrics().unwrap().spare_workers == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the thread stayed locked"
+            );
+            goro::sleep(Duration::from_millis(1));
+        }
+        // And the runtime still runs everything.
+        let hs: Vec<_> = (0..100).map(|_| goro::go(goro::yield_now)).collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+}

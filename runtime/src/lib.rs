@@ -84,6 +84,7 @@ mod sysmon;
 // Public API.
 mod builder;
 mod local;
+mod os_thread;
 mod runtime;
 mod spawn;
 // Libraries.
@@ -100,6 +101,7 @@ pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics};
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use local::LocalKey;
+pub use os_thread::{lock_os_thread, unlock_os_thread};
 pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};

@@ -193,6 +193,10 @@ pub(crate) struct G {
     pub(crate) park: ParkState,
     /// The runtime this G belongs to (where unparks from foreign threads inject it).
     pub(crate) sched: Arc<dyn Schedule>,
+    /// While the G is locked to its OS thread (`goro::lock_os_thread`): the address of that
+    /// worker's mailbox, where a wake-up is delivered instead of a run queue; else 0.
+    /// Opaque here (the scheduler owns the mailbox type). Read by wakers, with `park`.
+    pub(crate) locked_to: AtomicUsize,
     /// Ends the first line (see "Layout").
     _line0: [u8; LINE0_PAD],
     /// The coroutine, or the bare stack between incarnations.
@@ -222,9 +226,9 @@ pub(crate) struct G {
     unwinding: AtomicBool,
 }
 
-/// Bytes after the first line's three fields up to the second line.
+/// Bytes after the first line's four fields up to the second line.
 const LINE0_PAD: usize = 64usize.saturating_sub(
-    std::mem::size_of::<AtomicUsize>()
+    2 * std::mem::size_of::<AtomicUsize>()
         + std::mem::size_of::<ParkState>()
         + std::mem::size_of::<Arc<dyn Schedule>>(),
 );
@@ -324,6 +328,7 @@ impl G {
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
             sched,
+            locked_to: AtomicUsize::new(0),
             guard: GuardPage::of(&stack),
             body: UnsafeCell::new(Body::Dead(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),

@@ -124,6 +124,22 @@ impl Ownership {
         }
     }
 
+    /// The owner `token`, in the scheduler (`in_g` false), gives the processor up for a
+    /// new owner to [`claim`](Self::claim) (`lock_os_thread`). Waits out a sysmon that is
+    /// deciding: seeing `in_g` false, it puts the token back.
+    pub(crate) fn give(&self, token: usize) {
+        loop {
+            match self
+                .owner
+                .compare_exchange(token, GIVEN, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(REVOKING) => crate::loom::spin(),
+                Err(_) => crate::fatal("gave up a processor this worker did not own"),
+            }
+        }
+    }
+
     /// The new owner `token` takes a `GIVEN` processor.
     pub(crate) fn claim(&self, token: usize) {
         let previous = self.owner.swap(token, Ordering::AcqRel);

@@ -357,6 +357,15 @@ impl Sched {
 
 /// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).
 pub(crate) fn ready(g: GRef) {
+    let locked = g.locked_to.load(Ordering::Acquire);
+    if locked != 0 {
+        // Locked to its OS thread (`lock_os_thread`): that worker runs it, nobody else.
+        // SAFETY: `locked_to` is the address of the mailbox of the worker the G is locked
+        // to, which waits for it (and so is alive) while the G is parked; it is stable
+        // while the G is parked (only the running G changes it).
+        unsafe { &*(locked as *const spares::Spare) }.wake_locked();
+        return;
+    }
     let g = context::with_worker(|w| match w {
         Some(ctx) if g.belongs_to(&*ctx.sched) => match ctx.p_access() {
             Some(p) => {

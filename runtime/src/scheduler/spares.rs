@@ -36,6 +36,8 @@ pub(crate) const SPARE_IDLE: Duration = Duration::from_secs(10);
 pub(crate) struct Spare {
     parker: ThreadParker,
     assigned: AtomicUsize,
+    /// The green thread locked to this worker (`lock_os_thread`) was woken.
+    locked_ready: AtomicBool,
 }
 
 impl Spare {
@@ -43,6 +45,7 @@ impl Spare {
         Arc::new(Spare {
             parker: ThreadParker::new(),
             assigned: AtomicUsize::new(NO_P),
+            locked_ready: AtomicBool::new(false),
         })
     }
 
@@ -55,6 +58,26 @@ impl Spare {
     /// Waits until assigned (`Some(index)`), woken (`None`: check shutdown), or `deadline`.
     pub(crate) fn wait(&self, deadline: Instant) -> Option<usize> {
         self.parker.park_until(Some(deadline));
+        self.take_assignment()
+    }
+
+    /// Delivers the wake-up of the green thread locked to this worker.
+    pub(crate) fn wake_locked(&self) {
+        self.locked_ready.store(true, Ordering::Release);
+        self.parker.unpark();
+    }
+
+    /// Waits for [`wake_locked`](Self::wake_locked) (or shutdown: `is_shutdown` says).
+    pub(crate) fn wait_locked(&self, is_shutdown: impl Fn() -> bool) {
+        while !self.locked_ready.swap(false, Ordering::AcqRel) && !is_shutdown() {
+            // Shutdown does not know this mailbox: look at the flag now and then.
+            self.parker
+                .park_until(Some(Instant::now() + Duration::from_millis(100)));
+        }
+    }
+
+    /// The assignment, if one arrived, without waiting.
+    pub(crate) fn take_assignment(&self) -> Option<usize> {
         let i = self.assigned.swap(NO_P, Ordering::AcqRel);
         (i != NO_P).then_some(i)
     }

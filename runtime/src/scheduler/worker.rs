@@ -60,8 +60,10 @@ pub(crate) struct WorkerCtx {
     in_g: Cell<bool>,
     /// The G being resumed right now (null in the scheduler loop).
     current: Cell<*const G>,
-    /// Where this worker waits while it is a spare.
+    /// Where this worker waits while it is a spare, or for its locked green thread.
     spare: Arc<Spare>,
+    /// `lock_os_thread` calls not yet undone by the green thread running here.
+    lock_depth: Cell<u32>,
 }
 
 /// Access to the calling worker's processor from code that may run inside a green thread
@@ -137,6 +139,7 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         in_g: Cell::new(false),
         current: Cell::new(ptr::null()),
         spare,
+        lock_depth: Cell::new(0),
     };
     context::set_worker(&ctx);
     // A spare started for a handoff is held by sysmon until it assigns it a processor
@@ -326,6 +329,9 @@ impl WorkerCtx {
                 return false;
             }
             match result {
+                CoroutineResult::Yield(Suspend::Yield) if self.is_locked(&g) => {
+                    std::thread::yield_now(); // it may run nowhere else
+                }
                 CoroutineResult::Yield(Suspend::Yield) => {
                     g.diag.set(Status::Runnable, self.sched.coarse_now());
                     p.push_local(g, &self.sched);
@@ -336,6 +342,18 @@ impl WorkerCtx {
                     // release closure in place until it is resumed; we run it exactly once.
                     unsafe { release.run() };
                     match g.park.commit() {
+                        Commit::Parked if self.is_locked(&g) => {
+                            Remote::bump(&remote.parks);
+                            if !self.hold_locked(p) {
+                                self.p.set(NO_P);
+                                self.run_locked(g, None);
+                                self.sched.lost_running.fetch_sub(1, Ordering::AcqRel);
+                                return false;
+                            }
+                            if self.sched.is_shutdown() {
+                                return true; // it stays parked; shutdown unwinds it
+                            }
+                        }
                         Commit::Parked => {
                             Remote::bump(&remote.parks);
                             return true; // a waker holds its own reference
@@ -356,6 +374,11 @@ impl WorkerCtx {
     #[cold]
     fn run_lost(&self, g: GRef, result: CoroutineResult<Suspend, ()>) {
         let sched = &*self.sched;
+        if self.is_locked(&g) {
+            self.run_locked(g, Some(result));
+            sched.lost_running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
                 g.diag.set(Status::Runnable, sched.coarse_now());
@@ -378,6 +401,11 @@ impl WorkerCtx {
     /// it out, then wake its joiner. `p` is `None` on a worker that lost its processor.
     fn finish(&self, p: Option<&Processor>, g: GRef) {
         let sched = &*self.sched;
+        if self.lock_depth.get() != 0 {
+            // A locked green thread finished: its thread is released (Go ends the thread).
+            self.lock_depth.set(0);
+            g.locked_to.store(0, Ordering::Release);
+        }
         // SAFETY: we ran `g` to completion; nobody else owns its execution.
         let completion = unsafe {
             g.retire();
@@ -453,6 +481,142 @@ impl WorkerCtx {
         }
     }
 
+    /// True if `g` is locked to this worker (`lock_os_thread`).
+    fn is_locked(&self, g: &G) -> bool {
+        self.lock_depth.get() != 0 && g.locked_to.load(Ordering::Relaxed) == self.mailbox()
+    }
+
+    /// This worker's mailbox address, as a locked G records it.
+    fn mailbox(&self) -> usize {
+        Arc::as_ptr(&self.spare) as usize
+    }
+
+    /// `lock_os_thread` from the green thread running here: from the first call on, wake-ups
+    /// of this green thread come to this worker, and the worker gives its processor to
+    /// another thread, so no other green thread runs here meanwhile.
+    pub(crate) fn lock_g(&self) {
+        let depth = self.lock_depth.get();
+        self.lock_depth.set(depth + 1);
+        if depth != 0 {
+            return;
+        }
+        // SAFETY: called from the green thread running here, which the worker keeps alive.
+        let g = unsafe { &*self.current.get() };
+        g.locked_to.store(self.mailbox(), Ordering::Release);
+        self.give_away_processor();
+    }
+
+    /// `unlock_os_thread`: true if that was the last lock and the green thread, which runs
+    /// here without a processor, must now switch out to be scheduled normally again.
+    pub(crate) fn unlock_g(&self) -> bool {
+        match self.lock_depth.get() {
+            0 => false,
+            1 => {
+                self.lock_depth.set(0);
+                // SAFETY: as in `lock_g`.
+                let g = unsafe { &*self.current.get() };
+                g.locked_to.store(0, Ordering::Release);
+                self.p.get() == NO_P
+            }
+            n => {
+                self.lock_depth.set(n - 1);
+                false
+            }
+        }
+    }
+
+    /// From inside the green thread: hands this worker's processor to a spare, if one can
+    /// be had (else the processor stays, and sysmon hands it off once the locked green
+    /// thread parks, `hold_locked`).
+    fn give_away_processor(&self) {
+        let i = self.p.get();
+        if i == NO_P {
+            return;
+        }
+        let own = &self.sched.remotes[i].ownership;
+        if !own.leave_g(self.token) {
+            self.p.set(NO_P); // sysmon was faster
+            return;
+        }
+        let spare = self
+            .sched
+            .spares
+            .take()
+            .or_else(|| spawn_spare(&self.sched).ok());
+        match spare {
+            Some(spare) => {
+                own.give(self.token);
+                self.sched.lost_running.fetch_add(1, Ordering::AcqRel);
+                self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
+                self.p.set(NO_P);
+                spare.assign(i);
+            }
+            None => own.enter_g(),
+        }
+    }
+
+    /// The locked green thread parked while this worker still owns its processor: wait
+    /// for its wake-up with the processor marked as inside a green thread, so sysmon hands
+    /// the processor to another thread meanwhile. False if it did.
+    fn hold_locked(&self, p: &Processor) -> bool {
+        let own = &self.sched.remotes[p.index].ownership;
+        self.in_g.set(true);
+        own.enter_g();
+        self.spare.wait_locked(|| self.sched.is_shutdown());
+        let owned = own.leave_g(self.token);
+        self.in_g.set(false);
+        owned
+    }
+
+    /// Runs the green thread locked to this worker, which has no processor, until it
+    /// unlocks (then it is queued globally) or finishes. `result` is its last switch, if
+    /// it has not been dealt with yet. Counted in `lost_running` while it runs.
+    fn run_locked(&self, g: GRef, mut result: Option<CoroutineResult<Suspend, ()>>) {
+        let sched = &*self.sched;
+        loop {
+            match result.take() {
+                None => {
+                    // Parked and committed: wait for its wake-up, uncounted meanwhile.
+                    sched.lost_running.fetch_sub(1, Ordering::AcqRel);
+                    self.spare.wait_locked(|| sched.is_shutdown());
+                    sched.lost_running.fetch_add(1, Ordering::AcqRel);
+                    if sched.is_shutdown() {
+                        return; // shutdown unwinds it from the registry
+                    }
+                }
+                Some(CoroutineResult::Yield(Suspend::Yield)) => {
+                    if !self.is_locked(&g) {
+                        g.diag.set(Status::Runnable, sched.coarse_now());
+                        sched.inject(g);
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
+                Some(CoroutineResult::Yield(Suspend::Park(release))) => {
+                    // SAFETY: as in `run_g`.
+                    unsafe { release.run() };
+                    if g.park.commit() == Commit::Parked {
+                        if !self.is_locked(&g) {
+                            return; // its waker queues it
+                        }
+                        continue; // wait for it
+                    }
+                }
+                Some(CoroutineResult::Return(())) => {
+                    self.finish(None, g);
+                    return;
+                }
+            }
+            g.diag.set(Status::Running, sched.coarse_now());
+            self.current.set(GRef::as_ptr(&g));
+            self.in_g.set(true);
+            // SAFETY: the locked G runs only here; it switched out and was not requeued.
+            result = Some(unsafe { g.resume() });
+            self.current.set(ptr::null());
+            self.in_g.set(false);
+        }
+    }
+
     /// Waits as a spare until sysmon hands this worker a processor (true), or until the
     /// runtime shuts down or the spare has idled for `SPARE_IDLE` (false: exit). `enlist`:
     /// put itself on the idle list first (false while sysmon already holds it).
@@ -463,7 +627,14 @@ impl WorkerCtx {
         }
         let mut deadline = Instant::now() + SPARE_IDLE;
         loop {
-            if let Some(index) = self.spare.wait(deadline) {
+            // Shutdown wakes the listed spares after setting its flag: a spare listed
+            // after that sees the flag here instead.
+            let assigned = if sched.is_shutdown() {
+                self.spare.take_assignment()
+            } else {
+                self.spare.wait(deadline)
+            };
+            if let Some(index) = assigned {
                 sched.remotes[index].ownership.claim(self.token);
                 sched.procs[index].global_first();
                 self.p.set(index);
@@ -475,6 +646,7 @@ impl WorkerCtx {
                 }
                 // Popped meanwhile: an assignment is on its way (`spares.rs`, invariant 1).
                 deadline = Instant::now() + SPARE_IDLE;
+                std::thread::yield_now();
             }
         }
     }
