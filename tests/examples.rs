@@ -209,3 +209,13 @@ fn stress_counts_everything_it_sends() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn liveness_prints_all_sixteen_scenarios() {
+    // Figures, not assertions on time: CI machines vary. It must finish and print each row.
+    let out = run_ok("liveness", &[]);
+    let rows = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.ends_with(" ms |"));
+    assert_eq!(rows.count(), 16, "{out}");
+}

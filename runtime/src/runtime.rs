@@ -31,7 +31,7 @@ use crate::g::{GRef, Status, G};
 use crate::join::{JoinHandle, JoinState};
 use crate::park;
 use crate::scheduler::context;
-use crate::scheduler::worker::{self, WorkerCtx};
+use crate::scheduler::worker::{self, PAccess, WorkerCtx};
 use crate::scheduler::Sched;
 use crate::stack::{self, Stack};
 use crate::sysmon::Monitor;
@@ -112,7 +112,7 @@ impl Runtime {
         let site = Location::caller();
         context::with_worker(|w| {
             let own = w.filter(|ctx| Arc::ptr_eq(&ctx.sched, &self.sched));
-            spawn_on(&self.sched, own, f, site)
+            spawn_on(&self.sched, own.and_then(WorkerCtx::p_access), f, site)
         })
     }
 
@@ -262,12 +262,12 @@ pub(crate) fn unwind_one(g: &GRef) {
     }
 }
 
-/// Spawns a green thread in `sched`'s runtime: from one of its workers (`ctx`, the
-/// calling thread's worker if it belongs to `sched`'s runtime) onto that worker's
-/// processor (`runnext`, Go's `newproc`), otherwise onto the global queue.
+/// Spawns a green thread in `sched`'s runtime: onto the caller's processor `p` (`runnext`,
+/// Go's `newproc`) when the caller is one of its workers and still owns one, otherwise onto
+/// the global queue.
 pub(crate) fn spawn_on<F, T>(
     sched: &Arc<Sched>,
-    ctx: Option<&WorkerCtx>,
+    p: Option<PAccess<'_>>,
     f: F,
     site: &'static Location<'static>,
 ) -> io::Result<JoinHandle<T>>
@@ -275,9 +275,6 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // The caller's processor, if it has one (a worker that lost its processor to a
-    // handoff spawns as from a plain thread).
-    let p = ctx.and_then(WorkerCtx::p_access);
     let dead = match &p {
         Some(p) => p.get_dead_g(sched),
         None => sched.gpool.get(),

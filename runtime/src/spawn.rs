@@ -63,13 +63,13 @@ where
                  `goro::run(|| ...)`, or spawn from a plain thread with `Runtime::spawn`"
             )
         };
-        if ctx
-            .p_access()
-            .is_some_and(|p| p.spawn_should_yield(&ctx.sched))
-        {
+        // The caller's processor, if it has one (a worker that lost its processor to a
+        // handoff spawns as from a plain thread).
+        let p = ctx.p_access();
+        if p.as_ref().is_some_and(|p| p.spawn_should_yield(&ctx.sched)) {
             return Err(f);
         }
-        Ok(spawn_on(&ctx.sched, Some(ctx), f, site))
+        Ok(spawn_on(&ctx.sched, p, f, site))
     }) {
         Ok(spawned) => return spawned,
         Err(f) => f,
@@ -80,7 +80,7 @@ where
     park::yield_green();
     context::with_worker(move |w| {
         let ctx = w.expect("a green thread resumes on a worker");
-        spawn_on(&ctx.sched, Some(ctx), f, site)
+        spawn_on(&ctx.sched, ctx.p_access(), f, site)
     })
 }
 

@@ -256,17 +256,18 @@ impl Sysmon {
                 continue;
             }
             let stuck_ms = now_ms.saturating_sub(*since);
+            let own = &sched.procs[i].ownership;
             if stuck_ms < BLOCKED_AFTER_MS || sched.idle.is_sleeping(i) {
                 continue;
             }
             if stuck_ms < STUCK_AFTER_MS
-                && !(sched.handoff && r.ownership.in_g() && blocked_in_kernel(&r.tid))
+                && !(sched.handoff && own.in_g() && blocked_in_kernel(&r.tid))
             {
                 continue;
             }
             // Stuck in one green thread (or its worker is between loops for 10 ms, which
             // only happens when it is descheduled: then nothing is handed off).
-            if sched.handoff && r.ownership.in_g() {
+            if sched.handoff && own.in_g() {
                 if hand_off(sched, i, ticks) {
                     self.seen_ticks[i].1 = now_ms; // the new owner gets a fresh 10 ms
                 }
@@ -332,7 +333,7 @@ fn hand_off(sched: &Arc<Sched>, i: usize, ticks: u64) -> bool {
     };
     let r = &sched.remotes[i];
     let still_stuck = || r.ticks.load(std::sync::atomic::Ordering::Relaxed) == ticks;
-    if r.ownership.revoke(still_stuck) {
+    if sched.procs[i].ownership.revoke(still_stuck) {
         sched
             .lost_running
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -5,9 +5,9 @@
 //! * **worker** (`M`, [`worker::WorkerCtx`]): an OS thread that runs green threads.
 //! * **processor** (`P`, [`processor::Processor`]): the right to run green threads, with a
 //!   local run queue, a `runnext` slot, a stack cache and an RNG. There are `workers` of
-//!   them (GOMAXPROCS). Today each worker owns one processor for life; the split exists so
-//!   that a worker blocked in a system call can hand its processor to another thread
-//!   (`blocking`, the netpoller issue) without moving the queue.
+//!   them (GOMAXPROCS). A worker owns one at a time; when it stays inside one green thread
+//!   too long (a blocking call, a long computation), sysmon hands its processor, queue and
+//!   all, to a spare thread (`handoff.rs`, `spares.rs`).
 //!
 //! # Where a runnable G can be
 //! In exactly one of: a processor's `runnext` slot, a processor's local queue (bounded at
@@ -71,7 +71,7 @@ use crate::netpoll::Poller;
 use crate::park::thread::ThreadParker;
 use crate::timer::Timers;
 use gpool::GPool;
-use handoff::{Ownership, FIRST_TOKEN};
+use handoff::FIRST_TOKEN;
 use idle::Idle;
 use processor::Processor;
 use registry::Registry;
@@ -94,9 +94,6 @@ pub(crate) struct Remote {
     pub(crate) ticks: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
-    /// Who owns the processor, and whether its owner is inside a green thread
-    /// (`handoff.rs`).
-    pub(crate) ownership: Ownership,
     /// The owner's OS thread id, for sysmon to see whether it is blocked in the kernel.
     pub(crate) tid: std::sync::atomic::AtomicI32,
 }
@@ -162,8 +159,7 @@ impl Sched {
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let remotes = locals
             .iter()
-            .enumerate()
-            .map(|(i, l)| {
+            .map(|l| {
                 CachePadded::new(Remote {
                     stealer: l.stealer(),
                     runnext: RunNext::new(),
@@ -173,7 +169,6 @@ impl Sched {
                     ticks: AtomicU64::new(0),
                     parks: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
-                    ownership: Ownership::new(FIRST_TOKEN + i),
                     tid: std::sync::atomic::AtomicI32::new(0),
                 })
             })
@@ -181,7 +176,7 @@ impl Sched {
         let procs = locals
             .into_iter()
             .enumerate()
-            .map(|(i, local)| Processor::new(i, local))
+            .map(|(i, local)| Processor::new(i, local, FIRST_TOKEN + i))
             .collect();
         let sched = Arc::new(Sched {
             remotes,

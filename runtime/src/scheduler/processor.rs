@@ -10,7 +10,10 @@ use std::cell::{Cell, RefCell};
 
 use crossbeam_deque::{Steal, Worker as LocalQueue};
 
+use crossbeam_utils::CachePadded;
+
 use super::gpool::LocalGPool;
+use super::handoff::Ownership;
 use super::{Remote, Sched};
 use crate::g::GRef;
 
@@ -30,6 +33,10 @@ const ID_BATCH: u64 = 16;
 #[derive(Debug)]
 pub(crate) struct Processor {
     pub(crate) index: usize,
+    /// Who owns the processor, and whether its owner is inside a green thread
+    /// (`handoff.rs`); sysmon reads it. On a line of its own: the owner writes `in_g` on
+    /// every switch.
+    pub(crate) ownership: CachePadded<Ownership>,
     local: LocalQueue<GRef>,
     free: RefCell<LocalGPool>,
     rng: Cell<u64>,
@@ -38,16 +45,18 @@ pub(crate) struct Processor {
     ids: Cell<(u64, u64)>,
 }
 
-// SAFETY: the owner-only fields (`local`, `free`, the `Cell`s) are touched only by the
-// processor's owner, one worker at a time, and a handoff orders the old owner's accesses
-// before the new owner's (`handoff.rs`, invariants 1 and 4). `local` (a crossbeam `Worker`)
-// is `Send`; only its owner uses it, other workers use its `Stealer`.
+// SAFETY: the owner-only fields (`local`, `free`, the `Cell`s; `ownership` is atomic) are
+// touched only by the processor's owner, one worker at a time, and a handoff orders the
+// old owner's accesses before the new owner's (`handoff.rs`, invariants 1 and 4). `local`
+// (a crossbeam `Worker`) is `Send`; only its owner uses it, other workers its `Stealer`.
 unsafe impl Sync for Processor {}
 
 impl Processor {
-    pub(crate) fn new(index: usize, local: LocalQueue<GRef>) -> Processor {
+    /// Processor `index`, owned by the worker with `token`.
+    pub(crate) fn new(index: usize, local: LocalQueue<GRef>, token: usize) -> Processor {
         Processor {
             index,
+            ownership: CachePadded::new(Ownership::new(token)),
             local,
             free: RefCell::new(LocalGPool::default()),
             rng: Cell::new(

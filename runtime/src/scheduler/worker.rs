@@ -55,6 +55,8 @@ pub(crate) struct WorkerCtx {
     token: usize,
     /// The processor this worker owns, or `NO_P` (a spare, or it lost its processor).
     p: Cell<usize>,
+    /// `&sched.procs[p]`, or null with `NO_P`: what `p_access` reads (no bounds check).
+    proc_ptr: Cell<*const Processor>,
     /// True while a green thread runs here and the processor is not being touched: this
     /// thread's copy of the processor's `in_g` flag, read without atomics.
     in_g: Cell<bool>,
@@ -87,7 +89,7 @@ impl Drop for PAccess<'_> {
     fn drop(&mut self) {
         if self.from_g {
             self.ctx.in_g.set(true);
-            self.ctx.sched.remotes[self.p.index].ownership.enter_g();
+            self.p.ownership.enter_g();
         }
     }
 }
@@ -135,12 +137,14 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
     let ctx = WorkerCtx {
         sched,
         token,
-        p: Cell::new(index),
+        p: Cell::new(NO_P),
+        proc_ptr: Cell::new(ptr::null()),
         in_g: Cell::new(false),
         current: Cell::new(ptr::null()),
         spare,
         lock_depth: Cell::new(0),
     };
+    ctx.set_p(index);
     context::set_worker(&ctx);
     // A spare started for a handoff is held by sysmon until it assigns it a processor
     // (or lists it): it must not list itself the first time (`spares.rs`, invariant 1).
@@ -167,6 +171,16 @@ impl WorkerCtx {
         self.current.get()
     }
 
+    /// Records that this worker owns processor `index` (or none, with `NO_P`).
+    fn set_p(&self, index: usize) {
+        self.p.set(index);
+        self.proc_ptr.set(if index == NO_P {
+            ptr::null()
+        } else {
+            &self.sched.procs[index]
+        });
+    }
+
     /// The processor this worker owns, for scheduler code (never inside a green thread).
     fn processor(&self) -> Option<&Processor> {
         let i = self.p.get();
@@ -179,15 +193,17 @@ impl WorkerCtx {
     /// the global path (as from a plain thread).
     #[inline]
     pub(crate) fn p_access(&self) -> Option<PAccess<'_>> {
-        let i = self.p.get();
-        if i == NO_P {
+        let p = self.proc_ptr.get();
+        if p.is_null() {
             return None;
         }
-        let p = &self.sched.procs[i];
+        // SAFETY: `proc_ptr` points into `self.sched.procs`, which the `Arc` in `self`
+        // keeps alive (`set_p`).
+        let p = unsafe { &*p };
         let from_g = self.in_g.get();
         if from_g {
-            if !self.sched.remotes[i].ownership.leave_g(self.token) {
-                self.p.set(NO_P);
+            if !p.ownership.leave_g(self.token) {
+                self.set_p(NO_P);
                 return None;
             }
             self.in_g.set(false);
@@ -315,16 +331,17 @@ impl WorkerCtx {
             g.diag.set(Status::Running, self.sched.coarse_now());
             self.current.set(GRef::as_ptr(&g));
             self.in_g.set(true);
-            remote.ownership.enter_g();
+            p.ownership.enter_g();
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
             self.current.set(ptr::null());
-            // A `p_access` inside the green thread may have found the processor gone.
-            let owned = self.p.get() != NO_P && remote.ownership.leave_g(self.token);
+            // A `p_access` inside the green thread may have lost the processor already;
+            // then this is a stray `in_g` store (`handoff.rs`, invariant 5) and false.
+            let owned = p.ownership.leave_g(self.token);
             self.in_g.set(false);
             if !owned {
-                self.p.set(NO_P);
+                self.set_p(NO_P);
                 self.run_lost(g, result);
                 return false;
             }
@@ -345,7 +362,7 @@ impl WorkerCtx {
                         Commit::Parked if self.is_locked(&g) => {
                             Remote::bump(&remote.parks);
                             if !self.hold_locked(p) {
-                                self.p.set(NO_P);
+                                self.set_p(NO_P);
                                 self.run_locked(g, None);
                                 self.sched.lost_running.fetch_sub(1, Ordering::AcqRel);
                                 return false;
@@ -533,9 +550,9 @@ impl WorkerCtx {
         if i == NO_P {
             return;
         }
-        let own = &self.sched.remotes[i].ownership;
+        let own = &self.sched.procs[i].ownership;
         if !own.leave_g(self.token) {
-            self.p.set(NO_P); // sysmon was faster
+            self.set_p(NO_P); // sysmon was faster
             return;
         }
         let spare = self
@@ -548,7 +565,7 @@ impl WorkerCtx {
                 own.give(self.token);
                 self.sched.lost_running.fetch_add(1, Ordering::AcqRel);
                 self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
-                self.p.set(NO_P);
+                self.set_p(NO_P);
                 spare.assign(i);
             }
             None => own.enter_g(),
@@ -559,7 +576,7 @@ impl WorkerCtx {
     /// for its wake-up with the processor marked as inside a green thread, so sysmon hands
     /// the processor to another thread meanwhile. False if it did.
     fn hold_locked(&self, p: &Processor) -> bool {
-        let own = &self.sched.remotes[p.index].ownership;
+        let own = &p.ownership;
         self.in_g.set(true);
         own.enter_g();
         self.spare.wait_locked(|| self.sched.is_shutdown());
@@ -635,9 +652,9 @@ impl WorkerCtx {
                 self.spare.wait(deadline)
             };
             if let Some(index) = assigned {
-                sched.remotes[index].ownership.claim(self.token);
+                sched.procs[index].ownership.claim(self.token);
                 sched.procs[index].global_first();
-                self.p.set(index);
+                self.set_p(index);
                 return true;
             }
             if sched.is_shutdown() || Instant::now() >= deadline {
