@@ -215,6 +215,50 @@ fn mpmc(n: usize) {
     report("mpmc", ns, "ns/msg");
 }
 
+/// Cold spawn and teardown (issue 18): `n` green threads that park on one channel, on a
+/// fresh runtime (no recycled stacks); then the channel closes and all are joined. Prints
+/// `cold-spawn` (spawn until every one is parked) or `teardown` (close and join), in ns
+/// per green thread, and the mappings and RSS before and after on stderr.
+fn cold(n: usize, report_teardown: bool) {
+    let rt = goro::Runtime::new().unwrap();
+    let (maps0, rss0) = (map_count(), rss());
+    let (spawn_ns, hs, tx) = rt.block_on(move || {
+        let (tx, rx) = bounded::<()>(0);
+        let started = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let hs: Vec<_> = (0..n)
+            .map(|_| {
+                let (rx, s) = (rx.clone(), started.clone());
+                goro::go(move || {
+                    s.fetch_add(1, Ordering::Relaxed);
+                    let _ = rx.recv();
+                })
+            })
+            .collect();
+        while started.load(Ordering::Relaxed) < n {
+            goro::yield_now();
+        }
+        (ns_per(start, n), hs, tx)
+    });
+    let (maps1, rss1) = (map_count(), rss());
+    let start = Instant::now();
+    drop(tx);
+    for h in hs {
+        h.join().unwrap();
+    }
+    let teardown_ns = ns_per(start, n);
+    std::thread::sleep(Duration::from_millis(100));
+    eprintln!(
+        "cold goro: n={n} maps {maps0}->{maps1} rss {rss0}->{rss1} after teardown rss={}",
+        rss()
+    );
+    if report_teardown {
+        report("teardown", teardown_ns, "ns/task");
+    } else {
+        report("cold-spawn", spawn_ns, "ns/task");
+    }
+}
+
 /// W5: one consumer selects over 4 capacity-16 channels, each fed by its own producer.
 fn select(per: usize) {
     let ns = goro::run(move || {
@@ -367,6 +411,8 @@ fn main() {
         "spawn" => spawn(n(200_000)),
         "yield" => yield_(n(1_000_000)),
         "memory" => memory(n(100_000)),
+        "cold-spawn" => cold(n(100_000), false),
+        "teardown" => cold(n(100_000), true),
         "pingpong" => pingpong(n(500_000)),
         "spsc" => spsc(n(5_000_000)),
         "mpmc" => mpmc(n(4_000_000)),

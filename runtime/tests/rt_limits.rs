@@ -37,19 +37,31 @@ fn stack_overflow_names_the_green_thread_and_the_fix() {
         rt.block_on(|| recurse(1 << 20));
         unreachable!();
     }
-    let out = child("stack_overflow_names_the_green_thread_and_the_fix");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("has overflowed its stack"),
-        "stderr: {stderr}"
-    );
-    assert!(stderr.contains("green thread 1"), "stderr: {stderr}");
-    assert!(stderr.contains("rt_limits.rs"), "spawn site: {stderr}");
-    assert!(stderr.contains("stack_size"), "stderr: {stderr}");
-    assert!(stderr.contains("64 KiB"), "stderr: {stderr}");
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}", out.status);
+    // Both guards: the arena's (`MADV_GUARD_INSTALL`) and the fallback's `mprotect`.
+    for guard in ["default", "mprotect"] {
+        let out = child_with(
+            "stack_overflow_names_the_green_thread_and_the_fix",
+            &[("GORO_STACK_GUARD", guard)],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("has overflowed its stack"),
+            "{guard}: stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains("green thread 1"),
+            "{guard}: stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains("rt_limits.rs"),
+            "{guard}: spawn site: {stderr}"
+        );
+        assert!(stderr.contains("stack_size"), "{guard}: stderr: {stderr}");
+        assert!(stderr.contains("64 KiB"), "{guard}: stderr: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}", out.status);
+    }
 }
 
 #[test]

@@ -31,6 +31,7 @@
 //!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
 //!   that names the limit and the fix, never a crash.
 
+mod region;
 mod valgrind;
 
 use std::io;
@@ -121,8 +122,19 @@ pub(crate) fn check_env() -> io::Result<()> {
 /// panic failed to allocate and hung (6 of 10 runs).
 const MIN_AS_HEADROOM: u64 = 64 << 20;
 
+/// True if `RLIMIT_AS` is finite.
+fn rlimit_as_finite() -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0;
+    ok && lim.rlim_cur != libc::RLIM_INFINITY
+}
+
 /// Refuses a new mapping of `len` bytes that would leave less than the headroom under
-/// `RLIMIT_AS`. One `getrlimit` per new stack; `/proc` is read only under a finite limit.
+/// `RLIMIT_AS`. One `getrlimit` per new mapping; `/proc` is read only under a finite limit.
 fn address_space_headroom(len: usize) -> io::Result<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -222,10 +234,18 @@ fn budget_for(max_maps: usize) -> usize {
 struct BudgetSlot;
 
 impl BudgetSlot {
-    fn take() -> io::Result<BudgetSlot> {
+    /// A slot of the budget. `per_stack_mappings`: the stack costs kernel mappings of its
+    /// own (the fallback), so the `vm.max_map_count` budget applies; arena slots cost
+    /// none, and only a `GORO_MAX_STACKS` cap applies to them.
+    fn take(per_stack_mappings: bool) -> io::Result<BudgetSlot> {
         // Relaxed: a counter, ordering nothing else; overshoot by concurrent spawners is
         // bounded by the number of threads and well inside the headroom.
-        let (limit, source) = stack_budget();
+        let (limit, source) = match stack_budget() {
+            (_, BudgetSource::MapCount(_)) if !per_stack_mappings => {
+                (usize::MAX, BudgetSource::Unlimited)
+            }
+            budget => budget,
+        };
         if MAPPED.fetch_add(1, Ordering::Relaxed) >= limit {
             MAPPED.fetch_sub(1, Ordering::Relaxed);
             return Err(io::Error::new(
@@ -244,14 +264,22 @@ impl Drop for BudgetSlot {
 }
 
 pub(crate) struct Stack {
-    /// Lowest address of the mapping (start of the guard page).
+    /// Lowest address of the stack (start of the guard page).
     limit: usize,
-    /// Total mapping length, guard included.
+    /// Total length, guard included.
     len: usize,
     guard: usize,
     valgrind: std::mem::ManuallyDrop<ValgrindStackRegistration>,
-    /// Dropped after the mapping is gone (fields drop after `Drop::drop`).
-    _budget: BudgetSlot,
+    /// Where the memory comes from; dropped after it is given back (fields drop after
+    /// `Drop::drop`).
+    backing: Backing,
+}
+
+/// A slot of the stack arena (`region.rs`), or a mapping of its own (the fallback).
+#[derive(Debug)]
+enum Backing {
+    Slot(#[allow(dead_code)] BudgetSlot),
+    Mapping(#[allow(dead_code)] BudgetSlot),
 }
 
 impl std::fmt::Debug for Stack {
@@ -268,12 +296,32 @@ impl std::fmt::Debug for Stack {
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// Maps a new stack with `size` usable bytes (rounded up to pages) above a guard page.
+    /// A new stack with `size` usable bytes (rounded up to pages) above a guard page: a
+    /// slot of the arena, or where guard regions are not available a mapping of its own.
     pub(crate) fn new(size: usize) -> io::Result<Stack> {
         let page = page_size();
         let size = size.checked_add(page - 1).ok_or_else(too_big)? & !(page - 1);
         let len = size.checked_add(page).ok_or_else(too_big)?;
-        let budget = BudgetSlot::take()?;
+        if region::guard_install_supported() {
+            let budget = BudgetSlot::take(false)?;
+            let limit = region::alloc(len)?;
+            let valgrind = ValgrindStackRegistration::new(limit as *mut u8, len);
+            return Ok(Stack {
+                limit,
+                len,
+                guard: page,
+                valgrind: std::mem::ManuallyDrop::new(valgrind),
+                backing: Backing::Slot(budget),
+            });
+        }
+        Stack::new_mapping(len)
+    }
+
+    /// The fallback: a mapping of its own, with an `mprotect`ed guard page (two kernel
+    /// mappings), under the mapping budget.
+    fn new_mapping(len: usize) -> io::Result<Stack> {
+        let page = page_size();
+        let budget = BudgetSlot::take(true)?;
         address_space_headroom(len)?;
         // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
         let mem = unsafe {
@@ -303,7 +351,7 @@ impl Stack {
             len,
             guard: page,
             valgrind: std::mem::ManuallyDrop::new(valgrind),
-            _budget: budget,
+            backing: Backing::Mapping(budget),
         })
     }
 
@@ -363,11 +411,16 @@ fn too_big() -> io::Error {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: the registration is dropped exactly once, here, before the unmap.
+        // SAFETY: the registration is dropped exactly once, here, before the memory goes.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.valgrind) };
-        // SAFETY: we own the whole mapping and no coroutine runs on it any more.
-        let rc = unsafe { libc::munmap(self.limit as *mut libc::c_void, self.len) };
-        debug_assert_eq!(rc, 0);
+        match self.backing {
+            Backing::Slot(_) => region::free(self.limit, self.len),
+            Backing::Mapping(_) => {
+                // SAFETY: we own the whole mapping and no coroutine runs on it any more.
+                let rc = unsafe { libc::munmap(self.limit as *mut libc::c_void, self.len) };
+                debug_assert_eq!(rc, 0);
+            }
+        }
     }
 }
 
@@ -473,8 +526,10 @@ mod tests {
 
     #[test]
     fn stack_is_lazy_and_shrinks() {
-        let mut s = Stack::new(DEFAULT_STACK_SIZE).unwrap();
-        assert_eq!(s.usable(), DEFAULT_STACK_SIZE);
+        // A size no other test uses, so the arena hands out a fresh slot, not a freed one.
+        let size = DEFAULT_STACK_SIZE + 3 * page_size();
+        let mut s = Stack::new(size).unwrap();
+        assert_eq!(s.usable(), size);
         assert_eq!(rss_of(&s), 0, "nothing committed before touch");
         // Touch 100 KiB below the top, as a deep call chain would.
         let top = s.top();
@@ -492,6 +547,54 @@ mod tests {
         // SAFETY: inside the usable part.
         unsafe { ptr::write_volatile((s.top() - 64) as *mut u64, 7) };
         assert!(!s.shrink_if_deep());
+    }
+
+    /// Arena slots cost no kernel mapping each, and freed slots' pages go back to the
+    /// kernel in batches (`region.rs`).
+    #[test]
+    fn arena_stacks_share_mappings_and_release_freed_memory() {
+        if !region::guard_install_supported() {
+            return; // the fallback maps each stack: covered by the limit tests
+        }
+        let maps = || {
+            std::fs::read_to_string("/proc/self/maps")
+                .unwrap()
+                .lines()
+                .count()
+        };
+        let size = MIN_STACK_SIZE + 5 * page_size(); // a class of its own
+        let before = maps();
+        let stacks: Vec<Stack> = (0..5000).map(|_| Stack::new(size).unwrap()).collect();
+        // Other tests map and unmap meanwhile: allow them some slack.
+        assert!(
+            maps() < before + 100,
+            "{} mappings for 5000 stacks",
+            maps() - before
+        );
+        for s in &stacks {
+            // SAFETY: inside the usable part of the slot.
+            unsafe { ptr::write_bytes((s.top() - 4 * page_size()) as *mut u8, 1, 4 * page_size()) };
+        }
+        let slots: Vec<(usize, usize)> = stacks.iter().map(|s| (s.limit, s.len)).collect();
+        drop(stacks);
+        // The oldest freed slots were released: nothing resident in them any more.
+        let page = page_size();
+        let released = slots
+            .iter()
+            .filter(|(limit, len)| {
+                let n = len / page;
+                let mut vec = vec![0u8; n];
+                // SAFETY: the slot is inside a region that stays mapped (invariant 3).
+                let rc = unsafe {
+                    libc::mincore(*limit as *mut libc::c_void, n * page, vec.as_mut_ptr())
+                };
+                rc == 0 && vec.iter().all(|b| b & 1 == 0)
+            })
+            .count();
+        assert!(
+            released >= 2048,
+            "only {released} of 5000 freed slots were released"
+        );
     }
 
     #[test]

@@ -1,0 +1,218 @@
+//! The stack arena: green-thread stacks carved from large reserved regions, each guarded
+//! by `madvise(MADV_GUARD_INSTALL)` instead of a mapping of its own.
+//!
+//! A separate `mmap` per stack plus an `mprotect`ed guard page costs two kernel mappings
+//! (VMAs) per green thread: Linux's default `vm.max_map_count` of 65 530 then caps a
+//! process near 30 000 green threads, and every cold spawn and exit pays an `mmap` and a
+//! `munmap` (≈ 6 µs together, more under the mmap lock). Linux 6.13 can install a guard
+//! region *inside* a mapping without splitting it (`MADV_GUARD_INSTALL`): a page that
+//! faults with SIGSEGV like a `PROT_NONE` one, kept across `MADV_DONTNEED`. So stacks of one
+//! size are slots in a few 1 GiB regions of address space (`MAP_NORESERVE`: nothing is
+//! committed until touched): a million green threads take a few hundred mappings.
+//!
+//! * A slot's guard is installed once, when the slot is first handed out; a freed slot
+//!   keeps it and goes back to its class's free list, never to `munmap`.
+//! * Freed slots are *dirty* (their pages still resident) until released: every
+//!   `RELEASE_BATCH` frees, the batch's pages go back to the kernel with one
+//!   `MADV_DONTNEED` per run of adjacent slots (a burst of exits frees runs of slots that a
+//!   burst of spawns carved in order), so RSS falls back after a burst without a syscall
+//!   per exit. Allocation prefers dirty slots (their top pages are warm).
+//! * Where the kernel refuses `MADV_GUARD_INSTALL` (before 6.13, or some sandboxes;
+//!   detected once), or `GORO_STACK_GUARD=mprotect` asks for it, stacks fall back to a
+//!   mapping each with an `mprotect` guard (`stack/mod.rs`), under the mapping budget.
+//!
+//! # Invariants
+//! 1. A slot is in exactly one of: handed out (owned by one `Stack`), `dirty`, `free`, or
+//!    in a batch being released (owned by the releasing thread).
+//! 2. Every slot ever handed out has its guard page installed at its lowest page, and the
+//!    guard stays (the kernel keeps guards across `MADV_DONTNEED`).
+//! 3. Regions are never unmapped while the process runs: a slot address stays valid
+//!    address space forever, so a stale pointer into a freed stack faults at worst.
+//!
+//! # Lock order
+//! `CLASSES` is a leaf lock; the `madvise` calls run without it.
+
+use std::io;
+
+use crate::lock::Mutex;
+
+/// Address space reserved per region (at least one slot).
+const REGION_BYTES: usize = 1 << 30;
+/// Under a finite `RLIMIT_AS`, regions of this many slots instead (a 1 GiB reservation
+/// could exhaust a small limit at once).
+const SLOTS_PER_REGION_UNDER_RLIMIT: usize = 64;
+/// Frees between two releases of dirty slots' memory.
+const RELEASE_BATCH: usize = 1024;
+/// `madvise` advice of Linux 6.13 (not in every libc yet).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// The slots of one size.
+#[derive(Debug)]
+struct Class {
+    /// Slot length, guard included.
+    len: usize,
+    /// Freed, pages still resident.
+    dirty: Vec<usize>,
+    /// Freed and released (or never used but guarded).
+    free: Vec<usize>,
+    /// The unused tail of the newest region: `next..end`.
+    next: usize,
+    end: usize,
+    /// Regions reserved for this class (start, length).
+    regions: Vec<(usize, usize)>,
+}
+
+static CLASSES: Mutex<Vec<Class>> = Mutex::new(Vec::new());
+
+/// Whether `MADV_GUARD_INSTALL` works here (and is not disabled by
+/// `GORO_STACK_GUARD=mprotect`); decided by the first attempt.
+pub(crate) fn guard_install_supported() -> bool {
+    use std::sync::OnceLock;
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        if std::env::var("GORO_STACK_GUARD").as_deref() == Ok("mprotect") {
+            return false;
+        }
+        probe_guard_install()
+    })
+}
+
+/// Installs a guard on a scratch mapping to see whether the kernel knows the advice.
+fn probe_guard_install() -> bool {
+    let page = super::page_size();
+    // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
+    let mem = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if mem == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: the first page of the scratch mapping we own.
+    let ok = unsafe { libc::madvise(mem, page, MADV_GUARD_INSTALL) } == 0;
+    // SAFETY: unmapping the scratch mapping, which nothing else refers to.
+    unsafe { libc::munmap(mem, 2 * page) };
+    ok
+}
+
+/// A slot of `len` bytes (guard page included, page-aligned), guard installed: its lowest
+/// address.
+pub(crate) fn alloc(len: usize) -> io::Result<usize> {
+    let fresh = {
+        let mut classes = CLASSES.lock();
+        let class = class_of(&mut classes, len);
+        if let Some(slot) = class.dirty.pop().or_else(|| class.free.pop()) {
+            return Ok(slot); // guarded already (invariant 2)
+        }
+        if class.next + len > class.end {
+            reserve_region(class)?;
+        }
+        let slot = class.next;
+        class.next += len;
+        slot
+    };
+    // SAFETY: the slot's lowest page lies in a region we reserved and nobody uses yet.
+    if unsafe {
+        libc::madvise(
+            fresh as *mut libc::c_void,
+            super::page_size(),
+            MADV_GUARD_INSTALL,
+        )
+    } != 0
+    {
+        // The slot is left unused (address space only): without its guard it must never
+        // be handed out (invariant 2).
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fresh)
+}
+
+/// Gives a slot back (its stack is no longer used by anything).
+pub(crate) fn free(slot: usize, len: usize) {
+    let batch = {
+        let mut classes = CLASSES.lock();
+        let class = class_of(&mut classes, len);
+        class.dirty.push(slot);
+        if class.dirty.len() < 2 * RELEASE_BATCH {
+            return;
+        }
+        // Release the oldest dirty slots; keep the newest (warm) ones for reuse.
+        class.dirty.drain(..RELEASE_BATCH).collect::<Vec<_>>()
+    };
+    let batch = release(batch, len);
+    let mut classes = CLASSES.lock();
+    class_of(&mut classes, len).free.extend(batch);
+}
+
+/// Returns the pages of `slots` to the kernel: one `MADV_DONTNEED` per run of adjacent
+/// slots. The guards stay (invariant 2).
+fn release(mut slots: Vec<usize>, len: usize) -> Vec<usize> {
+    slots.sort_unstable();
+    let mut i = 0;
+    while i < slots.len() {
+        let start = slots[i];
+        let mut end = start + len;
+        i += 1;
+        while i < slots.len() && slots[i] == end {
+            end += len;
+            i += 1;
+        }
+        // SAFETY: `start..end` covers freed slots only (invariant 1: this batch is ours),
+        // inside a region we reserved; their contents are dead.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    slots
+}
+
+/// The class for slots of `len` bytes, created on first use.
+fn class_of(classes: &mut Vec<Class>, len: usize) -> &mut Class {
+    match classes.iter().position(|c| c.len == len) {
+        Some(i) => &mut classes[i],
+        None => {
+            classes.push(Class {
+                len,
+                dirty: Vec::new(),
+                free: Vec::new(),
+                next: 0,
+                end: 0,
+                regions: Vec::new(),
+            });
+            classes.last_mut().expect("just pushed")
+        }
+    }
+}
+
+/// Reserves a new region for `class` (address space only).
+fn reserve_region(class: &mut Class) -> io::Result<()> {
+    let bytes = if super::rlimit_as_finite() {
+        class.len * SLOTS_PER_REGION_UNDER_RLIMIT
+    } else {
+        REGION_BYTES.max(class.len) / class.len * class.len
+    };
+    super::address_space_headroom(bytes)?;
+    // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
+    let mem = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if mem == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let start = mem as usize;
+    class.regions.push((start, bytes));
+    class.next = start;
+    class.end = start + bytes;
+    Ok(())
+}
