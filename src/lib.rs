@@ -36,6 +36,7 @@
 //! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
 //! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
+//! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call loses its processor to a spare thread after ~1 ms (10 ms when computing) |
 //! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
@@ -57,6 +58,10 @@ pub use goro_runtime::sync;
 
 /// TCP, UDP and Unix sockets with std's shapes, parking the green thread on the netpoller.
 pub use goro_runtime::net;
+
+/// Deep recursion on demand: `maybe_grow(red_zone, stack_size, f)` and `remaining()` (the
+/// `stacker` crate's shape, for green threads).
+pub use goro_runtime::stack;
 
 /// Low-level park/unpark, for building your own blocking primitives.
 pub use goro_runtime::park;

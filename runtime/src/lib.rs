@@ -67,7 +67,7 @@
 mod arena;
 mod lock;
 mod loom;
-mod stack;
+pub mod stack;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
 // The scheduler core: the knot a runtime needs.

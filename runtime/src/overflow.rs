@@ -56,13 +56,23 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut li
         // `spawn_site` are immutable.
         let g = unsafe { &*g };
         if g.guard.contains(addr) {
-            report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib());
+            report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib(), false);
+        }
+        let segment = g.segment_guard.load(Ordering::Relaxed);
+        if segment != 0 && addr.wrapping_sub(segment) < crate::stack::page_size() {
+            let kib = g.segment_kib.load(Ordering::Relaxed);
+            report_overflow(g.id(), g.spawn_site(), kib, true);
         }
     }
     chain(sig, info, ucx);
 }
 
-fn report_overflow(id: u64, site: Option<&std::panic::Location<'_>>, usable_kib: usize) -> ! {
+fn report_overflow(
+    id: u64,
+    site: Option<&std::panic::Location<'_>>,
+    usable_kib: usize,
+    segment: bool,
+) -> ! {
     let mut buf = Buf {
         bytes: [0; 1024],
         len: 0,
@@ -71,14 +81,22 @@ fn report_overflow(id: u64, site: Option<&std::panic::Location<'_>>, usable_kib:
     if let Some(site) = site {
         let _ = write!(buf, "(spawned at {site}) ");
     }
-    let _ = write!(
-        buf,
-        "has overflowed its stack\n\
-         goro: its stack reservation is {} KiB; give green threads a larger one with \
-         goro::Runtime::builder().stack_size(bytes), or move deep recursion and large \
-         arrays off the stack (Box, Vec)\n",
-        usable_kib
-    );
+    let _ = if segment {
+        write!(
+            buf,
+            "has overflowed a goro::stack::maybe_grow segment\n\
+             goro: the segment is {usable_kib} KiB; pass maybe_grow a larger stack_size or \
+             a larger red_zone\n"
+        )
+    } else {
+        write!(
+            buf,
+            "has overflowed its stack\n\
+             goro: its stack reservation is {usable_kib} KiB; give green threads a larger one \
+             with goro::Runtime::builder().stack_size(bytes), wrap deep recursion in \
+             goro::stack::maybe_grow, or move large arrays off the stack (Box, Vec)\n"
+        )
+    };
     // SAFETY: write(2) and abort(3) are async-signal-safe; `buf` is a valid byte range.
     unsafe {
         libc::write(2, buf.bytes.as_ptr().cast(), buf.len);

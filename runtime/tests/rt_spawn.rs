@@ -101,7 +101,9 @@ fn work_spreads_across_all_workers() {
         }
     });
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2, "ran on: {seen:?}");
+    // Two workers at least; a spare thread may have taken a processor over from a worker
+    // that waited on the std `Mutex` above long enough for a handoff.
+    assert!(seen.len() >= 2, "ran on: {seen:?}");
 }
 
 #[test]

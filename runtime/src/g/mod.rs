@@ -77,6 +77,11 @@ impl GuardPage {
         addr.wrapping_sub(self.lo) < self.len as usize
     }
 
+    /// The lowest usable address (just above the guard).
+    pub(crate) fn usable_lo(&self) -> usize {
+        self.lo + self.len as usize
+    }
+
     /// The usable stack above the guard, in KiB.
     pub(crate) fn usable_kib(&self) -> usize {
         self.usable_kib as usize
@@ -197,6 +202,11 @@ pub(crate) struct G {
     /// worker's mailbox, where a wake-up is delivered instead of a run queue; else 0.
     /// Opaque here (the scheduler owns the mailbox type). Read by wakers, with `park`.
     pub(crate) locked_to: AtomicUsize,
+    /// While the G runs on a segment of `goro::stack::maybe_grow`: that segment's guard
+    /// page address and usable KiB (for `remaining` and the overflow handler); else 0.
+    /// Written only by the G itself.
+    pub(crate) segment_guard: AtomicUsize,
+    pub(crate) segment_kib: AtomicUsize,
     /// Ends the first line (see "Layout").
     _line0: [u8; LINE0_PAD],
     /// The coroutine, or the bare stack between incarnations.
@@ -226,9 +236,9 @@ pub(crate) struct G {
     unwinding: AtomicBool,
 }
 
-/// Bytes after the first line's four fields up to the second line.
+/// Bytes after the first line's six fields up to the second line.
 const LINE0_PAD: usize = 64usize.saturating_sub(
-    2 * std::mem::size_of::<AtomicUsize>()
+    4 * std::mem::size_of::<AtomicUsize>()
         + std::mem::size_of::<ParkState>()
         + std::mem::size_of::<Arc<dyn Schedule>>(),
 );
@@ -329,6 +339,8 @@ impl G {
             registry_slot: AtomicU32::new(u32::MAX),
             sched,
             locked_to: AtomicUsize::new(0),
+            segment_guard: AtomicUsize::new(0),
+            segment_kib: AtomicUsize::new(0),
             guard: GuardPage::of(&stack),
             body: UnsafeCell::new(Body::Dead(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),

@@ -31,8 +31,11 @@
 //!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
 //!   that names the limit and the fix, never a crash.
 
+mod grow;
 mod region;
 mod valgrind;
+
+pub use grow::{maybe_grow, remaining};
 
 use std::io;
 use std::ptr;
