@@ -36,6 +36,7 @@
 //! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
 //! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
+//! | `std::thread::Builder` (Go has no per-goroutine options) | [`goro::Spawn::new()`](Spawn)`.name("parser").stack_size(8 << 20).go(f)` / `.try_go(f)` |
 //! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call loses its processor to a spare thread after ~1 ms (10 ms when computing) |
@@ -49,8 +50,8 @@
 pub use goro_runtime::{
     blocking, catch_unwind, dump, go, local, lock_os_thread, metrics, num_goroutines, run, scope,
     sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics,
-    Runtime, Scope, ScopedJoinHandle, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE,
-    MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    Runtime, Scope, ScopedJoinHandle, Spawn, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS,
+    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.

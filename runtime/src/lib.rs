@@ -105,7 +105,7 @@ pub use os_thread::{lock_os_thread, unlock_os_thread};
 pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
-pub use spawn::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now};
+pub use spawn::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now, Spawn};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sysmon::DEADLOCK_MESSAGE;
 

@@ -56,12 +56,18 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut li
         // `spawn_site` are immutable.
         let g = unsafe { &*g };
         if g.guard.contains(addr) {
-            report_overflow(g.id(), g.spawn_site(), g.guard.usable_kib(), false);
+            report_overflow(
+                g.id(),
+                g.name(),
+                g.spawn_site(),
+                g.guard.usable_kib(),
+                false,
+            );
         }
         let segment = g.segment_guard.load(Ordering::Relaxed);
         if segment != 0 && addr.wrapping_sub(segment) < crate::stack::page_size() {
             let kib = g.segment_kib.load(Ordering::Relaxed);
-            report_overflow(g.id(), g.spawn_site(), kib, true);
+            report_overflow(g.id(), g.name(), g.spawn_site(), kib, true);
         }
     }
     chain(sig, info, ucx);
@@ -69,6 +75,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut li
 
 fn report_overflow(
     id: u64,
+    name: Option<&str>,
     site: Option<&std::panic::Location<'_>>,
     usable_kib: usize,
     segment: bool,
@@ -78,6 +85,9 @@ fn report_overflow(
         len: 0,
     };
     let _ = write!(buf, "\ngoro: fatal error: green thread {id} ");
+    if let Some(name) = name {
+        let _ = write!(buf, "{name:?} ");
+    }
     if let Some(site) = site {
         let _ = write!(buf, "(spawned at {site}) ");
     }

@@ -112,7 +112,13 @@ impl Runtime {
         let site = Location::caller();
         context::with_worker(|w| {
             let own = w.filter(|ctx| Arc::ptr_eq(&ctx.sched, &self.sched));
-            spawn_on(&self.sched, own.and_then(WorkerCtx::p_access), f, site)
+            spawn_on(
+                &self.sched,
+                own.and_then(WorkerCtx::p_access),
+                f,
+                site,
+                None,
+            )
         })
     }
 
@@ -270,20 +276,24 @@ pub(crate) fn spawn_on<F, T>(
     p: Option<PAccess<'_>>,
     f: F,
     site: &'static Location<'static>,
+    opts: Option<&crate::spawn::Spawn>,
 ) -> io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let dead = match &p {
-        Some(p) => p.get_dead_g(sched),
-        None => sched.gpool.get(),
+    // A green thread with a stack size of its own gets a fresh G (the pools hold the
+    // runtime's size); it is discarded, not pooled, when it finishes (`worker::finish`).
+    let size = opts.and_then(|o| o.stack_size).unwrap_or(sched.stack_size);
+    let dead = match (&p, size == sched.stack_size) {
+        (_, false) => None,
+        (Some(p), true) => p.get_dead_g(sched),
+        (None, true) => sched.gpool.get(),
     };
     let g = match dead {
         Some(g) => g,
         None => {
-            let stack = Stack::new(sched.stack_size)
-                .map_err(|e| stack::map_error(e, sched.stack_size, sched.live()))?;
+            let stack = Stack::new(size).map_err(|e| stack::map_error(e, size, sched.live()))?;
             let g = G::fresh(sched.clone(), stack);
             sched.registry.insert(g.clone());
             g
@@ -311,6 +321,9 @@ where
     };
     // SAFETY: `g` is fresh or came from a free list: dead and exclusively ours.
     unsafe { g.start(id, site, join.clone(), body) };
+    if let Some(name) = opts.and_then(|o| o.name.as_deref()) {
+        g.set_name(Some(crate::spawn::intern(name)));
+    }
     g.diag.set(Status::Runnable, sched.coarse_now());
     g.diag.set_waiting_on(0, 0);
     match p {

@@ -69,7 +69,7 @@ where
         if p.as_ref().is_some_and(|p| p.spawn_should_yield(&ctx.sched)) {
             return Err(f);
         }
-        Ok(spawn_on(&ctx.sched, p, f, site))
+        Ok(spawn_on(&ctx.sched, p, f, site, None))
     }) {
         Ok(spawned) => return spawned,
         Err(f) => f,
@@ -80,7 +80,7 @@ where
     park::yield_green();
     context::with_worker(move |w| {
         let ctx = w.expect("a green thread resumes on a worker");
-        spawn_on(&ctx.sched, ctx.p_access(), f, site)
+        spawn_on(&ctx.sched, ctx.p_access(), f, site, None)
     })
 }
 
@@ -154,4 +154,132 @@ where
         Err(p) if park::is_unwinding_runtime() => std::panic::resume_unwind(p),
         r => r,
     }
+}
+
+/// Options for one green thread, in `std::thread::Builder`'s shape: a name (shown by
+/// [`dump`](crate::dump), in the overflow message, and in a line before its panic message)
+/// and a stack reservation of its own.
+///
+/// Names are interned for the life of the process (diagnostics may read them at any
+/// moment): use a fixed set of names, as for Go's pprof labels, not one per request.
+///
+/// ```
+/// goro_runtime::run(|| {
+///     let h = goro_runtime::Spawn::new()
+///         .name("parser")
+///         .stack_size(8 << 20) // this one green thread recurses deeply
+///         .go(|| 6 * 7);
+///     assert_eq!(h.join().unwrap(), 42);
+/// });
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a Spawn does nothing until `go` or `try_go`"]
+pub struct Spawn {
+    pub(crate) name: Option<String>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl Spawn {
+    /// No name, the runtime's stack size.
+    pub fn new() -> Spawn {
+        Spawn::default()
+    }
+
+    /// Names the green thread.
+    pub fn name(mut self, name: impl Into<String>) -> Spawn {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Gives this green thread a stack reservation of `bytes` (between
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) and
+    /// [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)) instead of the runtime's.
+    pub fn stack_size(mut self, bytes: usize) -> Spawn {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the green thread, as [`go`]; panics where `go` does, and on an invalid
+    /// stack size.
+    #[track_caller]
+    pub fn go<F, T>(self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_go(f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts the green thread, as [`try_go`]: an invalid stack size or a stack that
+    /// cannot be had is an error.
+    #[track_caller]
+    pub fn try_go<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let site = Location::caller();
+        if let Some(bytes) = self.stack_size {
+            if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&bytes) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "goro: Spawn::stack_size must be between {} and {} bytes, got {bytes}",
+                        crate::MIN_STACK_SIZE,
+                        crate::MAX_STACK_SIZE
+                    ),
+                ));
+            }
+        }
+        if self.name.is_some() {
+            name_panics();
+        }
+        context::with_worker(|w| {
+            let Some(ctx) = w else {
+                panic!(
+                    "goro::Spawn::go called outside a goro runtime (at {site}): start one \
+                     with `goro::run(|| ...)`"
+                )
+            };
+            spawn_on(&ctx.sched, ctx.p_access(), f, site, Some(&self))
+        })
+    }
+}
+
+/// Installs, once, a panic hook that names a named green thread before the panic message
+/// (std's message names the OS thread, a worker). Chains to the hook installed before.
+fn name_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    if std::thread::panicking() {
+        return; // std refuses to change the hook from a panicking thread
+    }
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(g) = context::running_g() {
+                // SAFETY: the running G is alive while it runs; we are on its stack.
+                let g = unsafe { &*g };
+                if let Some(name) = g.name() {
+                    eprintln!("goro: green thread {} {name:?} panicked:", g.id());
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The process-wide copy of `name` (leaked once per distinct name).
+pub(crate) fn intern(name: &str) -> &'static &'static str {
+    use std::collections::HashMap;
+    static NAMES: crate::lock::Mutex<Option<HashMap<&'static str, &'static &'static str>>> =
+        crate::lock::Mutex::new(None);
+    let mut names = NAMES.lock();
+    let names = names.get_or_insert_with(HashMap::new);
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let s: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let n: &'static &'static str = Box::leak(Box::new(s));
+    names.insert(s, n);
+    n
 }

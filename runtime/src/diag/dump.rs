@@ -104,16 +104,20 @@ fn describe(out: &mut String, g: &G, now: u64) {
     let age = fmt_ms(now.saturating_sub(g.diag.since()));
     let (object, detail) = g.diag.waiting_on();
     let reason = WaitReason::from_u8(g.wait_reason.load(std::sync::atomic::Ordering::Relaxed));
+    // `goroutine 7 "parser" [...]` for a green thread named with `Spawn::name`.
+    let id = match g.name() {
+        Some(name) => format!("{} {name:?}", g.id()),
+        None => g.id().to_string(),
+    };
     let _ = match status {
-        Status::Running => writeln!(out, "goroutine {} [running, {age}]:", g.id()),
-        Status::Runnable => writeln!(out, "goroutine {} [runnable, {age}]:", g.id()),
+        Status::Running => writeln!(out, "goroutine {id} [running, {age}]:"),
+        Status::Runnable => writeln!(out, "goroutine {id} [runnable, {age}]:"),
         Status::Parked if reason == WaitReason::Sleep && detail != 0 => writeln!(
             out,
-            "goroutine {} [sleep, {age}, wakes in {}]:",
-            g.id(),
+            "goroutine {id} [sleep, {age}, wakes in {}]:",
             fmt_ms(detail.saturating_sub(now))
         ),
-        Status::Parked => writeln!(out, "goroutine {} [{}, {age}]:", g.id(), reason.as_str()),
+        Status::Parked => writeln!(out, "goroutine {id} [{}, {age}]:", reason.as_str()),
         Status::Dead => return,
     };
     if status == Status::Parked && object != 0 {

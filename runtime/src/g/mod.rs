@@ -207,6 +207,9 @@ pub(crate) struct G {
     /// Written only by the G itself.
     pub(crate) segment_guard: AtomicUsize,
     pub(crate) segment_kib: AtomicUsize,
+    /// The name given with `goro::Spawn::name`, interned (never freed, so `dump` may read
+    /// it while the G finishes), or null.
+    name: AtomicPtr<&'static str>,
     /// Ends the first line (see "Layout").
     _line0: [u8; LINE0_PAD],
     /// The coroutine, or the bare stack between incarnations.
@@ -236,9 +239,9 @@ pub(crate) struct G {
     unwinding: AtomicBool,
 }
 
-/// Bytes after the first line's six fields up to the second line.
+/// Bytes after the first line's seven fields up to the second line.
 const LINE0_PAD: usize = 64usize.saturating_sub(
-    4 * std::mem::size_of::<AtomicUsize>()
+    5 * std::mem::size_of::<AtomicUsize>()
         + std::mem::size_of::<ParkState>()
         + std::mem::size_of::<Arc<dyn Schedule>>(),
 );
@@ -341,6 +344,7 @@ impl G {
             locked_to: AtomicUsize::new(0),
             segment_guard: AtomicUsize::new(0),
             segment_kib: AtomicUsize::new(0),
+            name: AtomicPtr::new(std::ptr::null_mut()),
             guard: GuardPage::of(&stack),
             body: UnsafeCell::new(Body::Dead(stack)),
             yielder: UnsafeCell::new(std::ptr::null()),
@@ -358,6 +362,26 @@ impl G {
 
     pub(crate) fn id(&self) -> u64 {
         self.id.load(Ordering::Relaxed)
+    }
+
+    /// The name given at spawn, if any.
+    pub(crate) fn name(&self) -> Option<&'static str> {
+        let p = self.name.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer comes from `set_name`, whose argument is `'static`.
+        (!p.is_null()).then(|| unsafe { *p })
+    }
+
+    /// Names the G (at spawn, before it runs), or unnames it (`None`, when it finishes).
+    pub(crate) fn set_name(&self, name: Option<&'static &'static str>) {
+        let p = name.map_or(std::ptr::null_mut(), |n| {
+            (n as *const &'static str).cast_mut()
+        });
+        self.name.store(p, Ordering::Release);
+    }
+
+    /// True if the G has a name (a relaxed load, for the finish path).
+    pub(crate) fn is_named(&self) -> bool {
+        !self.name.load(Ordering::Relaxed).is_null()
     }
 
     pub(crate) fn spawn_site(&self) -> Option<&'static Location<'static>> {

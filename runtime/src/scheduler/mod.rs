@@ -132,6 +132,9 @@ pub(crate) struct Sched {
     pub(crate) gpool: GPool,
     /// Reservation of every green thread's stack.
     pub(crate) stack_size: usize,
+    /// The same, as the usable KiB a stack of that size has (page-rounded): what a G of
+    /// the standard size reports, to tell it from a `Spawn::stack_size` one.
+    pub(crate) stack_kib: usize,
     shutdown: AtomicBool,
     next_id: AtomicU64,
     /// The sleeping worker that waits for the earliest timer (see `timer.rs`).
@@ -193,6 +196,7 @@ impl Sched {
             registry: Registry::new(),
             gpool: GPool::default(),
             stack_size,
+            stack_kib: stack_size.next_multiple_of(crate::stack::page_size()) / 1024,
             shutdown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),

@@ -429,8 +429,12 @@ impl WorkerCtx {
             g.take_completion()
         };
         g.diag.set(Status::Dead, 0);
-        // Only the registry and we hold it: nobody can reach it to unpark it any more.
-        if GRef::count(&g) == 2 {
+        if g.is_named() {
+            g.set_name(None);
+        }
+        // Only the registry and we hold it: nobody can reach it to unpark it any more. A
+        // G with a stack size of its own (`Spawn::stack_size`) is not pooled.
+        if GRef::count(&g) == 2 && g.guard.usable_kib() == sched.stack_kib {
             // SAFETY: dead, and exclusively ours (see above).
             unsafe { g.shrink_dead_stack() };
             match p {
