@@ -249,7 +249,8 @@ impl Sysmon {
         let mut stuck = false;
         for i in 0..n {
             let r = &sched.remotes[i];
-            let ticks = r.ticks.load(std::sync::atomic::Ordering::Relaxed);
+            // Progress: the owner left a green thread or touched its processor from one.
+            let ticks = sched.procs[i].ownership.epoch();
             let (seen, since) = &mut self.seen_ticks[i];
             if *seen != ticks {
                 (*seen, *since) = (ticks, now_ms);
@@ -331,9 +332,9 @@ fn hand_off(sched: &Arc<Sched>, i: usize, ticks: u64) -> bool {
             Err(_) => return false, // the budget (warned once) or the OS refused a thread
         },
     };
-    let r = &sched.remotes[i];
-    let still_stuck = || r.ticks.load(std::sync::atomic::Ordering::Relaxed) == ticks;
-    if sched.procs[i].ownership.revoke(still_stuck) {
+    let own = &sched.procs[i].ownership;
+    let still_stuck = || own.epoch() == ticks;
+    if own.revoke(still_stuck) {
         sched
             .lost_running
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -19,8 +19,8 @@
 //!    list, counters), and only while `in_g` is false.
 //! 2. sysmon takes a processor only from an owner that is inside a green thread: it CASes
 //!    the owner's token to `REVOKING`, issues a process-wide barrier, and commits (`GIVEN`)
-//!    only if `in_g` is still true and the owner has not switched since it was seen stuck;
-//!    otherwise it puts the token back.
+//!    only if `in_g` is still true and the owner's `epoch` has not moved since it was seen
+//!    stuck; otherwise it puts the token back.
 //! 3. The owner leaving a green thread stores `in_g = false`, then reads `owner`. With the
 //!    barrier between sysmon's CAS and its read of `in_g` this is a Dekker pair: either
 //!    sysmon sees `in_g == false` (and gives up), or the owner sees `REVOKING`/`GIVEN`
@@ -43,6 +43,11 @@
 
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU64;
+
 /// Sysmon committed to taking the processor; the new owner has not claimed it yet.
 const GIVEN: usize = 0;
 /// Sysmon is deciding (between its CAS and its commit or undo).
@@ -55,6 +60,10 @@ pub(crate) const FIRST_TOKEN: usize = 2;
 pub(crate) struct Ownership {
     owner: AtomicUsize,
     in_g: AtomicBool,
+    /// Times the owner left a green thread or touched the processor from one (written only
+    /// by the owner): sysmon's measure of progress. A green thread that spawns or wakes
+    /// others in a loop is using the scheduler, not stuck in it.
+    epoch: AtomicU64,
 }
 
 impl Ownership {
@@ -63,6 +72,7 @@ impl Ownership {
         Ownership {
             owner: AtomicUsize::new(token),
             in_g: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -77,6 +87,10 @@ impl Ownership {
     /// a green thread). True if it still owns the processor; false if sysmon gave it away.
     #[inline]
     pub(crate) fn leave_g(&self, token: usize) -> bool {
+        // Owner-only counter: no read-modify-write needed (a stray store by an old owner,
+        // invariant 5, only looks like progress and delays a handoff).
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        self.epoch.store(epoch.wrapping_add(1), Ordering::Relaxed);
         self.in_g.store(false, Ordering::Relaxed);
         owner_side_barrier();
         let owner = self.owner.load(Ordering::Acquire);
@@ -91,6 +105,11 @@ impl Ownership {
                 owner => return owner == token,
             }
         }
+    }
+
+    /// The owner's progress counter (see `epoch`).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
     }
 
     /// True if the owner runs a green thread right now (racy; for sysmon's first look).
@@ -235,7 +254,6 @@ mod membarrier {
 mod loom_tests {
     use super::*;
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::AtomicU64;
     use loom::sync::Arc;
     use loom::thread;
 
@@ -244,8 +262,6 @@ mod loom_tests {
 
     struct P {
         own: Ownership,
-        /// Switches of the owner (Remote::ticks).
-        ticks: AtomicU64,
         /// The owner-only state.
         queue: UnsafeCell<u64>,
     }
@@ -259,7 +275,6 @@ mod loom_tests {
             }
             // SAFETY: owned (`leave_g` said so): loom checks nobody else touches it now.
             p.queue.with_mut(|q| unsafe { *q += 1 });
-            p.ticks.fetch_add(1, Ordering::Relaxed);
             p.own.enter_g();
         }
         false
@@ -269,15 +284,14 @@ mod loom_tests {
         loom::model(move || {
             let p = Arc::new(P {
                 own: Ownership::new(OLD),
-                ticks: AtomicU64::new(0),
                 queue: UnsafeCell::new(0),
             });
             p.own.enter_g(); // the owner starts inside a green thread
             let sysmon = {
                 let p = p.clone();
                 thread::spawn(move || {
-                    let seen = p.ticks.load(Ordering::Relaxed);
-                    if p.own.revoke(|| p.ticks.load(Ordering::Relaxed) == seen) {
+                    let seen = p.own.epoch();
+                    if p.own.revoke(|| p.own.epoch() == seen) {
                         // The new owner.
                         p.own.claim(NEW);
                         // SAFETY: claimed: loom checks the old owner is done with it.
