@@ -13,6 +13,13 @@
 //! measures against it and the overflow handler recognises the segment's guard page too.
 //! On a plain OS thread the same functions work against the thread's own stack (from
 //! `pthread_getattr_np`) and a thread-local segment record.
+//!
+//! # Invariants
+//! 1. A G's `segment_guard`/`segment_kib` describe the innermost segment its code runs on,
+//!    or are 0 on its own stack; only the G writes them, on entering and leaving a segment
+//!    (also when unwinding out of one: `Restore`).
+//! 2. A segment outlives every frame on it: `corosensei::on_stack` returns (or unwinds)
+//!    before the `Stack` is dropped back into the arena.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
