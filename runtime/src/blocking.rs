@@ -2,11 +2,16 @@
 //! lock) without stalling the other green threads of the worker.
 //!
 //! Go does this by handing the worker's processor to another OS thread for the duration
-//! of the system call (`entersyscall`/`handoffp`). goro instead moves the *call*: `f` runs
-//! on a thread of a shared pool while the green thread parks, and its worker keeps running
-//! other green threads. The effect is the same — a blocked call costs one OS thread, never
-//! a worker — with a simpler invariant: a processor always stays with its worker. The
-//! price is that `f` must be `Send + 'static` (it leaves the green thread's stack).
+//! of the system call (`entersyscall`/`handoffp`). goro does that too, but only for calls
+//! it did not see coming: sysmon hands off the processor of a worker blocked inside a
+//! green thread after about a millisecond (`scheduler/handoff.rs`). For calls the code
+//! *marks* as blocking, this moves the *call* instead: `f` runs on a thread of a shared
+//! pool while the green thread parks, and its worker keeps running other green threads at
+//! once, with no detection delay. A blocked call costs one OS thread either way. The price
+//! is that `f` must be `Send + 'static` (it leaves the green thread's stack).
+//!
+//! The two are two thread budgets: this pool's (`MAX_THREADS`, process-wide, idle threads
+//! exit after `KEEP_ALIVE`) and each runtime's workers and spares (`Builder::max_threads`).
 //!
 //! # Pool
 //! Threads are created on demand (none idle → a new one, up to [`MAX_THREADS`]; beyond
