@@ -232,7 +232,7 @@ fn mpmc(n: usize) {
 fn cold(n: usize, report_teardown: bool) {
     let rt = goro::Runtime::new().unwrap();
     let (maps0, rss0) = (map_count(), rss());
-    let (spawn_ns, hs, tx) = rt.block_on(move || {
+    let (spawn_ns, teardown_ns, maps1, rss1) = rt.block_on(move || {
         let (tx, rx) = bounded::<()>(0);
         let started = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
@@ -248,15 +248,16 @@ fn cold(n: usize, report_teardown: bool) {
         while started.load(Ordering::Relaxed) < n {
             goro::yield_now();
         }
-        (ns_per(start, n), hs, tx)
+        let spawn_ns = ns_per(start, n);
+        let (maps1, rss1) = (map_count(), rss());
+        // Teardown from a green thread, as Go's from a goroutine: close, join them all.
+        let start = Instant::now();
+        drop((tx, rx));
+        for h in hs {
+            h.join().unwrap();
+        }
+        (spawn_ns, ns_per(start, n), maps1, rss1)
     });
-    let (maps1, rss1) = (map_count(), rss());
-    let start = Instant::now();
-    drop(tx);
-    for h in hs {
-        h.join().unwrap();
-    }
-    let teardown_ns = ns_per(start, n);
     std::thread::sleep(Duration::from_millis(100));
     eprintln!(
         "cold goro: n={n} maps {maps0}->{maps1} rss {rss0}->{rss1} after teardown rss={}",

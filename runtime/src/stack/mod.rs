@@ -36,6 +36,7 @@ mod region;
 mod valgrind;
 
 pub use grow::{maybe_grow, remaining};
+pub(crate) use region::release_some as release_free_stacks;
 
 use std::io;
 use std::ptr;
@@ -580,6 +581,8 @@ mod tests {
         }
         let slots: Vec<(usize, usize)> = stacks.iter().map(|s| (s.limit, s.len)).collect();
         drop(stacks);
+        // What sysmon does every tick: release a batch while more than a batch is dirty.
+        while region::release_some() {}
         // The oldest freed slots were released: nothing resident in them any more.
         let page = page_size();
         let released = slots

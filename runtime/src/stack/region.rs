@@ -12,11 +12,13 @@
 //!
 //! * A slot's guard is installed once, when the slot is first handed out; a freed slot
 //!   keeps it and goes back to its class's free list, never to `munmap`.
-//! * Freed slots are *dirty* (their pages still resident) until released: every
-//!   `RELEASE_BATCH` frees, the batch's pages go back to the kernel with one
+//! * Freed slots are *dirty* (their pages still resident) until released: sysmon, on each
+//!   tick, gives a batch of `RELEASE_BATCH` of them back to the kernel with one
 //!   `MADV_DONTNEED` per run of adjacent slots (a burst of exits frees runs of slots that a
-//!   burst of spawns carved in order), so RSS falls back after a burst without a syscall
-//!   per exit. Allocation prefers dirty slots (their top pages are warm).
+//!   burst of spawns carved in order), so RSS falls back within moments after a burst,
+//!   without a syscall on the exiting green threads' path (Go's scavenger does the same in
+//!   the background). Past `DIRTY_HIGH_WATER` the freeing thread releases a batch itself.
+//!   Allocation prefers dirty slots (their top pages are warm).
 //! * Where the kernel refuses `MADV_GUARD_INSTALL` (before 6.13, or some sandboxes;
 //!   detected once), or `GORO_STACK_GUARD=mprotect` asks for it, stacks fall back to a
 //!   mapping each with an `mprotect` guard (`stack/mod.rs`), under the mapping budget.
@@ -41,8 +43,10 @@ const REGION_BYTES: usize = 1 << 30;
 /// Under a finite `RLIMIT_AS`, regions of this many slots instead (a 1 GiB reservation
 /// could exhaust a small limit at once).
 const SLOTS_PER_REGION_UNDER_RLIMIT: usize = 64;
-/// Frees between two releases of dirty slots' memory.
+/// Dirty slots released at a time (by sysmon, `release_some`).
 const RELEASE_BATCH: usize = 1024;
+/// Dirty slots past which the freeing thread releases a batch itself (sysmon is behind).
+const DIRTY_HIGH_WATER: usize = 16 * RELEASE_BATCH;
 /// `madvise` advice of Linux 6.13 (not in every libc yet).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -135,15 +139,40 @@ pub(crate) fn alloc(len: usize) -> io::Result<usize> {
 
 /// Gives a slot back (its stack is no longer used by anything).
 pub(crate) fn free(slot: usize, len: usize) {
-    let batch = {
+    let over = {
         let mut classes = CLASSES.lock();
         let class = class_of(&mut classes, len);
         class.dirty.push(slot);
-        if class.dirty.len() < 2 * RELEASE_BATCH {
-            return;
-        }
-        // Release the oldest dirty slots; keep the newest (warm) ones for reuse.
-        class.dirty.drain(..RELEASE_BATCH).collect::<Vec<_>>()
+        class.dirty.len() > DIRTY_HIGH_WATER
+    };
+    if over {
+        release_batch(len);
+    }
+}
+
+/// Releases one batch of dirty slots of every class that has more than a batch (sysmon,
+/// every tick). True if it released anything.
+pub(crate) fn release_some() -> bool {
+    let lens: Vec<usize> = CLASSES
+        .lock()
+        .iter()
+        .filter(|c| c.dirty.len() > RELEASE_BATCH)
+        .map(|c| c.len)
+        .collect();
+    for &len in &lens {
+        release_batch(len);
+    }
+    !lens.is_empty()
+}
+
+/// Releases the oldest `RELEASE_BATCH` dirty slots of class `len` (the newest stay: warm
+/// for reuse).
+fn release_batch(len: usize) {
+    let batch = {
+        let mut classes = CLASSES.lock();
+        let class = class_of(&mut classes, len);
+        let n = RELEASE_BATCH.min(class.dirty.len());
+        class.dirty.drain(..n).collect::<Vec<_>>()
     };
     let batch = release(batch, len);
     let mut classes = CLASSES.lock();
