@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::runtime::Runtime;
-use crate::stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+use crate::stacks::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 use crate::sysmon::Monitor;
 
 /// Largest stack reservation accepted (Go's limit on 64-bit).
@@ -117,7 +117,7 @@ impl Builder {
                 self.stack_size
             )));
         }
-        crate::stack::check_env()?;
+        crate::stacks::check_env()?;
         let monitor = Monitor::new(self.detect_deadlocks, self.warn_long_running);
         Runtime::start(workers, self.stack_size, self.max_threads, monitor)
     }

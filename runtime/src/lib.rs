@@ -27,23 +27,27 @@
 //! # Layers
 //! Bottom to top; each layer imports only the layers below it (the scheduler core is one
 //! import cycle, on purpose: it is the knot a runtime needs).
-//! 1. **Leaves** — `stack/` (mapped stacks, budgets; `valgrind.rs`), `arena.rs`,
+//! 1. **Leaves** — `stacks/` (stacks: the arena `region.rs`, the mapping fallback and its
+//!    budget, `valgrind.rs`), `arena.rs` (the malloc arena),
 //!    `park/state.rs` (the park word), `park/thread.rs` (the OS-thread parker),
 //!    `scheduler/idle.rs`, `netpoll/gate.rs`, `lock.rs`, `loom.rs`.
 //! 2. **The green thread** — `g/`: the G (`mod.rs`), `GRef` (`gref.rs`), its locals table
 //!    (`locals.rs`) and waiter cache (`waiter_cache.rs`). It knows the scheduler only
 //!    through `trait Schedule`.
 //! 3. **The scheduler core** — `scheduler/` (`context.rs`: the one thread-local; `mod.rs`:
-//!    `Sched`; `worker.rs`, `processor.rs`; with the queues `runnext.rs`, `registry.rs`,
-//!    `gpool.rs` beneath), `park/` (`mod.rs`, `waiter_alloc.rs`, `waiting_on.rs`),
+//!    `Sched`; `worker.rs`, `processor.rs`; beneath them the queues `runnext.rs`,
+//!    `registry.rs`, `gpool.rs`, the handoff protocol `handoff.rs`, the spare threads
+//!    `spares.rs`, and `locked.rs`, the worker side of `lock_os_thread`), `park/` (`mod.rs`,
+//!    `waiter_alloc.rs`, `waiting_on.rs`),
 //!    `timer.rs`, `netpoll/` (`mod.rs`, `readiness.rs`), and `overflow.rs`, the SIGSEGV
 //!    handler a worker installs, which reads the running G.
 //! 4. **Services** on the core — `sysmon.rs` (owns `Monitor`: coarse clock, network
 //!    backstop, stuck workers, deadlock verdicts), `diag/` (`dump.rs`, `metrics.rs`,
 //!    `leakcheck.rs`), `blocking.rs` (the blocking pool), `join.rs` (`JoinHandle`).
 //! 5. **Public API** — `runtime.rs` (`Runtime`, `run`), `builder.rs`, `spawn.rs` (`go`,
-//!    `try_go`, `sleep`, `yield_now`, `num_goroutines`, `catch_unwind`), `local.rs`
-//!    (`goro::local!`).
+//!    `try_go`, `Spawn`, `sleep`, `yield_now`, `num_goroutines`, `catch_unwind`, and
+//!    `spawn_on` beneath them), `local.rs` (`goro::local!`), `os_thread.rs`
+//!    (`lock_os_thread`), `stack.rs` (`maybe_grow`, `remaining`).
 //! 6. **Libraries** — `sync/` (`waiter.rs`: the parked-waiter kit; `sema.rs`: the
 //!    semaphore under `Mutex`, `RwLock`, `Semaphore`; `WaitGroup`, `Once`, `Condvar`,
 //!    `OnceLock`, `LazyLock`), `net/` (TCP, UDP, Unix sockets on the netpoller),
@@ -67,7 +71,7 @@
 mod arena;
 mod lock;
 mod loom;
-pub mod stack;
+mod stacks;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
 // The scheduler core: the knot a runtime needs.
@@ -87,6 +91,7 @@ mod local;
 mod os_thread;
 mod runtime;
 mod spawn;
+pub mod stack;
 // Libraries.
 #[cfg(not(loom))]
 pub mod net;
@@ -106,7 +111,7 @@ pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use spawn::{catch_unwind, go, num_goroutines, sleep, try_go, yield_now, Spawn};
-pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use stacks::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sysmon::DEADLOCK_MESSAGE;
 
 /// What goro-chan builds on and users do not call: boxed wait records recycled per green

@@ -65,7 +65,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucx: *mut li
             );
         }
         let segment = g.segment_guard.load(Ordering::Relaxed);
-        if segment != 0 && addr.wrapping_sub(segment) < crate::stack::page_size() {
+        if segment != 0 && addr.wrapping_sub(segment) < crate::stacks::page_size() {
             let kib = g.segment_kib.load(Ordering::Relaxed);
             report_overflow(g.id(), g.name(), g.spawn_site(), kib, true);
         }
@@ -179,7 +179,7 @@ impl AltStack {
                 return None; // already has one (or cannot tell): keep it
             }
         }
-        let page = crate::stack::page_size();
+        let page = crate::stacks::page_size();
         let len = Self::SIZE + page;
         // SAFETY: a fresh anonymous mapping; its lowest page becomes a guard.
         let mem = unsafe {

@@ -27,15 +27,14 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use crate::builder::Builder;
-use crate::g::{GRef, Status, G};
-use crate::join::{JoinHandle, JoinState};
+use crate::g::GRef;
+use crate::join::JoinHandle;
 use crate::park;
 use crate::scheduler::context;
-use crate::scheduler::worker::{self, PAccess, WorkerCtx};
+use crate::scheduler::worker::{self, WorkerCtx};
 use crate::scheduler::Sched;
-use crate::stack::{self, Stack};
+use crate::spawn::spawn_on;
 use crate::sysmon::Monitor;
-use std::sync::atomic::Ordering;
 
 /// A goro runtime: `workers` OS threads multiplexing green threads.
 ///
@@ -266,78 +265,6 @@ pub(crate) fn unwind_one(g: &GRef) {
             msg.unwrap_or("(non-string payload)")
         );
     }
-}
-
-/// Spawns a green thread in `sched`'s runtime: onto the caller's processor `p` (`runnext`,
-/// Go's `newproc`) when the caller is one of its workers and still owns one, otherwise onto
-/// the global queue.
-pub(crate) fn spawn_on<F, T>(
-    sched: &Arc<Sched>,
-    p: Option<PAccess<'_>>,
-    f: F,
-    site: &'static Location<'static>,
-    opts: Option<&crate::spawn::Spawn>,
-) -> io::Result<JoinHandle<T>>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    // A green thread with a stack size of its own gets a fresh G (the pools hold the
-    // runtime's size); it is discarded, not pooled, when it finishes (`worker::finish`).
-    let size = opts.and_then(|o| o.stack_size).unwrap_or(sched.stack_size);
-    let dead = match (&p, size == sched.stack_size) {
-        (_, false) => None,
-        (Some(p), true) => p.get_dead_g(sched),
-        (None, true) => sched.gpool.get(),
-    };
-    let g = match dead {
-        Some(g) => g,
-        None => {
-            let stack = Stack::new(size).map_err(|e| stack::map_error(e, size, sched.live()))?;
-            let g = G::fresh(sched.clone(), stack);
-            sched.registry.insert(g.clone());
-            g
-        }
-    };
-    let id = match &p {
-        Some(p) => p.next_id(sched),
-        None => sched.reserve_ids(1),
-    };
-    let join = Arc::new(JoinState::<T>::new());
-    let result = join.clone();
-    let body = move |g: &G| {
-        let _locals = crate::g::locals::DropLocalsOnExit(g); // dropped last: after the result is stored
-        let r = catch_unwind(AssertUnwindSafe(f));
-        if let Err(p) = r {
-            if g.is_unwinding() {
-                resume_unwind(p); // shutdown's forced unwind: let it through
-            }
-            // SAFETY: we are the green thread, storing its result once, before completion.
-            unsafe { result.set(Err(p)) };
-        } else {
-            // SAFETY: as above.
-            unsafe { result.set(r) };
-        }
-    };
-    // SAFETY: `g` is fresh or came from a free list: dead and exclusively ours.
-    unsafe { g.start(id, site, join.clone(), body) };
-    if let Some(name) = opts.and_then(|o| o.name.as_deref()) {
-        g.set_name(Some(crate::spawn::intern(name)));
-    }
-    g.diag.set(Status::Runnable, sched.coarse_now());
-    g.diag.set_waiting_on(0, 0);
-    match p {
-        Some(p) => {
-            let counter = &sched.remotes[p.index].started;
-            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
-            p.ready_next(g, sched);
-        }
-        None => {
-            sched.started_outside.fetch_add(1, Ordering::AcqRel);
-            sched.inject(g);
-        }
-    }
-    Ok(JoinHandle::new(join, id))
 }
 
 /// Runs `f` as the main green thread of a new default runtime and returns its value

@@ -212,7 +212,7 @@ impl Sysmon {
         busy |= self.retake(sched, now_ms);
         busy |= self.timer_backstop(sched, now);
         // Give the memory of freed stacks back to the kernel, a batch per tick.
-        busy |= crate::stack::release_free_stacks();
+        busy |= crate::stacks::release_free_stacks();
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }

@@ -49,7 +49,7 @@ pub(crate) mod locals;
 pub(crate) mod waiter_cache;
 
 use crate::park::state::ParkState;
-use crate::stack::Stack;
+use crate::stacks::Stack;
 use locals::Locals;
 use waiter_cache::WaiterCache;
 

@@ -53,6 +53,7 @@ pub(crate) mod context;
 pub(crate) mod gpool;
 pub(crate) mod handoff;
 pub(crate) mod idle;
+mod locked;
 pub(crate) mod processor;
 pub(crate) mod registry;
 pub(crate) mod runnext;
@@ -196,7 +197,7 @@ impl Sched {
             registry: Registry::new(),
             gpool: GPool::default(),
             stack_size,
-            stack_kib: stack_size.next_multiple_of(crate::stack::page_size()) / 1024,
+            stack_kib: stack_size.next_multiple_of(crate::stacks::page_size()) / 1024,
             shutdown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),

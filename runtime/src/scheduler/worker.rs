@@ -52,20 +52,20 @@ const SPIN_ROUNDS: usize = 32;
 pub(crate) struct WorkerCtx {
     pub(crate) sched: Arc<Sched>,
     /// This worker's token in processors' ownership words (`handoff.rs`).
-    token: usize,
+    pub(super) token: usize,
     /// The processor this worker owns, or `NO_P` (a spare, or it lost its processor).
-    p: Cell<usize>,
+    pub(super) p: Cell<usize>,
     /// `&sched.procs[p]`, or null with `NO_P`: what `p_access` reads (no bounds check).
     proc_ptr: Cell<*const Processor>,
     /// True while a green thread runs here and the processor is not being touched: this
     /// thread's copy of the processor's `in_g` flag, read without atomics.
-    in_g: Cell<bool>,
+    pub(super) in_g: Cell<bool>,
     /// The G being resumed right now (null in the scheduler loop).
-    current: Cell<*const G>,
+    pub(super) current: Cell<*const G>,
     /// Where this worker waits while it is a spare, or for its locked green thread.
-    spare: Arc<Spare>,
+    pub(super) spare: Arc<Spare>,
     /// `lock_os_thread` calls not yet undone by the green thread running here.
-    lock_depth: Cell<u32>,
+    pub(super) lock_depth: Cell<u32>,
 }
 
 /// Access to the calling worker's processor from code that may run inside a green thread
@@ -172,7 +172,7 @@ impl WorkerCtx {
     }
 
     /// Records that this worker owns processor `index` (or none, with `NO_P`).
-    fn set_p(&self, index: usize) {
+    pub(super) fn set_p(&self, index: usize) {
         self.p.set(index);
         self.proc_ptr.set(if index == NO_P {
             ptr::null()
@@ -416,7 +416,7 @@ impl WorkerCtx {
 
     /// The coroutine returned: make the G dead, recycle it if nobody else holds it, count
     /// it out, then wake its joiner. `p` is `None` on a worker that lost its processor.
-    fn finish(&self, p: Option<&Processor>, g: GRef) {
+    pub(super) fn finish(&self, p: Option<&Processor>, g: GRef) {
         let sched = &*self.sched;
         if self.lock_depth.get() != 0 {
             // A locked green thread finished: its thread is released (Go ends the thread).
@@ -499,142 +499,6 @@ impl WorkerCtx {
                 *searching = true;
                 return;
             }
-        }
-    }
-
-    /// True if `g` is locked to this worker (`lock_os_thread`).
-    fn is_locked(&self, g: &G) -> bool {
-        self.lock_depth.get() != 0 && g.locked_to.load(Ordering::Relaxed) == self.mailbox()
-    }
-
-    /// This worker's mailbox address, as a locked G records it.
-    fn mailbox(&self) -> usize {
-        Arc::as_ptr(&self.spare) as usize
-    }
-
-    /// `lock_os_thread` from the green thread running here: from the first call on, wake-ups
-    /// of this green thread come to this worker, and the worker gives its processor to
-    /// another thread, so no other green thread runs here meanwhile.
-    pub(crate) fn lock_g(&self) {
-        let depth = self.lock_depth.get();
-        self.lock_depth.set(depth + 1);
-        if depth != 0 {
-            return;
-        }
-        // SAFETY: called from the green thread running here, which the worker keeps alive.
-        let g = unsafe { &*self.current.get() };
-        g.locked_to.store(self.mailbox(), Ordering::Release);
-        self.give_away_processor();
-    }
-
-    /// `unlock_os_thread`: true if that was the last lock and the green thread, which runs
-    /// here without a processor, must now switch out to be scheduled normally again.
-    pub(crate) fn unlock_g(&self) -> bool {
-        match self.lock_depth.get() {
-            0 => false,
-            1 => {
-                self.lock_depth.set(0);
-                // SAFETY: as in `lock_g`.
-                let g = unsafe { &*self.current.get() };
-                g.locked_to.store(0, Ordering::Release);
-                self.p.get() == NO_P
-            }
-            n => {
-                self.lock_depth.set(n - 1);
-                false
-            }
-        }
-    }
-
-    /// From inside the green thread: hands this worker's processor to a spare, if one can
-    /// be had (else the processor stays, and sysmon hands it off once the locked green
-    /// thread parks, `hold_locked`).
-    fn give_away_processor(&self) {
-        let i = self.p.get();
-        if i == NO_P {
-            return;
-        }
-        let own = &self.sched.procs[i].ownership;
-        if !own.leave_g(self.token) {
-            self.set_p(NO_P); // sysmon was faster
-            return;
-        }
-        let spare = self
-            .sched
-            .spares
-            .take()
-            .or_else(|| spawn_spare(&self.sched).ok());
-        match spare {
-            Some(spare) => {
-                own.give(self.token);
-                self.sched.lost_running.fetch_add(1, Ordering::AcqRel);
-                self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
-                self.set_p(NO_P);
-                spare.assign(i);
-            }
-            None => own.enter_g(),
-        }
-    }
-
-    /// The locked green thread parked while this worker still owns its processor: wait
-    /// for its wake-up with the processor marked as inside a green thread, so sysmon hands
-    /// the processor to another thread meanwhile. False if it did.
-    fn hold_locked(&self, p: &Processor) -> bool {
-        let own = &p.ownership;
-        self.in_g.set(true);
-        own.enter_g();
-        self.spare.wait_locked(|| self.sched.is_shutdown());
-        let owned = own.leave_g(self.token);
-        self.in_g.set(false);
-        owned
-    }
-
-    /// Runs the green thread locked to this worker, which has no processor, until it
-    /// unlocks (then it is queued globally) or finishes. `result` is its last switch, if
-    /// it has not been dealt with yet. Counted in `lost_running` while it runs.
-    fn run_locked(&self, g: GRef, mut result: Option<CoroutineResult<Suspend, ()>>) {
-        let sched = &*self.sched;
-        loop {
-            match result.take() {
-                None => {
-                    // Parked and committed: wait for its wake-up, uncounted meanwhile.
-                    sched.lost_running.fetch_sub(1, Ordering::AcqRel);
-                    self.spare.wait_locked(|| sched.is_shutdown());
-                    sched.lost_running.fetch_add(1, Ordering::AcqRel);
-                    if sched.is_shutdown() {
-                        return; // shutdown unwinds it from the registry
-                    }
-                }
-                Some(CoroutineResult::Yield(Suspend::Yield)) => {
-                    if !self.is_locked(&g) {
-                        g.diag.set(Status::Runnable, sched.coarse_now());
-                        sched.inject(g);
-                        return;
-                    }
-                    std::thread::yield_now();
-                }
-                Some(CoroutineResult::Yield(Suspend::Park(release))) => {
-                    // SAFETY: as in `run_g`.
-                    unsafe { release.run() };
-                    if g.park.commit() == Commit::Parked {
-                        if !self.is_locked(&g) {
-                            return; // its waker queues it
-                        }
-                        continue; // wait for it
-                    }
-                }
-                Some(CoroutineResult::Return(())) => {
-                    self.finish(None, g);
-                    return;
-                }
-            }
-            g.diag.set(Status::Running, sched.coarse_now());
-            self.current.set(GRef::as_ptr(&g));
-            self.in_g.set(true);
-            // SAFETY: the locked G runs only here; it switched out and was not requeued.
-            result = Some(unsafe { g.resume() });
-            self.current.set(ptr::null());
-            self.in_g.set(false);
         }
     }
 

@@ -1,10 +1,11 @@
-//! Deep recursion on demand: `goro::stack::{maybe_grow, remaining}` (the `stacker` crate's
-//! shape; `stacker` itself cannot see a green thread's stack).
+//! `goro::stack`: deep recursion on demand, `maybe_grow` and `remaining` (the `stacker`
+//! crate's shape; `stacker` itself cannot see a green thread's stack). The stacks
+//! themselves are in `stacks/`.
 //!
 //! A green thread's stack cannot move or grow past its reservation (chapter 1), so a
 //! recursive function that may go deep wraps its recursive step in [`maybe_grow`]: while at
 //! least `red_zone` bytes remain it just calls on; below that it runs the closure on a fresh
-//! *segment* — a stack of `stack_size` bytes from the same arena, guarded the same way —
+//! *segment* — a stack of `stack_size` bytes from the same arena (`stacks/region.rs`), guarded the same way —
 //! and returns to the old stack when the closure returns. Segments nest, and are pooled
 //! (an arena slot goes back to its free list when the closure returns). A green thread may
 //! park on a segment; it resumes there, on whatever worker.
@@ -24,8 +25,8 @@
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
-use super::{page_size, Stack};
 use crate::scheduler::context::running_g;
+use crate::stacks::{page_size, Stack, MIN_STACK_SIZE};
 
 thread_local! {
     /// On a plain OS thread: the lowest usable address of the segment it runs on, or 0.
@@ -83,7 +84,7 @@ pub fn maybe_grow<R>(red_zone: usize, stack_size: usize, f: impl FnOnce() -> R) 
 
 /// Runs `f` on a fresh segment of at least `stack_size` bytes.
 fn grow<R>(stack_size: usize, f: impl FnOnce() -> R) -> R {
-    let size = stack_size.max(super::MIN_STACK_SIZE);
+    let size = stack_size.max(MIN_STACK_SIZE);
     let stack = Stack::new(size).unwrap_or_else(|e| {
         panic!("goro::stack::maybe_grow: cannot get a {size}-byte segment: {e}")
     });

@@ -21,7 +21,7 @@
 //!   Allocation prefers dirty slots (their top pages are warm).
 //! * Where the kernel refuses `MADV_GUARD_INSTALL` (before 6.13, or some sandboxes;
 //!   detected once), or `GORO_STACK_GUARD=mprotect` asks for it, stacks fall back to a
-//!   mapping each with an `mprotect` guard (`stack/mod.rs`), under the mapping budget.
+//!   mapping each with an `mprotect` guard (`stacks/mod.rs`), under the mapping budget.
 //!
 //! # Invariants
 //! 1. A slot is in exactly one of: handed out (owned by one `Stack`), `dirty`, `free`, or

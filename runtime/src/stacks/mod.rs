@@ -31,11 +31,9 @@
 //!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
 //!   that names the limit and the fix, never a crash.
 
-mod grow;
 mod region;
 mod valgrind;
 
-pub use grow::{maybe_grow, remaining};
 pub(crate) use region::release_some as release_free_stacks;
 
 use std::io;
