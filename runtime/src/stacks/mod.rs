@@ -124,6 +124,27 @@ pub(crate) fn check_env() -> io::Result<()> {
 /// panic failed to allocate and hung (6 of 10 runs).
 const MIN_AS_HEADROOM: u64 = 64 << 20;
 
+/// Reserves `len` bytes of read/write address space for stacks (`MAP_NORESERVE`: nothing
+/// is committed until touched), keeping the `RLIMIT_AS` headroom.
+fn reserve(len: usize) -> io::Result<*mut libc::c_void> {
+    address_space_headroom(len)?;
+    // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
+    let mem = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if mem == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(mem)
+}
+
 /// True if `RLIMIT_AS` is finite.
 fn rlimit_as_finite() -> bool {
     let mut lim = libc::rlimit {
@@ -324,21 +345,7 @@ impl Stack {
     fn new_mapping(len: usize) -> io::Result<Stack> {
         let page = page_size();
         let budget = BudgetSlot::take(true)?;
-        address_space_headroom(len)?;
-        // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
-        let mem = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if mem == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let mem = reserve(len)?;
         let limit = mem as usize;
         // SAFETY: `limit..limit+page` lies inside the mapping created just above.
         if unsafe { libc::mprotect(mem, page, libc::PROT_NONE) } != 0 {

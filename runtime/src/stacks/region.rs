@@ -224,22 +224,7 @@ fn reserve_region(class: &mut Class) -> io::Result<()> {
     } else {
         REGION_BYTES.max(class.len) / class.len * class.len
     };
-    super::address_space_headroom(bytes)?;
-    // SAFETY: an anonymous private mapping at a kernel-chosen address aliases nothing.
-    let mem = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if mem == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    let start = mem as usize;
+    let start = super::reserve(bytes)? as usize;
     class.regions.push((start, bytes));
     class.next = start;
     class.end = start + bytes;
