@@ -217,8 +217,9 @@ impl WorkerCtx {
 
     fn run_loop(&self) {
         let Some(p) = self.processor() else { return };
-        // SAFETY: gettid(2) has no preconditions.
-        let tid = unsafe { libc::gettid() };
+        // SAFETY: gettid(2) has no preconditions (the raw syscall: glibc before 2.30 has
+        // no wrapper).
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
         self.sched.remotes[p.index]
             .tid
             .store(tid, Ordering::Relaxed);
