@@ -116,28 +116,31 @@ fn map_count() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
 }
 
+/// Spawns `n` green threads that each park receiving from `rx`, and returns once all have
+/// started (W7 and the cold-spawn/teardown figures).
+fn park_on(n: usize, rx: &Receiver<()>) -> Vec<goro::JoinHandle<()>> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let (rx, s) = (rx.clone(), started.clone());
+            goro::go(move || {
+                s.fetch_add(1, Ordering::Relaxed);
+                let _ = rx.recv();
+            })
+        })
+        .collect();
+    while started.load(Ordering::Relaxed) < n {
+        goro::yield_now();
+    }
+    hs
+}
+
 /// W7: n green threads parked at once on one channel; RSS growth per green thread.
 fn memory(n: usize) {
     let rt = goro::Runtime::new().unwrap();
     let (gate_tx, gate_rx) = bounded::<()>(0);
-    let started = Arc::new(AtomicUsize::new(0));
     let (before, pte_before) = (rss(), pte());
-    let s2 = started.clone();
-    let hs = rt.block_on(move || {
-        let hs: Vec<_> = (0..n)
-            .map(|_| {
-                let (g, s) = (gate_rx.clone(), s2.clone());
-                goro::go(move || {
-                    s.fetch_add(1, Ordering::Relaxed);
-                    let _ = g.recv();
-                })
-            })
-            .collect();
-        while s2.load(Ordering::Relaxed) < n {
-            goro::sleep(Duration::from_millis(1));
-        }
-        hs
-    });
+    let hs = rt.block_on(move || park_on(n, &gate_rx));
     std::thread::sleep(Duration::from_millis(200));
     let (after, pte_after) = (rss(), pte());
     let maps = map_count();
@@ -234,20 +237,8 @@ fn cold(n: usize, report_teardown: bool) {
     let (maps0, rss0) = (map_count(), rss());
     let (spawn_ns, teardown_ns, maps1, rss1) = rt.block_on(move || {
         let (tx, rx) = bounded::<()>(0);
-        let started = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
-        let hs: Vec<_> = (0..n)
-            .map(|_| {
-                let (rx, s) = (rx.clone(), started.clone());
-                goro::go(move || {
-                    s.fetch_add(1, Ordering::Relaxed);
-                    let _ = rx.recv();
-                })
-            })
-            .collect();
-        while started.load(Ordering::Relaxed) < n {
-            goro::yield_now();
-        }
+        let hs = park_on(n, &rx);
         let spawn_ns = ns_per(start, n);
         let (maps1, rss1) = (map_count(), rss());
         // Teardown from a green thread, as Go's from a goroutine: close, join them all.

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use goro::chan;
 
+mod common;
+use common::try_output_within;
+
 /// A case runs in the child; `Ok(expect_failure_with)` tells the parent what to check.
 struct Case {
     name: &'static str,
@@ -165,22 +168,9 @@ const CASES: &[Case] = &[
 
 /// Runs `case` in a child; `Err` says what went wrong.
 fn check(case: &Case) -> Result<(), String> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg(case.name)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            return Err("hung for 60 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg(case.name).env("RUST_BACKTRACE", "0");
+    let out = try_output_within(cmd, Duration::from_secs(60))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     match (case.fails_with, out.status.success()) {
         (None, true) => Ok(()),

@@ -12,12 +12,6 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-/// One step of a spin-wait for another party's imminent store. Under loom, a yield, so
-/// the model lets that party run instead of exploring an endless spin.
-#[inline]
-pub(crate) fn spin() {
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
+/// One step of a spin-wait for another party's imminent store (a yield under loom): the
+/// runtime's.
+pub(crate) use goro_runtime::__private::spin;

@@ -119,6 +119,7 @@ pub use sysmon::DEADLOCK_MESSAGE;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::lock::{Mutex, MutexGuard};
+    pub use crate::loom::spin;
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
     pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }

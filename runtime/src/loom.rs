@@ -49,7 +49,7 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<
 /// One step of a spin-wait for another party's imminent store. Under loom, a yield, so
 /// the model lets that party run instead of exploring an endless spin.
 #[inline]
-pub(crate) fn spin() {
+pub fn spin() {
     #[cfg(not(loom))]
     std::hint::spin_loop();
     #[cfg(loom)]

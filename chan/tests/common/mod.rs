@@ -3,22 +3,13 @@
 //! default action).
 
 // Not every test file uses every helper.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+#[path = "../../../tests/common/child.rs"]
+mod child;
+pub(crate) use child::*;
 
 /// A runtime with two worker threads.
 pub(crate) fn rt() -> goro_runtime::Runtime {
     goro_runtime::Runtime::builder().workers(2).build().unwrap()
-}
-
-/// True in the child process started by [`child_command`] for `test`.
-pub(crate) fn is_child(test: &str) -> bool {
-    std::env::var("GORO_CHILD").as_deref() == Ok(test)
-}
-
-/// This test binary, set to run only `test`, as a child process.
-pub(crate) fn child_command(test: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", test);
-    cmd
 }

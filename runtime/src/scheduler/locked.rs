@@ -56,7 +56,7 @@ impl WorkerCtx {
                 // SAFETY: as in `lock_g`.
                 let g = unsafe { &*self.current.get() };
                 g.locked_to.store(0, Ordering::Release);
-                self.p.get() == NO_P
+                !self.has_processor()
             }
             n => {
                 self.lock_depth.set(n - 1);
@@ -69,11 +69,8 @@ impl WorkerCtx {
     /// be had (else the processor stays, and sysmon hands it off once the locked green
     /// thread parks, `hold_locked`).
     fn give_away_processor(&self) {
-        let i = self.p.get();
-        if i == NO_P {
-            return;
-        }
-        let own = &self.sched.procs[i].ownership;
+        let Some(p) = self.processor() else { return };
+        let (i, own) = (p.index, &p.ownership);
         if !own.leave_g(self.token) {
             self.set_p(NO_P); // sysmon was faster
             return;

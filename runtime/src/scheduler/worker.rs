@@ -53,9 +53,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) sched: Arc<Sched>,
     /// This worker's token in processors' ownership words (`handoff.rs`).
     pub(super) token: usize,
-    /// The processor this worker owns, or `NO_P` (a spare, or it lost its processor).
-    pub(super) p: Cell<usize>,
-    /// `&sched.procs[p]`, or null with `NO_P`: what `p_access` reads (no bounds check).
+    /// The processor this worker owns (`&sched.procs[i]`), or null: a spare, or it lost
+    /// its processor. A pointer, so `p_access` reads it without a bounds check.
     proc_ptr: Cell<*const Processor>,
     /// True while a green thread runs here and the processor is not being touched: this
     /// thread's copy of the processor's `in_g` flag, read without atomics.
@@ -137,7 +136,6 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
     let ctx = WorkerCtx {
         sched,
         token,
-        p: Cell::new(NO_P),
         proc_ptr: Cell::new(ptr::null()),
         in_g: Cell::new(false),
         current: Cell::new(ptr::null()),
@@ -150,10 +148,10 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
     // (or lists it): it must not list itself the first time (`spares.rs`, invariant 1).
     let mut enlist = index != NO_P;
     loop {
-        if ctx.p.get() != NO_P {
+        if ctx.has_processor() {
             ctx.run_loop();
         }
-        if ctx.p.get() != NO_P || !ctx.wait_for_processor(enlist) {
+        if ctx.has_processor() || !ctx.wait_for_processor(enlist) {
             break;
         }
         enlist = true;
@@ -173,7 +171,6 @@ impl WorkerCtx {
 
     /// Records that this worker owns processor `index` (or none, with `NO_P`).
     pub(super) fn set_p(&self, index: usize) {
-        self.p.set(index);
         self.proc_ptr.set(if index == NO_P {
             ptr::null()
         } else {
@@ -182,9 +179,15 @@ impl WorkerCtx {
     }
 
     /// The processor this worker owns, for scheduler code (never inside a green thread).
-    fn processor(&self) -> Option<&Processor> {
-        let i = self.p.get();
-        (i != NO_P).then(|| &self.sched.procs[i])
+    pub(super) fn processor(&self) -> Option<&Processor> {
+        // SAFETY: `proc_ptr` points into `self.sched.procs`, which the `Arc` in `self` keeps
+        // alive (`set_p`).
+        unsafe { self.proc_ptr.get().as_ref() }
+    }
+
+    /// True if this worker owns a processor.
+    pub(super) fn has_processor(&self) -> bool {
+        !self.proc_ptr.get().is_null()
     }
 
     /// The processor, if this worker still owns it. Inside a green thread this first tells
@@ -193,13 +196,7 @@ impl WorkerCtx {
     /// the global path (as from a plain thread).
     #[inline]
     pub(crate) fn p_access(&self) -> Option<PAccess<'_>> {
-        let p = self.proc_ptr.get();
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: `proc_ptr` points into `self.sched.procs`, which the `Arc` in `self`
-        // keeps alive (`set_p`).
-        let p = unsafe { &*p };
+        let p = self.processor()?;
         let from_g = self.in_g.get();
         if from_g {
             if !p.ownership.leave_g(self.token) {
