@@ -141,7 +141,7 @@ fn idle(n: usize) {
             .expect("spawn the client process");
         let mut child_in = child.stdin.take().unwrap();
         let child_out = child.stdout.take().unwrap();
-        // Blocking pipe reads go to the blocking pool; this green thread just parks.
+        // Blocking pipe reads: the worker hands its processor off first (goro::blocking).
         let (lines, child_out) = goro::blocking(move || {
             use std::io::BufRead;
             let mut r = std::io::BufReader::new(child_out);

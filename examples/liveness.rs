@@ -2,7 +2,9 @@
 //! channel hand-off waits, while K green threads block their OS thread for 300 ms — in a
 //! `std` call (`std::thread::sleep`, standing for any blocking library call) or spinning
 //! without ever parking. 16 scenarios: K = 1, 2, 4, 8; blocked or spinning; the default
-//! worker count and one worker.
+//! worker count and one worker. Eight more show the same call marked with
+//! `goro::blocking`, which hands the processor off before the call instead of after
+//! sysmon notices it.
 //!
 //! `cargo run --release --example liveness` prints one line per scenario. Processor
 //! handoff (`runtime/src/scheduler/handoff.rs`) bounds both figures by sysmon's detection
@@ -20,11 +22,14 @@ const SLEEP: Duration = Duration::from_millis(10);
 enum Kind {
     Blocked,
     Spinning,
+    /// The same `std` call marked with `goro::blocking`: handed off before it starts.
+    Marked,
 }
 
 fn block(kind: Kind) {
     match kind {
         Kind::Blocked => std::thread::sleep(BLOCK),
+        Kind::Marked => goro::blocking(|| std::thread::sleep(BLOCK)),
         Kind::Spinning => {
             let t = Instant::now();
             while t.elapsed() < BLOCK {
@@ -97,12 +102,13 @@ fn main() {
     println!("| workers | K | blocked by | worst sleep lateness | worst hand-off wait |");
     println!("|---:|---:|---|---:|---:|");
     for (workers, label) in [(None, default), (Some(1), 1)] {
-        for kind in [Kind::Blocked, Kind::Spinning] {
+        for kind in [Kind::Blocked, Kind::Spinning, Kind::Marked] {
             for k in [1, 2, 4, 8] {
                 let (late, wait) = scenario(workers, k, kind);
                 let by = match kind {
                     Kind::Blocked => "std call",
                     Kind::Spinning => "spinning",
+                    Kind::Marked => "goro::blocking",
                 };
                 println!(
                     "| {label} | {k} | {by} | {:.1} ms | {:.1} ms |",

@@ -155,6 +155,33 @@ fn memory(n: usize) {
     report("memory", (after - before) as f64 / n as f64, "B/task");
 }
 
+/// `goro::blocking` round trips: 4 green threads each make `n / 4` calls of a short
+/// blocking system call (`getppid` through `std::process`, a stand-in for a quick file
+/// operation): ns per call, the cost of handing the processor off and back.
+fn blocking(n: usize) {
+    let ns = goro::run(move || {
+        let callers = 4;
+        let per = n / callers;
+        let start = Instant::now();
+        let hs: Vec<_> = (0..callers)
+            .map(|_| {
+                goro::go(move || {
+                    (0..per)
+                        .map(|_| goro::blocking(std::os::unix::process::parent_id))
+                        .fold(0u64, |a, p| a + u64::from(p != 0))
+                })
+            })
+            .collect();
+        let calls: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        if calls != (per * callers) as u64 {
+            die("blocking: lost calls");
+        }
+        show_metrics("blocking");
+        ns_per(start, per * callers)
+    });
+    report("blocking", ns, "ns/call");
+}
+
 fn ns_per(t: Instant, n: usize) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
@@ -420,11 +447,12 @@ fn main() {
         "mpmc" => mpmc(n(4_000_000)),
         "select" => select(n(1_000_000)),
         "sieve" => sieve(n(3000)),
+        "blocking" => blocking(n(100_000)),
         "echo-server" => echo_server(n(120)),
         "kv-server" => kv_server(n(60)),
         "http-server" => http_server(n(60)),
         _ => die(
-            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|sieve|echo-server|kv-server|http-server> [n]",
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server> [n]",
         ),
     }
 }

@@ -40,6 +40,7 @@
 //! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call loses its processor to a spare thread after ~1 ms (10 ms when computing) |
+//! | a call known to block (`entersyscallblock`) | [`goro::blocking(f)`](blocking): the processor goes to a spare thread before `f` runs in place |
 //! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
 //!
 //! The walkthrough of how each mechanism works is in [`docs`].

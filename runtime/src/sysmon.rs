@@ -39,9 +39,10 @@
 //!    same lock: a watcher that registers afterwards sees the verdict (lost-wake-up free).
 //! 2. A `block_on` caller parks uncounted (it is the party the report goes to, not a
 //!    possible waker); every other OS thread parked in goro counts (`park::os_waiters`).
-//! 3. Every OS thread in the process is one of the runtime's workers or sysmon, a
-//!    `blocking` pool thread (idle: no call in progress), the global timer thread (no
-//!    timer pending) or a watching `block_on` caller; otherwise there is no verdict.
+//! 3. Every OS thread in the process is one of the runtime's worker threads (with a
+//!    processor, spare, or inside a `blocking` call, which `in_progress` rules out) or
+//!    sysmon, the global timer thread (no timer pending) or a watching `block_on` caller;
+//!    otherwise there is no verdict.
 //!
 //! # Lock order
 //! `state` is a leaf: unparks happen after it is released.
@@ -374,20 +375,19 @@ fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
 }
 
 /// True if every OS thread of the process is one goro knows cannot wake a green thread
-/// of `shared` now: its workers and sysmon, the idle `blocking` pool, the global timer
+/// of `shared` now: its workers (spares and threads inside `blocking` calls included) and
+/// sysmon, the global timer
 /// thread, and the `block_on` callers watching for the verdict. Any other thread — the
 /// user's, another runtime's, a test harness's — might hold a channel end or a lock and
 /// send or unlock later, so its presence rules out a verdict (invariant 3).
 fn only_known_threads(sched: &Sched, monitor: &Monitor) -> bool {
     let known = sched.spares.threads() // workers, spares and workers that lost their processor
         + 1 // sysmon
-        + crate::blocking::pool_threads()
         + usize::from(crate::timer::global_thread().0)
         + monitor.watchers();
     process_threads().is_some_and(|n| n <= known)
 }
 
-/// The number of OS threads in this process (`None` if `/proc` cannot tell).
 /// True if the thread whose id is in `tid` sleeps in the kernel (`S` or `D` in
 /// `/proc/self/task/<tid>/stat`): a worker blocked in a system call, not computing.
 fn blocked_in_kernel(tid: &std::sync::atomic::AtomicI32) -> bool {
@@ -406,6 +406,7 @@ fn blocked_in_kernel(tid: &std::sync::atomic::AtomicI32) -> bool {
     )
 }
 
+/// The number of OS threads in this process (`None` if `/proc` cannot tell).
 fn process_threads() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }

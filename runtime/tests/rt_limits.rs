@@ -322,7 +322,7 @@ fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("child: blocking returned 42"), "{stdout}");
     assert_eq!(
-        stderr.matches("cannot start a pool thread").count(),
+        stderr.matches("blocking(): cannot start a thread").count(),
         1,
         "one warning: {stderr}"
     );

@@ -13,6 +13,7 @@
 //! [`wait_readable`]/[`wait_writable`] wait for readiness of any file descriptor.
 
 mod common;
+mod resolve;
 mod source;
 mod sys;
 mod tcp;

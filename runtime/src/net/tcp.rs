@@ -6,6 +6,7 @@ use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
+use super::resolve::each_addr;
 use super::source::{Dir, Source};
 use super::sys;
 
@@ -48,7 +49,7 @@ pub struct Incoming<'a> {
 impl TcpListener {
     /// Binds to `addr` (the first of its addresses that works) and listens.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        TcpListener::from_std(net::TcpListener::bind(addr)?)
+        each_addr(addr, |a| TcpListener::from_std(net::TcpListener::bind(a)?))
     }
 
     /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many
@@ -176,26 +177,6 @@ impl TcpStream {
         self.source
             .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.peek(buf))
     }
-}
-
-/// Tries `f` on each address `addr` resolves to; returns the first success or last error.
-pub(crate) fn each_addr<A: ToSocketAddrs, T>(
-    addr: A,
-    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
-) -> io::Result<T> {
-    let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        match f(&a) {
-            Ok(t) => return Ok(t),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    }))
 }
 
 super::common::socket_common!(TcpListener, net::TcpListener);

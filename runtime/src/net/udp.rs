@@ -4,8 +4,8 @@ use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 
+use super::resolve::{each_addr, resolve};
 use super::source::{Dir, Source};
-use super::tcp::each_addr;
 
 /// A UDP socket (Go's `net.UDPConn`). Receives park the green thread until a datagram
 /// arrives; on an OS thread they block the thread.
@@ -17,7 +17,7 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Binds to `addr`.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(net::UdpSocket::bind(addr)?)
+        each_addr(addr, |a| UdpSocket::from_std(net::UdpSocket::bind(a)?))
     }
 
     /// Sends a datagram to `addr`.
@@ -45,7 +45,7 @@ impl UdpSocket {
 
     /// Sets the default peer for `send`/`recv` and filters incoming datagrams.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
-        self.inner.connect(addr)
+        self.inner.connect(&resolve(addr)?[..])
     }
 
     /// The local address.

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use corosensei::CoroutineResult;
 
 use super::processor::Processor;
-use super::spares::NO_P;
-use super::worker::{spawn_spare, WorkerCtx};
+use super::worker::WorkerCtx;
 use crate::g::{GRef, Status, Suspend, G};
 use crate::park::state::Commit;
 
@@ -24,6 +23,11 @@ impl WorkerCtx {
     /// True if `g` is locked to this worker (`lock_os_thread`).
     pub(super) fn is_locked(&self, g: &G) -> bool {
         self.lock_depth.get() != 0 && g.locked_to.load(Ordering::Relaxed) == self.mailbox()
+    }
+
+    /// True while the green thread running here is locked to this thread.
+    pub(crate) fn runs_locked_g(&self) -> bool {
+        self.lock_depth.get() != 0
     }
 
     /// This worker's mailbox address, as a locked G records it.
@@ -69,27 +73,7 @@ impl WorkerCtx {
     /// be had (else the processor stays, and sysmon hands it off once the locked green
     /// thread parks, `hold_locked`).
     fn give_away_processor(&self) {
-        let Some(p) = self.processor() else { return };
-        let (i, own) = (p.index, &p.ownership);
-        if !own.leave_g(self.token) {
-            self.set_p(NO_P); // sysmon was faster
-            return;
-        }
-        let spare = self
-            .sched
-            .spares
-            .take()
-            .or_else(|| spawn_spare(&self.sched).ok());
-        match spare {
-            Some(spare) => {
-                own.give(self.token);
-                self.sched.lost_running.fetch_add(1, Ordering::AcqRel);
-                self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
-                self.set_p(NO_P);
-                spare.assign(i);
-            }
-            None => own.enter_g(),
-        }
+        let _ = self.hand_off_processor();
     }
 
     /// The locked green thread parked while this worker still owns its processor: wait

@@ -58,6 +58,7 @@ pub(crate) mod processor;
 pub(crate) mod registry;
 pub(crate) mod runnext;
 pub(crate) mod spares;
+pub(crate) mod syscall;
 pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

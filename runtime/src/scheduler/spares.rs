@@ -162,11 +162,11 @@ impl SparePool {
     pub(crate) fn warn_budget(&self) {
         if !self.warned.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "goro: a worker has been inside one green thread for more than 10 ms (a \
-                 blocking call or a long computation), but the runtime already has {} worker \
-                 threads, its limit: its processor stays with it, and green threads queued \
-                 there wait. Raise the limit with Builder::max_threads, or run such calls \
-                 under goro::blocking.",
+                "goro: the runtime already has {} worker threads, its limit: a green thread \
+                 blocked in a call (inside goro::blocking, or stuck for more than 10 ms in a \
+                 std call or a long computation) keeps its processor, and green threads \
+                 queued there wait until it returns. Raise the limit with \
+                 Builder::max_threads.",
                 self.max_threads
             );
         }
