@@ -256,29 +256,44 @@ fn mpmc(n: usize) {
 }
 
 /// Cold spawn and teardown (issue 18): `n` green threads that park on one channel, on a
-/// fresh runtime (no recycled stacks); then the channel closes and all are joined. Prints
-/// `cold-spawn` (spawn until every one is parked) or `teardown` (close and join), in ns
+/// fresh runtime (no recycled stacks); then the channel closes and all are waited for.
+/// The same program as the anchors' Go one: `go func() { <-ch; wg.Done() }()` with a
+/// `WaitGroup`, the spawner polling a counter until every one has started. Prints
+/// `cold-spawn` (spawn until every one is parked) or `teardown` (close and wait), in ns
 /// per green thread, and the mappings and RSS before and after on stderr.
 fn cold(n: usize, report_teardown: bool) {
     let rt = goro::Runtime::new().unwrap();
     let (maps0, rss0) = (map_count(), rss());
     let (spawn_ns, teardown_ns, maps1, rss1) = rt.block_on(move || {
         let (tx, rx) = bounded::<()>(0);
+        let wg = goro::sync::WaitGroup::new();
+        let started = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
-        let hs = park_on(n, &rx);
+        for _ in 0..n {
+            wg.add(1);
+            let (rx, wg, s) = (rx.clone(), wg.clone(), started.clone());
+            drop(goro::go(move || {
+                s.fetch_add(1, Ordering::Relaxed);
+                let _ = rx.recv();
+                wg.done();
+            }));
+        }
+        while started.load(Ordering::Relaxed) < n {
+            goro::yield_now();
+        }
         let spawn_ns = ns_per(start, n);
         let (maps1, rss1) = (map_count(), rss());
-        // Teardown from a green thread, as Go's from a goroutine: close, join them all.
+        // Teardown from a green thread, as Go's from a goroutine: close, wait for them all.
         let start = Instant::now();
         drop((tx, rx));
-        for h in hs {
-            h.join().unwrap();
-        }
+        wg.wait();
         (spawn_ns, ns_per(start, n), maps1, rss1)
     });
     std::thread::sleep(Duration::from_millis(100));
+    let rss_100ms = rss();
+    std::thread::sleep(Duration::from_millis(900));
     eprintln!(
-        "cold goro: n={n} maps {maps0}->{maps1} rss {rss0}->{rss1} after teardown rss={}",
+        "cold goro: n={n} maps {maps0}->{maps1} rss {rss0}->{rss1} after teardown: rss={rss_100ms} at 0.1 s, {} at 1 s",
         rss()
     );
     if report_teardown {

@@ -214,6 +214,8 @@ impl Sysmon {
         busy |= self.timer_backstop(sched, now);
         // Give the memory of freed stacks back to the kernel, a batch per tick.
         busy |= crate::stacks::release_free_stacks();
+        // Free the green threads retired past the pool's bound, a batch per tick.
+        busy |= sched.gpool.reap(&sched.registry);
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }

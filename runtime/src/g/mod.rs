@@ -147,6 +147,11 @@ pub(crate) type GCoroutine = Coroutine<(), Suspend, (), Stack>;
 enum Body {
     /// Fresh or finished (in a free list): the stack, ready for [`G::start`].
     Dead(Stack),
+    /// Spawned on a cold stack (its pages not resident) and not yet run: the coroutine is
+    /// made at the first resume, so the page fault of its first frame is taken by the
+    /// worker that runs it, in parallel with the spawner, not by the spawner (a burst of
+    /// cold spawns: that fault is most of a spawn's cost).
+    Pending(Stack, Box<dyn FnOnce(&G) + Send>),
     /// Spawned and not yet returned.
     Live(GCoroutine),
     /// For a moment inside [`G::start`]; for good after shutdown unwound the coroutine,
@@ -413,21 +418,33 @@ impl G {
         self.unwinding.store(false, Ordering::Relaxed);
         // SAFETY: exclusive by this function's contract.
         let slot = unsafe { &mut *self.body.get() };
-        let Body::Dead(stack) = std::mem::replace(slot, Body::Gone) else {
+        let Body::Dead(mut stack) = std::mem::replace(slot, Body::Gone) else {
             panic!("goro: starting a G without a stack");
         };
+        *slot = if stack.take_cold() {
+            Body::Pending(stack, Box::new(body))
+        } else {
+            Body::Live(self.coroutine(stack, body))
+        };
+        // SAFETY: exclusive by this function's contract.
+        unsafe { *self.completion.get() = Some(completion) };
+    }
+
+    /// The coroutine that runs `body` on `stack` with this G as its argument (writing its
+    /// first frame at the stack's top).
+    fn coroutine<F>(&self, stack: Stack, body: F) -> GCoroutine
+    where
+        F: FnOnce(&G) + Send + 'static,
+    {
         let me = SelfPtr(self);
-        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
+        Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
             let me = me;
             // SAFETY: the G outlives its coroutine (the coroutine is a field of the G), and
             // only this coroutine writes `yielder`, before anyone reads it.
             unsafe { *(*me.0).yielder.get() = yielder };
             // SAFETY: as above, the G outlives the coroutine running this closure.
             body(unsafe { &*me.0 });
-        });
-        *slot = Body::Live(co);
-        // SAFETY: exclusive by this function's contract.
-        unsafe { *self.completion.get() = Some(completion) };
+        })
     }
 
     /// Resumes the coroutine until it suspends or returns.
@@ -439,7 +456,27 @@ impl G {
         // SAFETY: exclusive by this function's contract (module docs, "Ownership of `body`").
         match unsafe { &mut *self.body.get() } {
             Body::Live(co) => co.resume(()),
-            _ => panic!("goro: resumed a finished green thread"),
+            // SAFETY: as above.
+            _ => unsafe { self.resume_pending() },
+        }
+    }
+
+    /// The first resume of a G spawned on a cold stack: make its coroutine here, then run it.
+    ///
+    /// # Safety
+    /// As [`resume`](Self::resume).
+    #[cold]
+    #[inline(never)]
+    unsafe fn resume_pending(&self) -> corosensei::CoroutineResult<Suspend, ()> {
+        // SAFETY: exclusive by this function's contract.
+        let slot = unsafe { &mut *self.body.get() };
+        let Body::Pending(stack, body) = std::mem::replace(slot, Body::Gone) else {
+            panic!("goro: resumed a finished green thread");
+        };
+        *slot = Body::Live(self.coroutine(stack, body));
+        match slot {
+            Body::Live(co) => co.resume(()),
+            _ => unreachable!("made live just above"),
         }
     }
 
@@ -472,7 +509,7 @@ impl G {
     /// No worker runs this G concurrently (shutdown, after the workers stopped).
     pub(crate) unsafe fn is_live(&self) -> bool {
         // SAFETY: by this function's contract.
-        unsafe { matches!(*self.body.get(), Body::Live(_)) }
+        unsafe { matches!(*self.body.get(), Body::Live(_) | Body::Pending(..)) }
     }
 
     /// Unwinds a coroutine that will never run again (shutdown): its destructors run on the
@@ -484,8 +521,9 @@ impl G {
         self.unwinding.store(true, Ordering::SeqCst);
         // SAFETY: exclusive by this function's contract.
         let body = unsafe { &mut *self.body.get() };
-        if matches!(body, Body::Live(_)) {
-            // corosensei's Drop force-unwinds a suspended coroutine, then unmaps its stack.
+        if matches!(body, Body::Live(_) | Body::Pending(..)) {
+            // corosensei's Drop force-unwinds a suspended coroutine, then frees its stack; a
+            // G that never ran just drops its closure and stack.
             drop(std::mem::replace(body, Body::Gone));
         }
     }

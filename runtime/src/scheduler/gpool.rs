@@ -10,11 +10,25 @@
 //! finishing one fills its own, so lists exchange halves with the runtime-wide pool (one
 //! lock per batch), as Go's stack cache refills from the global stack pool.
 //!
+//! Past the pool's bound a dead G is *retired*, not freed on the spot: its worker only
+//! moves it to a list, and sysmon frees retired Gs in batches (`reap`), as Go frees the
+//! stacks of dead goroutines at the next GC rather than when they exit. A burst of 100 000
+//! exits then costs the exiting workers a push each instead of a `free` of the G (often
+//! into another thread's malloc arena, under its lock), a trip through the stack arena's
+//! lock and the registry's, and the shrink check's page fault on each fresh stack.
+//!
 //! # Invariants
-//! 1. A G in a free list is dead (its `body` is `Dead(stack)`: no coroutine, the stack kept),
-//!    registered, and referenced only by the list and the registry.
-//! 2. The pool holds at most `POOL_MAX` Gs; beyond that they are discarded (removed from
-//!    the registry and dropped, unmapping the stack).
+//! 1. A G in a free list is dead (its `body` is `Dead(stack)`: no coroutine, the stack
+//!    kept), registered, and referenced only by the list and the registry; its stack was
+//!    shrunk on the way in (`put`'s `shrink`).
+//! 2. The pool holds at most `POOL_MAX` Gs; beyond that they are retired. `len` mirrors the
+//!    pool's length (written under its lock), so a worker can see without the lock that a
+//!    G would only be retired, and retire it without shrinking a stack nobody keeps.
+//! 3. A retired G is dead, registered, and referenced only by a retired list and the
+//!    registry; reaping removes it from the registry and drops it (its stack goes back to
+//!    the arena). Shutdown drops whatever is still retired.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
 
@@ -25,44 +39,92 @@ use crate::g::GRef;
 const LOCAL_MAX: usize = 64;
 /// Pool bound (invariant 2).
 const POOL_MAX: usize = 4096;
+/// Retired Gs a processor collects before handing them to the pool's retired list.
+const RETIRE_BATCH: usize = 64;
+/// Retired Gs sysmon frees per tick.
+const REAP_BATCH: usize = 1024;
 
 /// The runtime-wide pool.
 #[derive(Debug, Default)]
 pub(crate) struct GPool {
     free: Mutex<Vec<GRef>>,
+    /// `free.len()`, for a look without the lock (invariant 2).
+    len: AtomicUsize,
+    /// Dead Gs waiting for sysmon to free them (invariant 3).
+    retired: Mutex<Vec<GRef>>,
 }
 
 impl GPool {
     /// One dead G, for a spawn from outside the runtime's workers.
     pub(crate) fn get(&self) -> Option<GRef> {
-        self.free.lock().pop()
+        let mut free = self.free.lock();
+        let g = free.pop();
+        self.len.store(free.len(), Ordering::Relaxed);
+        g
     }
 
-    fn put_batch(&self, gs: impl Iterator<Item = GRef>, registry: &Registry) {
-        let mut discard = Vec::new();
+    /// True if the pool is full: a G put now would be retired.
+    fn is_full(&self) -> bool {
+        self.len.load(Ordering::Relaxed) >= POOL_MAX
+    }
+
+    /// Keeps the Gs the pool has room for (already shrunk) and retires the rest.
+    fn put_batch(&self, gs: impl Iterator<Item = GRef>) {
+        let mut over = Vec::new();
         {
             let mut free = self.free.lock();
             for g in gs {
                 if free.len() < POOL_MAX {
                     free.push(g);
                 } else {
-                    discard.push(g);
+                    over.push(g);
                 }
             }
+            self.len.store(free.len(), Ordering::Relaxed);
         }
-        for g in discard {
+        self.retire(over);
+    }
+
+    /// Hands dead Gs to sysmon to free (invariant 3).
+    fn retire(&self, mut gs: Vec<GRef>) {
+        if !gs.is_empty() {
+            self.retired.lock().append(&mut gs);
+        }
+    }
+
+    /// Keeps one dead G, from a worker without a processor (`shrink` prepares it).
+    pub(crate) fn put(&self, g: GRef, shrink: impl FnOnce(&GRef)) {
+        if self.is_full() {
+            return self.retire(vec![g]);
+        }
+        shrink(&g);
+        self.put_batch(std::iter::once(g));
+    }
+
+    /// sysmon: frees a batch of retired Gs. True if any were left to free.
+    pub(crate) fn reap(&self, registry: &Registry) -> bool {
+        let batch: Vec<GRef> = {
+            let mut retired = self.retired.lock();
+            let k = retired.len().saturating_sub(REAP_BATCH);
+            retired.drain(k..).collect()
+        };
+        let any = !batch.is_empty();
+        for g in batch {
             drop(registry.remove(&g));
         }
+        any
     }
 
-    /// Keeps one dead G, from a worker without a processor.
-    pub(crate) fn put(&self, g: GRef, registry: &Registry) {
-        self.put_batch(std::iter::once(g), registry);
-    }
-
-    /// Empties the pool (shutdown).
+    /// Empties the pool and the retired list (shutdown).
     pub(crate) fn clear(&self) {
-        drop(std::mem::take(&mut *self.free.lock()));
+        let gs = {
+            let mut free = self.free.lock();
+            self.len.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *free)
+        };
+        drop(gs);
+        let retired = std::mem::take(&mut *self.retired.lock());
+        drop(retired);
     }
 }
 
@@ -70,6 +132,8 @@ impl GPool {
 #[derive(Debug, Default)]
 pub(crate) struct LocalGPool {
     gs: Vec<GRef>,
+    /// Retired Gs not yet handed to the pool (a batch at a time).
+    retired: Vec<GRef>,
 }
 
 impl LocalGPool {
@@ -87,24 +151,41 @@ impl LocalGPool {
 
     /// An empty list takes a batch from the pool.
     fn refill(&mut self, pool: &GPool) {
-        if self.gs.is_empty() {
+        if self.gs.is_empty() && pool.len.load(Ordering::Relaxed) > 0 {
             let mut free = pool.free.lock();
             let k = free.len().saturating_sub(LOCAL_MAX / 2);
             self.gs.extend(free.drain(k..));
+            pool.len.store(free.len(), Ordering::Relaxed);
         }
     }
 
-    /// Keeps a dead G (invariant 1 holds for it) for the next spawn.
-    pub(crate) fn put(&mut self, g: GRef, pool: &GPool, registry: &Registry) {
+    /// Keeps a dead G (invariant 1 holds for it once `shrink` prepared it) for the next
+    /// spawn; retires it instead when neither this list nor the pool has room.
+    pub(crate) fn put(&mut self, g: GRef, pool: &GPool, shrink: impl FnOnce(&GRef)) {
+        if self.gs.len() >= LOCAL_MAX && pool.is_full() {
+            self.retired.push(g); // invariant 2
+            if self.retired.len() >= RETIRE_BATCH {
+                pool.retire(std::mem::take(&mut self.retired));
+            }
+            return;
+        }
+        shrink(&g);
         self.gs.push(g);
         if self.gs.len() > LOCAL_MAX {
             let half = self.gs.len() / 2;
-            pool.put_batch(self.gs.drain(..half), registry);
+            pool.put_batch(self.gs.drain(..half));
         }
     }
 
+    /// Hands the retired Gs collected so far to the pool for sysmon (a worker about to
+    /// sleep: a partial batch would otherwise wait for the next burst).
+    pub(crate) fn flush_retired(&mut self, pool: &GPool) {
+        pool.retire(std::mem::take(&mut self.retired));
+    }
+
     /// Hands every G to the pool (worker exit).
-    pub(crate) fn flush(&mut self, pool: &GPool, registry: &Registry) {
-        pool.put_batch(self.gs.drain(..), registry);
+    pub(crate) fn flush(&mut self, pool: &GPool) {
+        pool.put_batch(self.gs.drain(..));
+        pool.retire(std::mem::take(&mut self.retired));
     }
 }

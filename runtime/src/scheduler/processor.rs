@@ -100,8 +100,13 @@ impl Processor {
     }
 
     /// Keeps a dead G for the next spawn.
-    pub(crate) fn put_dead_g(&self, g: GRef, sched: &Sched) {
-        self.free.borrow_mut().put(g, &sched.gpool, &sched.registry);
+    pub(crate) fn put_dead_g(&self, g: GRef, sched: &Sched, shrink: impl FnOnce(&GRef)) {
+        self.free.borrow_mut().put(g, &sched.gpool, shrink);
+    }
+
+    /// The worker is about to sleep: retired Gs go to sysmon now (`gpool.rs`).
+    pub(crate) fn flush_retired(&self, sched: &Sched) {
+        self.free.borrow_mut().flush_retired(&sched.gpool);
     }
 
     /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
@@ -244,7 +249,7 @@ impl Processor {
     /// Worker exit: drop queued references and hand dead Gs to the pool.
     pub(crate) fn shutdown(&self, sched: &Sched) {
         while self.local.pop().is_some() {}
-        self.free.borrow_mut().flush(&sched.gpool, &sched.registry);
+        self.free.borrow_mut().flush(&sched.gpool);
     }
 }
 

@@ -433,11 +433,14 @@ impl WorkerCtx {
         // Only the registry and we hold it: nobody can reach it to unpark it any more. A
         // G with a stack size of its own (`Spawn::stack_size`) is not pooled.
         if GRef::count(&g) == 2 && g.guard.usable_kib() == sched.stack_kib {
-            // SAFETY: dead, and exclusively ours (see above).
-            unsafe { g.shrink_dead_stack() };
+            // Shrunk only if kept: a G the pools discard frees its whole slot anyway.
+            let shrink = |g: &GRef| {
+                // SAFETY: dead, and exclusively ours (see above).
+                unsafe { g.shrink_dead_stack() }
+            };
             match p {
-                Some(p) => p.put_dead_g(g, sched),
-                None => sched.gpool.put(g, &sched.registry),
+                Some(p) => p.put_dead_g(g, sched, shrink),
+                None => sched.gpool.put(g, shrink),
             }
         } else {
             // A stale `Unparker` still points at it: never reuse it (that waker could wake
@@ -465,6 +468,7 @@ impl WorkerCtx {
         if p.has_work(sched) {
             return;
         }
+        p.flush_retired(sched);
         if sched.idle.transition_worker_to_sleeping(index, *searching) {
             sched.wake_if_work_pending();
         }

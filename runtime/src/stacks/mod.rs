@@ -296,6 +296,9 @@ pub(crate) struct Stack {
     /// Where the memory comes from; dropped after it is given back (fields drop after
     /// `Drop::drop`).
     backing: Backing,
+    /// Never run on since its pages were last given to the kernel: its first touch is a
+    /// page fault (see [`take_cold`](Stack::take_cold)).
+    cold: bool,
 }
 
 /// A slot of the stack arena (`region.rs`), or a mapping of its own (the fallback).
@@ -327,7 +330,7 @@ impl Stack {
         let len = size.checked_add(page).ok_or_else(too_big)?;
         if region::guard_install_supported() {
             let budget = BudgetSlot::take(false)?;
-            let limit = region::alloc(len)?;
+            let (limit, warm) = region::alloc(len)?;
             let valgrind = ValgrindStackRegistration::new(limit as *mut u8, len);
             return Ok(Stack {
                 limit,
@@ -335,6 +338,7 @@ impl Stack {
                 guard: page,
                 valgrind: std::mem::ManuallyDrop::new(valgrind),
                 backing: Backing::Slot(budget),
+                cold: !warm,
             });
         }
         Stack::new_mapping(len)
@@ -361,7 +365,15 @@ impl Stack {
             guard: page,
             valgrind: std::mem::ManuallyDrop::new(valgrind),
             backing: Backing::Mapping(budget),
+            cold: true,
         })
+    }
+
+    /// True the first time it is asked of a stack whose pages are not resident (fresh from
+    /// the kernel): whoever starts a coroutine on it will take a page fault. A spawn
+    /// leaves that to the worker that first runs the green thread (`G::start`).
+    pub(crate) fn take_cold(&mut self) -> bool {
+        std::mem::take(&mut self.cold)
     }
 
     /// Highest address (initial stack pointer).

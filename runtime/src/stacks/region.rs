@@ -17,7 +17,12 @@
 //!   `MADV_DONTNEED` per run of adjacent slots (a burst of exits frees runs of slots that a
 //!   burst of spawns carved in order), so RSS falls back within moments after a burst,
 //!   without a syscall on the exiting green threads' path (Go's scavenger does the same in
-//!   the background). Past `DIRTY_HIGH_WATER` the freeing thread releases a batch itself.
+//!   the background). It waits for the burst to end — no release on a tick during which
+//!   the dirty list grew by more than a batch — because each `MADV_DONTNEED` interrupts
+//!   every worker with a TLB shoot-down, and releasing memory in the middle of a burst of
+//!   exits only to fault it back in for the next burst of spawns helps nobody: the pages
+//!   were resident anyway a moment ago. Past `DIRTY_HIGH_WATER` it releases regardless,
+//!   and past twice that the freeing thread releases a batch itself (sysmon is behind).
 //!   Allocation prefers dirty slots (their top pages are warm).
 //! * Where the kernel refuses `MADV_GUARD_INSTALL` (before 6.13, or some sandboxes;
 //!   detected once), or `GORO_STACK_GUARD=mprotect` asks for it, stacks fall back to a
@@ -45,8 +50,9 @@ const REGION_BYTES: usize = 1 << 30;
 const SLOTS_PER_REGION_UNDER_RLIMIT: usize = 64;
 /// Dirty slots released at a time (by sysmon, `release_some`).
 const RELEASE_BATCH: usize = 1024;
-/// Dirty slots past which the freeing thread releases a batch itself (sysmon is behind).
-const DIRTY_HIGH_WATER: usize = 16 * RELEASE_BATCH;
+/// Dirty slots past which sysmon releases even while exits go on; twice as many, and the
+/// freeing thread releases a batch itself (sysmon is behind).
+const DIRTY_HIGH_WATER: usize = 256 * RELEASE_BATCH;
 /// `madvise` advice of Linux 6.13 (not in every libc yet).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -57,6 +63,8 @@ struct Class {
     len: usize,
     /// Freed, pages still resident.
     dirty: Vec<usize>,
+    /// `dirty.len()` at sysmon's previous look (to see whether a burst of exits goes on).
+    dirty_seen: usize,
     /// Freed and released (or never used but guarded).
     free: Vec<usize>,
     /// The unused tail of the newest region: `next..end`.
@@ -106,13 +114,17 @@ fn probe_guard_install() -> bool {
 }
 
 /// A slot of `len` bytes (guard page included, page-aligned), guard installed: its lowest
-/// address.
-pub(crate) fn alloc(len: usize) -> io::Result<usize> {
+/// address, and whether its pages are still resident (a dirty slot: touching its top
+/// costs no page fault).
+pub(crate) fn alloc(len: usize) -> io::Result<(usize, bool)> {
     let fresh = {
         let mut classes = CLASSES.lock();
         let class = class_of(&mut classes, len);
-        if let Some(slot) = class.dirty.pop().or_else(|| class.free.pop()) {
-            return Ok(slot); // guarded already (invariant 2)
+        if let Some(slot) = class.dirty.pop() {
+            return Ok((slot, true)); // guarded already (invariant 2)
+        }
+        if let Some(slot) = class.free.pop() {
+            return Ok((slot, false));
         }
         if class.next + len > class.end {
             reserve_region(class)?;
@@ -134,7 +146,7 @@ pub(crate) fn alloc(len: usize) -> io::Result<usize> {
         // be handed out (invariant 2).
         return Err(io::Error::last_os_error());
     }
-    Ok(fresh)
+    Ok((fresh, false))
 }
 
 /// Gives a slot back (its stack is no longer used by anything).
@@ -143,26 +155,34 @@ pub(crate) fn free(slot: usize, len: usize) {
         let mut classes = CLASSES.lock();
         let class = class_of(&mut classes, len);
         class.dirty.push(slot);
-        class.dirty.len() > DIRTY_HIGH_WATER
+        class.dirty.len() > 2 * DIRTY_HIGH_WATER
     };
     if over {
         release_batch(len);
     }
 }
 
-/// Releases one batch of dirty slots of every class that has more than a batch (sysmon,
-/// every tick). True if it released anything.
+/// Releases one batch of dirty slots of every class that has more than a batch and whose
+/// exits have calmed down (sysmon, every tick; module docs). True if it released
+/// anything, or will once a burst ends (sysmon keeps ticking fast meanwhile).
 pub(crate) fn release_some() -> bool {
-    let lens: Vec<usize> = CLASSES
-        .lock()
-        .iter()
-        .filter(|c| c.dirty.len() > RELEASE_BATCH)
-        .map(|c| c.len)
-        .collect();
+    let mut pending = false;
+    let mut lens = Vec::new();
+    for c in CLASSES.lock().iter_mut() {
+        if c.dirty.len() <= RELEASE_BATCH {
+            continue;
+        }
+        pending = true;
+        let growing = c.dirty.len() > c.dirty_seen + RELEASE_BATCH;
+        c.dirty_seen = c.dirty.len();
+        if !growing || c.dirty.len() > DIRTY_HIGH_WATER {
+            lens.push(c.len);
+        }
+    }
     for &len in &lens {
         release_batch(len);
     }
-    !lens.is_empty()
+    pending
 }
 
 /// Releases the oldest `RELEASE_BATCH` dirty slots of class `len` (the newest stay: warm
@@ -207,6 +227,7 @@ fn class_of(classes: &mut Vec<Class>, len: usize) -> &mut Class {
             classes.push(Class {
                 len,
                 dirty: Vec::new(),
+                dirty_seen: 0,
                 free: Vec::new(),
                 next: 0,
                 end: 0,
