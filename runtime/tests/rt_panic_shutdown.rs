@@ -241,3 +241,63 @@ fn a_runtime_dropped_by_a_panic_unwinds_its_green_threads_without_aborting() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// In a fresh process every stack is cold, so green threads that never ran still hold
+/// their closures boxed (`G::start` leaves the first frame to the worker that runs them):
+/// shutdown must drop each exactly once, and those that did run must not be dropped again.
+#[test]
+fn green_threads_on_cold_stacks_that_never_ran_are_dropped_once_at_shutdown() {
+    const NAME: &str = "green_threads_on_cold_stacks_that_never_ran_are_dropped_once_at_shutdown";
+    if common::is_child(NAME) {
+        unstarted_green_threads_are_dropped_at_shutdown();
+        println!("child: dropped once each");
+        return;
+    }
+    let out = common::output_within(common::child_command(NAME), Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child: dropped once each"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A burst of exits past the pool's bound retires green threads instead of freeing them on
+/// the exiting workers; sysmon frees them in batches, and every captured value has been
+/// dropped exactly once by then (at each green thread's exit, not at the reaping).
+#[test]
+fn retired_green_threads_are_freed_by_sysmon() {
+    const N: usize = 20_000;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let d = drops.clone();
+    rt.block_on(move || {
+        let gate = goro_runtime::sync::WaitGroup::new();
+        gate.add(1);
+        let wg = goro_runtime::sync::WaitGroup::new();
+        for _ in 0..N {
+            wg.add(1);
+            let (gate, wg, g) = (gate.clone(), wg.clone(), DropCounter(d.clone()));
+            go(move || {
+                let _g = g;
+                gate.wait();
+                wg.done();
+            });
+        }
+        gate.done(); // every parked one wakes
+        wg.wait();
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), N, "each value dropped once, at exit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = rt.metrics();
+        assert!(m.pooled_green_threads <= 4096, "{m:?}");
+        if m.retired_green_threads == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reaped: {m:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), N);
+}

@@ -51,7 +51,12 @@ pub struct Metrics {
     pub netpoll_wakeups: u64,
     /// Times the netpoller was polled.
     pub netpoll_polls: u64,
-    /// `blocking` calls running or queued right now (process-wide).
+    /// Finished green threads kept with their stacks for the next spawns (Go's `gFree`).
+    pub pooled_green_threads: usize,
+    /// Finished green threads past the pool's bound, waiting for sysmon to free them (a
+    /// batch per tick, as Go frees dead goroutines' stacks at the next GC).
+    pub retired_green_threads: usize,
+    /// `blocking` calls running right now (process-wide).
     pub blocking_in_progress: usize,
     /// Worker threads alive: those owning a processor, spares waiting for one, and those
     /// still inside a blocked green thread after their processor was handed off.
@@ -80,6 +85,8 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         local_queue_depth: sched.remotes.iter().map(|r| r.stealer.len()).sum(),
         netpoll_wakeups: sched.poller.notified(),
         netpoll_polls: sched.poller.polls(),
+        pooled_green_threads: sched.gpool.pooled(),
+        retired_green_threads: sched.gpool.retired(),
         blocking_in_progress: crate::blocking::in_progress(),
         worker_threads: sched.spares.threads(),
         spare_workers: sched.spares.idle_count(),

@@ -63,6 +63,16 @@ impl GPool {
         g
     }
 
+    /// Gs in the runtime-wide pool now (the processors' lists not counted).
+    pub(crate) fn pooled(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Gs waiting for sysmon to free them (the processors' partial batches not counted).
+    pub(crate) fn retired(&self) -> usize {
+        self.retired.lock().len()
+    }
+
     /// True if the pool is full: a G put now would be retired.
     fn is_full(&self) -> bool {
         self.len.load(Ordering::Relaxed) >= POOL_MAX
