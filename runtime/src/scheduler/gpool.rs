@@ -92,20 +92,21 @@ impl GPool {
             }
             self.len.store(free.len(), Ordering::Relaxed);
         }
-        self.retire(over);
+        self.retire(&mut over);
     }
 
-    /// Hands dead Gs to sysmon to free (invariant 3).
-    fn retire(&self, mut gs: Vec<GRef>) {
+    /// Hands dead Gs to sysmon to free (invariant 3), leaving `gs` empty (its capacity
+    /// kept for the next batch).
+    fn retire(&self, gs: &mut Vec<GRef>) {
         if !gs.is_empty() {
-            self.retired.lock().append(&mut gs);
+            self.retired.lock().append(gs);
         }
     }
 
     /// Keeps one dead G, from a worker without a processor (`shrink` prepares it).
     pub(crate) fn put(&self, g: GRef, shrink: impl FnOnce(&GRef)) {
         if self.is_full() {
-            return self.retire(vec![g]);
+            return self.retire(&mut vec![g]);
         }
         shrink(&g);
         self.put_batch(std::iter::once(g));
@@ -173,9 +174,12 @@ impl LocalGPool {
     /// spawn; retires it instead when neither this list nor the pool has room.
     pub(crate) fn put(&mut self, g: GRef, pool: &GPool, shrink: impl FnOnce(&GRef)) {
         if self.gs.len() >= LOCAL_MAX && pool.is_full() {
+            if self.retired.capacity() == 0 {
+                self.retired.reserve_exact(RETIRE_BATCH);
+            }
             self.retired.push(g); // invariant 2
             if self.retired.len() >= RETIRE_BATCH {
-                pool.retire(std::mem::take(&mut self.retired));
+                pool.retire(&mut self.retired);
             }
             return;
         }
@@ -190,12 +194,12 @@ impl LocalGPool {
     /// Hands the retired Gs collected so far to the pool for sysmon (a worker about to
     /// sleep: a partial batch would otherwise wait for the next burst).
     pub(crate) fn flush_retired(&mut self, pool: &GPool) {
-        pool.retire(std::mem::take(&mut self.retired));
+        pool.retire(&mut self.retired);
     }
 
     /// Hands every G to the pool (worker exit).
     pub(crate) fn flush(&mut self, pool: &GPool) {
         pool.put_batch(self.gs.drain(..));
-        pool.retire(std::mem::take(&mut self.retired));
+        pool.retire(&mut self.retired);
     }
 }
