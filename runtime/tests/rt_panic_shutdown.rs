@@ -287,7 +287,11 @@ fn retired_green_threads_are_freed_by_sysmon() {
         gate.done(); // every parked one wakes
         wg.wait();
     });
-    assert_eq!(drops.load(Ordering::SeqCst), N, "each value dropped once, at exit");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        N,
+        "each value dropped once, at exit"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let m = rt.metrics();

@@ -11,8 +11,9 @@
 //! lock per batch), as Go's stack cache refills from the global stack pool.
 //!
 //! Past the pool's bound a dead G is *retired*, not freed on the spot: its worker only
-//! moves it to a list, and sysmon frees retired Gs in batches (`reap`), as Go frees the
-//! stacks of dead goroutines at the next GC rather than when they exit. A burst of 100 000
+//! moves it to a list, and sysmon frees retired Gs in batches (`reap`) once the exits have
+//! stopped piling up, as Go frees the stacks of dead goroutines at the next GC rather than
+//! when they exit. A burst of 100 000
 //! exits then costs the exiting workers a push each instead of a `free` of the G (often
 //! into another thread's malloc arena, under its lock), a trip through the stack arena's
 //! lock and the registry's, and the shrink check's page fault on each fresh stack.
@@ -41,7 +42,9 @@ const LOCAL_MAX: usize = 64;
 const POOL_MAX: usize = 4096;
 /// Retired Gs a processor collects before handing them to the pool's retired list.
 const RETIRE_BATCH: usize = 64;
-/// Retired Gs sysmon frees per tick.
+/// Retired Gs past which sysmon frees them even while exits go on.
+const RETIRED_HIGH_WATER: usize = 256 * 1024;
+/// Retired Gs sysmon frees per tick (at least; whole batches).
 const REAP_BATCH: usize = 1024;
 
 /// The runtime-wide pool.
@@ -50,8 +53,14 @@ pub(crate) struct GPool {
     free: Mutex<Vec<GRef>>,
     /// `free.len()`, for a look without the lock (invariant 2).
     len: AtomicUsize,
-    /// Dead Gs waiting for sysmon to free them (invariant 3).
-    retired: Mutex<Vec<GRef>>,
+    /// Dead Gs waiting for sysmon to free them (invariant 3), in the batches they were
+    /// retired in: moving a batch in is one push, never a copy of the whole list (a
+    /// burst of 100 000 exits would otherwise regrow one vector of them again and again).
+    retired: Mutex<Vec<Vec<GRef>>>,
+    /// Gs in `retired`.
+    retired_len: AtomicUsize,
+    /// `retired_len` at sysmon's previous look (to see whether a burst of exits goes on).
+    retired_seen: AtomicUsize,
 }
 
 impl GPool {
@@ -70,7 +79,7 @@ impl GPool {
 
     /// Gs waiting for sysmon to free them (the processors' partial batches not counted).
     pub(crate) fn retired(&self) -> usize {
-        self.retired.lock().len()
+        self.retired_len.load(Ordering::Relaxed)
     }
 
     /// True if the pool is full: a G put now would be retired.
@@ -95,11 +104,13 @@ impl GPool {
         self.retire(&mut over);
     }
 
-    /// Hands dead Gs to sysmon to free (invariant 3), leaving `gs` empty (its capacity
-    /// kept for the next batch).
+    /// Hands dead Gs to sysmon to free (invariant 3), leaving `gs` empty.
     fn retire(&self, gs: &mut Vec<GRef>) {
         if !gs.is_empty() {
-            self.retired.lock().append(gs);
+            let batch = std::mem::take(gs);
+            let n = batch.len();
+            self.retired.lock().push(batch);
+            self.retired_len.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -114,16 +125,28 @@ impl GPool {
 
     /// sysmon: frees a batch of retired Gs. True if any were left to free.
     pub(crate) fn reap(&self, registry: &Registry) -> bool {
-        let batch: Vec<GRef> = {
-            let mut retired = self.retired.lock();
-            let k = retired.len().saturating_sub(REAP_BATCH);
-            retired.drain(k..).collect()
-        };
-        let any = !batch.is_empty();
-        for g in batch {
-            drop(registry.remove(&g));
+        let now = self.retired_len.load(Ordering::Relaxed);
+        let seen = self.retired_seen.swap(now, Ordering::Relaxed);
+        if now == 0 {
+            return false;
         }
-        any
+        if now > seen && now < RETIRED_HIGH_WATER {
+            // Exits go on: freeing now would contend with them for the malloc arenas the
+            // Gs came from; wait for the burst to end (sysmon keeps ticking fast).
+            return true;
+        }
+        let mut reaped = 0;
+        while reaped < REAP_BATCH {
+            let Some(batch) = self.retired.lock().pop() else {
+                break;
+            };
+            reaped += batch.len();
+            self.retired_len.fetch_sub(batch.len(), Ordering::Relaxed);
+            for g in batch {
+                drop(registry.remove(&g));
+            }
+        }
+        reaped > 0
     }
 
     /// Empties the pool and the retired list (shutdown).
@@ -135,6 +158,7 @@ impl GPool {
         };
         drop(gs);
         let retired = std::mem::take(&mut *self.retired.lock());
+        self.retired_len.store(0, Ordering::Relaxed);
         drop(retired);
     }
 }
@@ -175,7 +199,7 @@ impl LocalGPool {
     pub(crate) fn put(&mut self, g: GRef, pool: &GPool, shrink: impl FnOnce(&GRef)) {
         if self.gs.len() >= LOCAL_MAX && pool.is_full() {
             if self.retired.capacity() == 0 {
-                self.retired.reserve_exact(RETIRE_BATCH);
+                self.retired.reserve_exact(RETIRE_BATCH); // one allocation per batch
             }
             self.retired.push(g); // invariant 2
             if self.retired.len() >= RETIRE_BATCH {
