@@ -43,7 +43,7 @@
 //!    handler a worker installs, which reads the running G.
 //! 4. **Services** on the core — `sysmon.rs` (owns `Monitor`: coarse clock, network
 //!    backstop, stuck workers, deadlock verdicts), `diag/` (`dump.rs`, `metrics.rs`,
-//!    `leakcheck.rs`), `blocking.rs` (the blocking pool), `join.rs` (`JoinHandle`).
+//!    `leakcheck.rs`), `blocking.rs` (`goro::blocking`: the processor handed off before the call, `scheduler/syscall.rs`), `join.rs` (`JoinHandle`).
 //! 5. **Public API** — `runtime.rs` (`Runtime`, `run`), `builder.rs`, `spawn.rs` (`go`,
 //!    `try_go`, `Spawn`, `sleep`, `yield_now`, `num_goroutines`, `catch_unwind`, and
 //!    `spawn_on` beneath them), `local.rs` (`goro::local!`), `os_thread.rs`

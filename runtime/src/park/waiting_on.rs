@@ -22,7 +22,8 @@ pub enum WaitReason {
     Sync,
     /// Waiting for a socket or file descriptor.
     Io,
-    /// Waiting for a `blocking` call running on the blocking pool.
+    /// Waiting for blocking work done elsewhere (`goro::blocking` itself runs the call on
+    /// the green thread's own thread, which is not parked meanwhile).
     Blocking,
     /// Anything else.
     Other,
