@@ -24,6 +24,14 @@
 //! the worker with its processor, with one warning per process: it stalls that worker's
 //! queue for its duration, but it never waits for a thread that will not come.
 //!
+//! # Shutdown
+//! A call runs on its green thread's stack, so that green thread cannot be unwound while
+//! the call is in progress: dropping a `Runtime` waits for running blocking calls to
+//! return, as it waits for any running green thread (the pool of the earlier design let
+//! the runtime go and finished the call alone). `goro::run` waits 200 ms, then abandons
+//! the thread with a line naming the green thread, as for one that never parks. `dump`
+//! shows such a green thread as `[syscall (goro::blocking)]`.
+//!
 //! # Invariants
 //! 1. `IN_PROGRESS` counts a call from before its processor is handed off until after it
 //!    returned or unwound (a guard): deadlock detection never sees a runtime without
@@ -68,7 +76,7 @@ where
     let handed = context::with_worker(|w| {
         let ctx = w.filter(|ctx| !ctx.current_g().is_null())?;
         IN_PROGRESS.fetch_add(1, Ordering::SeqCst); // invariant 1
-        Some(ctx.hand_off_processor())
+        Some(ctx.enter_syscall())
     });
     let Some(handed) = handed else {
         return f(); // a plain thread (or a worker's own code): nobody else to stall
@@ -89,6 +97,7 @@ struct InProgress;
 
 impl Drop for InProgress {
     fn drop(&mut self) {
+        crate::scheduler::syscall::exit_syscall();
         IN_PROGRESS.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -356,17 +356,19 @@ impl Runtime {
     #[cold]
     fn abandon(self) {
         for g in self.sched.registry.snapshot() {
-            if g.diag.status() == crate::g::Status::Running {
-                let site = g
-                    .spawn_site()
-                    .map_or_else(|| "?".to_string(), |l| l.to_string());
-                eprintln!(
-                    "goro: run returned while green thread {} (spawned at {site}) was still \
-                     running without ever parking or yielding; its worker is abandoned, as \
-                     the process is exiting",
-                    g.id()
-                );
-            }
+            let doing = match g.diag.status() {
+                crate::g::Status::Running => "running without ever parking or yielding",
+                crate::g::Status::Syscall => "inside a goro::blocking call",
+                _ => continue,
+            };
+            let site = g
+                .spawn_site()
+                .map_or_else(|| "?".to_string(), |l| l.to_string());
+            eprintln!(
+                "goro: run returned while green thread {} (spawned at {site}) was still \
+                 {doing}; its worker is abandoned, as the process is exiting",
+                g.id()
+            );
         }
         std::mem::forget(self);
     }

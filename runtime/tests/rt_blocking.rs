@@ -178,3 +178,52 @@ fn host_names_are_resolved_off_the_worker() {
         );
     });
 }
+
+#[test]
+fn dump_shows_a_green_thread_inside_a_call_as_in_a_syscall() {
+    rt(2).block_on(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (in_tx, in_rx) = std::sync::mpsc::channel::<()>();
+        let h = go(move || {
+            blocking(move || {
+                in_tx.send(()).unwrap();
+                rx.recv().unwrap();
+            })
+        });
+        blocking(|| in_rx.recv().unwrap());
+        let text = goro_runtime::dump();
+        tx.send(()).unwrap();
+        h.join().unwrap();
+        assert!(text.contains("[syscall (goro::blocking)"), "{text}");
+        let after = goro_runtime::dump();
+        assert!(!after.contains("[syscall"), "{after}");
+    });
+}
+
+#[test]
+fn run_returns_while_a_call_never_ends_and_names_the_green_thread() {
+    const NAME: &str = "run_returns_while_a_call_never_ends_and_names_the_green_thread";
+    if is_child(NAME) {
+        let v = goro_runtime::run(|| {
+            drop(go(|| {
+                blocking(|| loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                })
+            }));
+            goro_runtime::sleep(Duration::from_millis(20)); // the call is under way
+            3
+        });
+        println!("child: run returned {v}");
+        return;
+    }
+    let out = output_within(child_command(NAME), Duration::from_secs(60));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("child: run returned 3"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("inside a goro::blocking call"), "{stderr}");
+}

@@ -263,6 +263,9 @@ pub(crate) enum Status {
     Running,
     /// Parked (see `wait_reason`).
     Parked,
+    /// Inside a `goro::blocking` call, on a thread that handed its processor off (Go's
+    /// `_Gsyscall`).
+    Syscall,
 }
 
 /// A G's diagnostic record (Go's `g.waitsince`, `g.waitreason`, plus what it waits on).
@@ -299,6 +302,7 @@ impl Diagnostics {
             1 => Status::Runnable,
             2 => Status::Running,
             3 => Status::Parked,
+            4 => Status::Syscall,
             _ => Status::Dead,
         }
     }

@@ -28,6 +28,19 @@ use std::sync::atomic::Ordering;
 
 use super::spares::NO_P;
 use super::worker::{spawn_spare, WorkerCtx};
+use crate::g::Status;
+
+/// `goro::blocking`'s exit: the call returned (or unwinds); the green thread is running
+/// again, wherever it is.
+pub(crate) fn exit_syscall() {
+    super::context::with_worker(|w| {
+        if let Some(ctx) = w.filter(|ctx| !ctx.current_g().is_null()) {
+            // SAFETY: as in `enter_syscall`.
+            let g = unsafe { &*ctx.current_g() };
+            g.diag.set(Status::Running, ctx.sched.coarse_now());
+        }
+    });
+}
 
 /// What [`WorkerCtx::hand_off_processor`] did.
 #[derive(Debug)]
@@ -42,6 +55,16 @@ pub(crate) enum HandOff {
 }
 
 impl WorkerCtx {
+    /// `goro::blocking`'s entry from the green thread running here: marks it as in a
+    /// system call (`dump` shows `[syscall]`) and hands the processor off.
+    pub(crate) fn enter_syscall(&self) -> HandOff {
+        // SAFETY: called from the green thread running here (non-null `current`), which
+        // the worker keeps alive while it runs.
+        let g = unsafe { &*self.current.get() };
+        g.diag.set(Status::Syscall, self.sched.coarse_now());
+        self.hand_off_processor()
+    }
+
     /// From the green thread running here: gives this worker's processor to an idle
     /// spare, or to a new one within the thread budget.
     pub(crate) fn hand_off_processor(&self) -> HandOff {
