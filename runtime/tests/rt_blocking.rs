@@ -12,7 +12,7 @@ use std::time::Duration;
 use goro_runtime::{blocking, go, metrics};
 
 mod common;
-use common::{child_command, is_child, output_within, rt};
+use common::{is_child, rt, run_child};
 
 fn os_thread() -> std::thread::ThreadId {
     std::thread::current().id()
@@ -139,12 +139,8 @@ fn the_thread_budget_bounds_blocking_calls_and_says_so() {
         println!("child: most worker threads {}", most.load(SeqCst));
         return;
     }
-    let out = output_within(child_command(NAME), Duration::from_secs(60));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (status, stdout, stderr) = run_child(NAME);
+    assert!(status.success(), "{stdout}\n{stderr}");
     let most: usize = stdout
         .split("child: most worker threads ")
         .nth(1)
@@ -216,11 +212,7 @@ fn run_returns_while_a_call_never_ends_and_names_the_green_thread() {
         println!("child: run returned {v}");
         return;
     }
-    let out = output_within(child_command(NAME), Duration::from_secs(60));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (_, stdout, stderr) = run_child(NAME);
     assert!(
         stdout.contains("child: run returned 3"),
         "{stdout}\n{stderr}"

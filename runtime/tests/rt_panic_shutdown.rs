@@ -253,12 +253,10 @@ fn green_threads_on_cold_stacks_that_never_ran_are_dropped_once_at_shutdown() {
         println!("child: dropped once each");
         return;
     }
-    let out = common::output_within(common::child_command(NAME), Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (status, stdout, stderr) = common::run_child(NAME);
     assert!(
-        out.status.success() && stdout.contains("child: dropped once each"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        status.success() && stdout.contains("child: dropped once each"),
+        "{stdout}\n{stderr}"
     );
 }
 

@@ -41,3 +41,11 @@ pub(crate) fn try_output_within(mut cmd: Command, limit: Duration) -> Result<Out
 pub(crate) fn output_within(cmd: Command, limit: Duration) -> Output {
     try_output_within(cmd, limit).unwrap_or_else(|e| panic!("the child {e}"))
 }
+
+/// Runs `test` in a child process (failing if it hangs for a minute) and returns its exit
+/// status with its stdout and stderr as text.
+pub(crate) fn run_child(test: &str) -> (std::process::ExitStatus, String, String) {
+    let out = output_within(child_command(test), Duration::from_secs(60));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status, text(&out.stdout), text(&out.stderr))
+}
