@@ -425,11 +425,14 @@ impl G {
         let Body::Dead(mut stack) = std::mem::replace(slot, Body::Gone) else {
             panic!("goro: starting a G without a stack");
         };
-        *slot = if stack.take_cold() {
+        let started = if stack.take_cold() {
             Body::Pending(stack, Box::new(body))
         } else {
             Body::Live(self.coroutine(stack, body))
         };
+        // SAFETY: `slot` holds `Gone`, which owns nothing: overwriting it without its drop
+        // glue (an out-of-line call since `Pending` holds a box) loses nothing.
+        unsafe { std::ptr::write(slot, started) };
         // SAFETY: exclusive by this function's contract.
         unsafe { *self.completion.get() = Some(completion) };
     }
@@ -477,7 +480,8 @@ impl G {
         let Body::Pending(stack, body) = std::mem::replace(slot, Body::Gone) else {
             panic!("goro: resumed a finished green thread");
         };
-        *slot = Body::Live(self.coroutine(stack, body));
+        // SAFETY: as in `start`: `slot` holds `Gone`.
+        unsafe { std::ptr::write(slot, Body::Live(self.coroutine(stack, body))) };
         match slot {
             Body::Live(co) => co.resume(()),
             _ => unreachable!("made live just above"),
@@ -492,7 +496,8 @@ impl G {
         // SAFETY: exclusive by this function's contract.
         let body = unsafe { &mut *self.body.get() };
         if let Body::Live(co) = std::mem::replace(body, Body::Gone) {
-            *body = Body::Dead(co.into_stack());
+            // SAFETY: as in `start`: `body` holds `Gone`.
+            unsafe { std::ptr::write(body, Body::Dead(co.into_stack())) };
         }
     }
 
