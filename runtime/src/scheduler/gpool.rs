@@ -13,10 +13,13 @@
 //! Past the pool's bound a dead G is *retired*, not freed on the spot: its worker only
 //! moves it to a list, and sysmon frees retired Gs in batches (`reap`) once the exits have
 //! stopped piling up, as Go frees the stacks of dead goroutines at the next GC rather than
-//! when they exit. A burst of 100 000
-//! exits then costs the exiting workers a push each instead of a `free` of the G (often
-//! into another thread's malloc arena, under its lock), a trip through the stack arena's
-//! lock and the registry's, and the shrink check's page fault on each fresh stack.
+//! when they exit. A burst of 100 000 exits then costs the exiting workers a push each
+//! instead of a `free` of the G (often into another thread's malloc arena, under its
+//! lock), a trip through the stack arena's lock and the registry's, and the shrink check's
+//! page fault on each fresh stack. The price is memory returned later: retired Gs keep
+//! their stacks until the burst ends (or `RETIRED_HIGH_WATER` is passed), and there are
+//! never more of them than green threads were alive at the peak, whose memory was resident
+//! then anyway.
 //!
 //! # Invariants
 //! 1. A G in a free list is dead (its `body` is `Dead(stack)`: no coroutine, the stack
