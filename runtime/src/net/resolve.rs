@@ -26,9 +26,8 @@ pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> 
 
 /// True if `A` is one of std's resolving address types (or a reference to one).
 fn may_resolve<A: ?Sized>() -> bool {
-    std::any::type_name::<A>()
-        .to_ascii_lowercase()
-        .contains("str")
+    // `str`, `&str`, `alloc::string::String`: the lowercase `str` is in every one.
+    std::any::type_name::<A>().contains("str")
 }
 
 /// Tries `f` on each address `addr` resolves to; returns the first success or last error.

@@ -22,7 +22,7 @@ use crate::park::state::Commit;
 impl WorkerCtx {
     /// True if `g` is locked to this worker (`lock_os_thread`).
     pub(super) fn is_locked(&self, g: &G) -> bool {
-        self.lock_depth.get() != 0 && g.locked_to.load(Ordering::Relaxed) == self.mailbox()
+        self.runs_locked_g() && g.locked_to.load(Ordering::Relaxed) == self.mailbox()
     }
 
     /// True while the green thread running here is locked to this thread.
@@ -47,7 +47,9 @@ impl WorkerCtx {
         // SAFETY: called from the green thread running here, which the worker keeps alive.
         let g = unsafe { &*self.current.get() };
         g.locked_to.store(self.mailbox(), Ordering::Release);
-        self.give_away_processor();
+        // To a spare if one can be had; else the processor stays, and sysmon hands it off
+        // once the locked green thread parks (`hold_locked`).
+        let _ = self.hand_off_processor();
     }
 
     /// `unlock_os_thread`: true if that was the last lock and the green thread, which runs
@@ -67,13 +69,6 @@ impl WorkerCtx {
                 false
             }
         }
-    }
-
-    /// From inside the green thread: hands this worker's processor to a spare, if one can
-    /// be had (else the processor stays, and sysmon hands it off once the locked green
-    /// thread parks, `hold_locked`).
-    fn give_away_processor(&self) {
-        let _ = self.hand_off_processor();
     }
 
     /// The locked green thread parked while this worker still owns its processor: wait
