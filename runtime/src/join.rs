@@ -1,29 +1,40 @@
 //! `JoinHandle<T>`: the result slot of one green thread and the wake-up of its joiner.
 //!
-//! # Protocol (`status`)
+//! # Protocol (`status`, three independent bits)
 //! ```text
-//!   RUNNING ──join registers its waiter──▶ WAITING ──complete──▶ DONE (+ unpark waiter)
-//!      └───────────────────────complete──────────────────────────▶ DONE
+//!   0 ──join registers its waiter──▶ WAITING ──complete──▶ WAITING|DONE (+ unpark waiter)
+//!   └──────────────────────complete────────────────────────▶ DONE
+//!   any ──the handle is dropped──▶ +GONE
 //! ```
-//! * The green thread writes `result` before `complete` (release); the joiner reads it only
-//!   after seeing `DONE` (acquire).
-//! * The joiner writes `waiter` only while `RUNNING`, then publishes it with the CAS to
-//!   `WAITING`; `complete` reads it only if its swap returned `WAITING`. So the two never
-//!   touch a cell at the same time.
-//! * The scheduler calls `complete` after the green thread left the registry, so
+//! * The green thread writes `result` before `complete` sets `DONE` (release); the joiner
+//!   reads it only after seeing `DONE` (acquire).
+//! * The joiner writes `waiter` only while the status is 0, then publishes it with the
+//!   CAS to `WAITING`; `complete` reads it only if its `fetch_or` returned `WAITING`. So
+//!   the two never touch a cell at the same time.
+//! * A detached green thread's result is dropped as soon as it exists, as a finished
+//!   `std::thread`'s is: whichever of `complete` and the handle's drop sets its bit second
+//!   (`DONE` seeing `GONE`, or `GONE` seeing `DONE`) takes the result out and drops it. The
+//!   slot itself may live on: the scheduler keeps the G's reference until the G is reused
+//!   (`worker::finish`), so the allocation is freed by the next spawn on that G, usually
+//!   on the thread that made it, and not by the worker that ran the green thread.
+//! * The scheduler calls `complete` after counting the green thread out, so
 //!   `num_goroutines()` no longer counts a green thread whose join has returned.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use crate::loom::{AtomicUsize, Ordering};
 
 use crate::g::Completion;
 use crate::park::{self, Unparker, WaitReason};
 
-const RUNNING: usize = 0;
+/// The joiner has published its `waiter` and parks.
 const WAITING: usize = 1;
+/// The green thread finished; `result` is written.
 const DONE: usize = 2;
+/// The handle was dropped (the green thread is detached) or consumed by `join`.
+const GONE: usize = 4;
 
 /// Message carried by the `Err` of a join whose green thread was unwound by shutdown.
 pub const SHUTDOWN_PAYLOAD: &str =
@@ -44,7 +55,7 @@ unsafe impl<T: Send> Sync for JoinState<T> {}
 impl<T> JoinState<T> {
     pub(crate) fn new() -> JoinState<T> {
         JoinState {
-            status: AtomicUsize::new(RUNNING),
+            status: AtomicUsize::new(0),
             result: UnsafeCell::new(None),
             waiter: UnsafeCell::new(None),
         }
@@ -60,8 +71,14 @@ impl<T> JoinState<T> {
     }
 
     fn finish(&self) {
-        // AcqRel: release `result` to the joiner; acquire the joiner's `waiter`.
-        if self.status.swap(DONE, Ordering::AcqRel) == WAITING {
+        // AcqRel: release `result` to the joiner; acquire the joiner's `waiter`, or the
+        // handle's drop.
+        let prev = self.status.fetch_or(DONE, Ordering::AcqRel);
+        if prev & GONE != 0 {
+            // SAFETY: the handle is gone and saw no DONE: nobody else will read `result`.
+            drop(unsafe { (*self.result.get()).take() });
+        }
+        if prev & WAITING != 0 {
             // SAFETY: WAITING means the joiner published `waiter` and will not touch it again.
             if let Some(w) = unsafe { (*self.waiter.get()).take() } {
                 w.unpark();
@@ -134,15 +151,15 @@ impl<T> JoinHandle<T> {
         monitor: Option<&crate::sysmon::Monitor>,
     ) -> Result<std::thread::Result<T>, Arc<str>> {
         let s = &*self.state;
-        if s.status.load(Ordering::Acquire) != DONE {
+        if s.status.load(Ordering::Acquire) & DONE == 0 {
             let me = park::current();
             let watcher = monitor.map(|m| (m, me.clone()));
-            // SAFETY: status is RUNNING (or DONE, then `complete` ignores `waiter`); only
-            // the joiner — us, the single handle owner — writes it.
+            // SAFETY: status is 0 (or DONE, then `complete` ignores `waiter`); only the
+            // joiner — us, the single handle owner — writes it.
             unsafe { *s.waiter.get() = Some(me) };
             // AcqRel: publish `waiter`; on failure acquire `result`.
             if s.status
-                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 if let Some((m, me)) = &watcher {
@@ -150,7 +167,7 @@ impl<T> JoinHandle<T> {
                         return Err(verdict);
                     }
                 }
-                while s.status.load(Ordering::Acquire) != DONE {
+                while s.status.load(Ordering::Acquire) & DONE == 0 {
                     match &watcher {
                         None => park::park(WaitReason::Join, || {}),
                         Some((m, _)) => {
@@ -172,11 +189,63 @@ impl<T> JoinHandle<T> {
 
     /// True once the green thread has finished (`join` will not block).
     pub fn is_finished(&self) -> bool {
-        self.state.status.load(Ordering::Acquire) == DONE
+        self.state.status.load(Ordering::Acquire) & DONE != 0
     }
 
     /// The green thread's id (as shown by diagnostics).
     pub fn id(&self) -> u64 {
         self.id
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the green thread; its result, once it exists, is dropped at once (module
+    /// docs) rather than with the slot.
+    fn drop(&mut self) {
+        let s = &*self.state;
+        // AcqRel: acquire `result` if DONE is set; release our GONE to `complete`.
+        if s.status.fetch_or(GONE, Ordering::AcqRel) & DONE != 0 {
+            // SAFETY: DONE: the green thread will not touch `result` again, and `complete`
+            // saw no GONE, so it left `result` to us.
+            drop(unsafe { (*s.result.get()).take() });
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A detached green thread's result is dropped exactly once, by whichever of its
+    /// completion and its handle's drop comes second, even though the slot itself lives
+    /// on (the pooled G's reference, here `state`).
+    #[test]
+    fn loom_join_detach_races_completion_drops_result_once() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let state = Arc::new(JoinState::<Counted>::new());
+            let handle = JoinHandle::new(state.clone(), 1);
+            let green = {
+                let (state, drops) = (state.clone(), drops.clone());
+                thread::spawn(move || {
+                    // SAFETY: the green thread's one store, before completion.
+                    unsafe { state.set(Ok(Counted(drops))) };
+                    state.complete();
+                })
+            };
+            drop(handle);
+            green.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            drop(state);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
     }
 }

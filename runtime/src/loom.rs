@@ -1,7 +1,7 @@
 //! The std/loom switch (tokio's `crate::loom`).
 //!
 //! The modules whose interleavings are model-checked (`park::state`, `park::thread`,
-//! `sync::sema`, `sync::waiter`, `netpoll::readiness`, `netpoll::gate`) import their
+//! `sync::sema`, `sync::waiter`, `netpoll::readiness`, `netpoll::gate`, `join`) import their
 //! atomics and locks from here; goro-chan has its own switch for the channel and select
 //! models. Under `RUSTFLAGS="--cfg loom"` they become loom's instrumented types, so
 //! `cargo test --lib loom_` explores every interleaving of those protocols. The rest of the

@@ -203,3 +203,89 @@ fn builder_run_uses_the_builders_options() {
     assert_eq!(workers, 1);
     assert!(depth <= 1000);
 }
+
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A pooled G keeps its (small) join slot until it is reused, so the result of a detached
+/// green thread must be dropped when it finishes, not with the slot; a joined one is
+/// dropped once by its joiner, and a result whose handle is dropped late, by that drop.
+#[test]
+fn results_are_dropped_once_and_promptly() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    run(move || {
+        // Detached before it finishes: dropped when it finishes.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(goro_runtime::sync::WaitGroup::new());
+        gate.add(1);
+        let (d1, g1) = (d.clone(), gate.clone());
+        drop(go(move || {
+            g1.wait();
+            let c = Counted(d1);
+            tx.send(()).unwrap();
+            c
+        }));
+        gate.done();
+        rx.recv().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while d.load(Ordering::SeqCst) < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "detached result never dropped"
+            );
+            goro_runtime::yield_now();
+        }
+        assert_eq!(d.load(Ordering::SeqCst), 1);
+        // Finished first, handle dropped later: dropped by the handle's drop.
+        let h = go({
+            let d = d.clone();
+            move || Counted(d)
+        });
+        while !h.is_finished() {
+            goro_runtime::yield_now();
+        }
+        assert_eq!(
+            d.load(Ordering::SeqCst),
+            1,
+            "the finished result waits for its handle"
+        );
+        drop(h);
+        assert_eq!(d.load(Ordering::SeqCst), 2);
+        // Joined: the joiner owns it.
+        let c = go({
+            let d = d.clone();
+            move || Counted(d)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(d.load(Ordering::SeqCst), 2);
+        drop(c);
+        assert_eq!(d.load(Ordering::SeqCst), 3);
+        // Many detached ones across workers: each dropped exactly once.
+        let wg = goro_runtime::sync::WaitGroup::new();
+        for _ in 0..10_000 {
+            wg.add(1);
+            let (d, wg) = (d.clone(), wg.clone());
+            drop(go(move || {
+                let c = Counted(d);
+                wg.done();
+                c
+            }));
+        }
+        wg.wait();
+        while d.load(Ordering::SeqCst) < 10_003 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "detached results never dropped"
+            );
+            goro_runtime::yield_now();
+        }
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 10_003);
+}

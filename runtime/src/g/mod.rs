@@ -141,6 +141,23 @@ impl Drop for AbortOnUnwind {
 
 pub(crate) type GCoroutine = Coroutine<(), Suspend, (), Stack>;
 
+/// The body of a green thread spawned on a cold stack, boxed until its first resume.
+trait PendingBody: Send {
+    /// Moves the body out of its box (freeing the box now, on the worker that runs the
+    /// green thread first, not when it ends) into a coroutine on `stack`.
+    fn into_coroutine(self: Box<Self>, g: &G, stack: Stack) -> GCoroutine;
+}
+
+/// A [`PendingBody`]: the sized closure, so it can be moved out of its box.
+struct Start<F>(F);
+
+impl<F: FnOnce(&G) + Send + 'static> PendingBody for Start<F> {
+    fn into_coroutine(self: Box<Self>, g: &G, stack: Stack) -> GCoroutine {
+        let Start(body) = *self;
+        g.coroutine(stack, body)
+    }
+}
+
 /// What a G runs on. The stack stays with the G across incarnations (Go's `g.stack`): inside
 /// the coroutine while the G is live, bare while it is dead. One field for both keeps `G`
 /// within four cache lines (see `G`).
@@ -151,7 +168,7 @@ enum Body {
     /// made at the first resume, so the page fault of its first frame is taken by the
     /// worker that runs it, in parallel with the spawner, not by the spawner (a burst of
     /// cold spawns: that fault is most of a spawn's cost).
-    Pending(Stack, Box<dyn FnOnce(&G) + Send>),
+    Pending(Stack, Box<dyn PendingBody>),
     /// Spawned and not yet returned.
     Live(GCoroutine),
     /// For a moment inside [`G::start`]; for good after shutdown unwound the coroutine,
@@ -172,7 +189,7 @@ pub(crate) trait Schedule: Send + Sync + std::fmt::Debug {
     fn coarse_now(&self) -> u64;
 }
 
-/// Called by the scheduler after the G has left the registry: publishes the join result.
+/// Called by the scheduler once the G is dead and counted out: publishes the join result.
 pub(crate) trait Completion: Send + Sync {
     /// The coroutine returned; wake the joiner.
     fn complete(&self);
@@ -426,7 +443,7 @@ impl G {
             panic!("goro: starting a G without a stack");
         };
         let started = if stack.take_cold() {
-            Body::Pending(stack, Box::new(body))
+            Body::Pending(stack, Box::new(Start(body)))
         } else {
             Body::Live(self.coroutine(stack, body))
         };
@@ -481,7 +498,7 @@ impl G {
             panic!("goro: resumed a finished green thread");
         };
         // SAFETY: as in `start`: `slot` holds `Gone`.
-        unsafe { std::ptr::write(slot, Body::Live(self.coroutine(stack, body))) };
+        unsafe { std::ptr::write(slot, Body::Live(body.into_coroutine(self, stack))) };
         match slot {
             Body::Live(co) => co.resume(()),
             _ => unreachable!("made live just above"),
@@ -550,6 +567,16 @@ impl G {
     pub(crate) unsafe fn yielder(&self) -> &Yielder<(), Suspend> {
         // SAFETY: set at coroutine entry, valid for the coroutine's life; we are on it.
         unsafe { &**self.yielder.get() }
+    }
+
+    /// The completion, left in place: the scheduler fires it for a G it pools, whose next
+    /// [`start`](Self::start) drops it.
+    ///
+    /// # Safety
+    /// The caller owns this G's execution and the G is dead.
+    pub(crate) unsafe fn completion(&self) -> Option<&Arc<dyn Completion>> {
+        // SAFETY: exclusive by this function's contract.
+        unsafe { (*self.completion.get()).as_ref() }
     }
 
     /// Takes the completion for the scheduler to fire once the G is dead.

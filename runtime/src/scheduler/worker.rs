@@ -43,6 +43,10 @@ use super::{Remote, Sched};
 use crate::g::{GRef, Status, Suspend, G};
 use crate::park::state::Commit;
 
+/// Largest join slot (`JoinState<T>`, so mostly the result type) a pooled G keeps until its
+/// next start (`finish`).
+const KEPT_JOIN_SLOT_MAX: usize = 256;
+
 /// Polling rounds a searching worker makes before it sleeps.
 const SPIN_ROUNDS: usize = 32;
 
@@ -422,30 +426,10 @@ impl WorkerCtx {
             g.locked_to.store(0, Ordering::Release);
         }
         // SAFETY: we ran `g` to completion; nobody else owns its execution.
-        let completion = unsafe {
-            g.retire();
-            g.take_completion()
-        };
+        unsafe { g.retire() };
         g.diag.set(Status::Dead, 0);
         if g.is_named() {
             g.set_name(None);
-        }
-        // Only the registry and we hold it: nobody can reach it to unpark it any more. A
-        // G with a stack size of its own (`Spawn::stack_size`) is not pooled.
-        if GRef::count(&g) == 2 && g.guard.usable_kib() == sched.stack_kib {
-            // Shrunk only if kept: a G the pools discard frees its whole slot anyway.
-            let shrink = |g: &GRef| {
-                // SAFETY: dead, and exclusively ours (see above).
-                unsafe { g.shrink_dead_stack() }
-            };
-            match p {
-                Some(p) => p.put_dead_g(g, sched, shrink),
-                None => sched.gpool.put(g, shrink),
-            }
-        } else {
-            // A stale `Unparker` still points at it: never reuse it (that waker could wake
-            // the next incarnation); discard it once the last reference goes.
-            drop(sched.registry.remove(&g));
         }
         match p {
             Some(p) => {
@@ -456,8 +440,34 @@ impl WorkerCtx {
                 sched.finished_outside.fetch_add(1, Ordering::AcqRel);
             }
         }
-        if let Some(c) = completion {
-            c.complete();
+        // Only the registry and we hold it: nobody can reach it to unpark it any more. A
+        // G with a stack size of its own (`Spawn::stack_size`) is not pooled.
+        if GRef::count(&g) == 2 && g.guard.usable_kib() == sched.stack_kib {
+            // A small join slot stays in the G until its next start frees it, on the
+            // thread that spawns there (usually the one that allocated it), not here
+            // (`join.rs`); a big one (a big result type) is not held that long.
+            // SAFETY: dead, and exclusively ours until pooled below.
+            match unsafe { g.completion() } {
+                Some(c) if std::mem::size_of_val(&**c) <= KEPT_JOIN_SLOT_MAX => c.complete(),
+                // SAFETY: as above.
+                _ => complete(unsafe { g.take_completion() }),
+            }
+            // Shrunk only if kept: a G the pools discard frees its whole slot anyway.
+            let shrink = |g: &GRef| {
+                // SAFETY: dead, and exclusively ours (see above).
+                unsafe { g.shrink_dead_stack() }
+            };
+            match p {
+                Some(p) => p.put_dead_g(g, sched, shrink),
+                None => sched.gpool.put(g, shrink),
+            }
+        } else {
+            // SAFETY: as above.
+            let completion = unsafe { g.take_completion() };
+            // A stale `Unparker` still points at it: never reuse it (that waker could wake
+            // the next incarnation); discard it once the last reference goes.
+            drop(sched.registry.remove(&g));
+            complete(completion);
         }
     }
 
@@ -536,5 +546,12 @@ impl WorkerCtx {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// Fires a completion taken out of its G, then drops it.
+fn complete(c: Option<Arc<dyn crate::g::Completion>>) {
+    if let Some(c) = c {
+        c.complete();
     }
 }
