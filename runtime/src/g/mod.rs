@@ -141,23 +141,6 @@ impl Drop for AbortOnUnwind {
 
 pub(crate) type GCoroutine = Coroutine<(), Suspend, (), Stack>;
 
-/// The body of a green thread spawned on a cold stack, boxed until its first resume.
-trait PendingBody: Send {
-    /// Moves the body out of its box (freeing the box now, on the worker that runs the
-    /// green thread first, not when it ends) into a coroutine on `stack`.
-    fn into_coroutine(self: Box<Self>, g: &G, stack: Stack) -> GCoroutine;
-}
-
-/// A [`PendingBody`]: the sized closure, so it can be moved out of its box.
-struct Start<F>(F);
-
-impl<F: FnOnce(&G) + Send + 'static> PendingBody for Start<F> {
-    fn into_coroutine(self: Box<Self>, g: &G, stack: Stack) -> GCoroutine {
-        let Start(body) = *self;
-        g.coroutine(stack, body)
-    }
-}
-
 /// What a G runs on. The stack stays with the G across incarnations (Go's `g.stack`): inside
 /// the coroutine while the G is live, bare while it is dead. One field for both keeps `G`
 /// within four cache lines (see `G`).
@@ -168,7 +151,7 @@ enum Body {
     /// made at the first resume, so the page fault of its first frame is taken by the
     /// worker that runs it, in parallel with the spawner, not by the spawner (a burst of
     /// cold spawns: that fault is most of a spawn's cost).
-    Pending(Stack, Box<dyn PendingBody>),
+    Pending(Stack, Box<dyn FnOnce(&G) + Send>),
     /// Spawned and not yet returned.
     Live(GCoroutine),
     /// For a moment inside [`G::start`]; for good after shutdown unwound the coroutine,
@@ -443,7 +426,7 @@ impl G {
             panic!("goro: starting a G without a stack");
         };
         let started = if stack.take_cold() {
-            Body::Pending(stack, Box::new(Start(body)))
+            Body::Pending(stack, Box::new(body))
         } else {
             Body::Live(self.coroutine(stack, body))
         };
@@ -498,7 +481,7 @@ impl G {
             panic!("goro: resumed a finished green thread");
         };
         // SAFETY: as in `start`: `slot` holds `Gone`.
-        unsafe { std::ptr::write(slot, Body::Live(body.into_coroutine(self, stack))) };
+        unsafe { std::ptr::write(slot, Body::Live(self.coroutine(stack, body))) };
         match slot {
             Body::Live(co) => co.resume(()),
             _ => unreachable!("made live just above"),
