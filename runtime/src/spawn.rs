@@ -350,7 +350,7 @@ where
         Some(p) => {
             let counter = &sched.remotes[p.index].started;
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
-            p.ready_next(g, sched);
+            p.ready_next(g, sched, true);
         }
         None => {
             sched.started_outside.fetch_add(1, Ordering::AcqRel);

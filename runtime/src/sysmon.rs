@@ -9,7 +9,8 @@
 //! * **stuck workers**: a worker whose tick counter has not moved for 10 ms is inside one
 //!   green thread that does not yield (a long computation, or a blocking call made
 //!   without `goro::blocking`). Green threads are not preempted, but the stuck worker's
-//!   queue is not stranded: sysmon wakes an idle worker, which steals it. With
+//!   queue is not stranded: sysmon wakes an idle worker, which steals it (after 1 ms
+//!   already, if a worker is asleep: a small netpoll batch is not shared at once). With
 //!   `Builder::warn_long_running` it also prints the green thread's id and spawn site;
 //! * **deadlock detection** (Go's `checkdead`, when enabled): see [`Monitor`].
 //!
@@ -265,6 +266,12 @@ impl Sysmon {
             let own = &sched.procs[i].ownership;
             if stuck_ms < BLOCKED_AFTER_MS || sched.idle.is_sleeping(i) {
                 continue;
+            }
+            if stuck_ms < STUCK_AFTER_MS && (!r.stealer.is_empty() || !r.runnext.is_empty()) {
+                // Green threads queued behind one that has run for a millisecond: wake an
+                // idle worker to steal them (a small netpoll batch is not shared at once,
+                // `worker::NETPOLL_SHARE`; a spawn or wake-up would have woken one).
+                sched.wake_idle_worker();
             }
             if stuck_ms < STUCK_AFTER_MS
                 && !(sched.handoff && own.in_g() && blocked_in_kernel(&r.tid))

@@ -653,3 +653,53 @@ mod unix {
         assert_eq!(&t.join().unwrap(), b"ok");
     }
 }
+
+/// Two connections become readable in one netpoll batch, and each green thread then
+/// computes for 300 ms without yielding. A small batch is not shared at once (the poller
+/// runs it, `worker::NETPOLL_SHARE`), but work queued behind a long green thread is: the
+/// two must overlap on the two workers, not run one after the other.
+#[test]
+fn a_small_netpoll_batch_of_long_green_threads_runs_in_parallel() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let starts = rt(2).block_on(move || {
+        let listener = TcpListener::from_std(listener).unwrap();
+        let client = std::thread::spawn(move || {
+            let mut a = std::net::TcpStream::connect(addr).unwrap();
+            let mut b = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(Duration::from_millis(100)); // both readers park
+            a.write_all(b"x").unwrap();
+            b.write_all(b"x").unwrap();
+            let mut byte = [0u8; 1];
+            a.read_exact(&mut byte).unwrap();
+            b.read_exact(&mut byte).unwrap();
+        });
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (mut s, _) = listener.accept().unwrap();
+                go(move || {
+                    let mut byte = [0u8; 1];
+                    s.read_exact(&mut byte).unwrap();
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(300) {
+                        std::hint::spin_loop();
+                    }
+                    s.write_all(b"y").unwrap();
+                    start
+                })
+            })
+            .collect();
+        let starts: Vec<Instant> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        client.join().unwrap();
+        starts
+    });
+    let gap = if starts[0] > starts[1] {
+        starts[0] - starts[1]
+    } else {
+        starts[1] - starts[0]
+    };
+    assert!(
+        gap < Duration::from_millis(150),
+        "ran one after the other: {gap:?} apart"
+    );
+}

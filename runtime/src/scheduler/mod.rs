@@ -32,7 +32,8 @@
 //! 3. Workers and counters: `Remote`'s counters are written only by the processor's own
 //!    worker (plain load + store, no RMW); readers (sysmon, `metrics`) tolerate staleness.
 //! 4. No ready G is left behind while every worker sleeps: a submitter that sees no
-//!    searching worker wakes one (`wake_idle_worker`), and the last searcher to sleep
+//!    searching worker wakes one (`wake_idle_worker`) — a netpoll batch's submitter is
+//!    the worker that polled, which runs the batch itself — and the last searcher to sleep
 //!    re-checks every queue after a `SeqCst` fence (`wake_if_work_pending`, paired with
 //!    `Idle::should_wake`; see `idle.rs`).
 //! 5. At most one sleeping worker is the timekeeper (`timekeeper`, a CAS from
@@ -47,7 +48,10 @@
 //! Readying work that another worker could run (a push to a local queue, the global queue)
 //! wakes a sleeping worker only if nobody is searching. Putting a G in `runnext` wakes
 //! nobody (tokio's LIFO-slot rule): the G runs next here, and waking a worker to watch it
-//! would cost a futex round trip per channel hand-off.
+//! would cost a futex round trip per channel hand-off. Green threads readied by a netpoll
+//! batch wake nobody one by one; the poller wakes one worker afterwards if the batch left
+//! `NETPOLL_SHARE` or more queued (`worker.rs`), and sysmon wakes one for a queue that
+//! waits behind a long-running green thread (`sysmon::retake`).
 
 pub(crate) mod context;
 pub(crate) mod gpool;
@@ -371,7 +375,7 @@ pub(crate) fn ready(g: GRef) {
         Some(ctx) if g.belongs_to(&*ctx.sched) => match ctx.p_access() {
             Some(p) => {
                 g.diag.set(Status::Runnable, ctx.sched.coarse_now());
-                p.ready_next(g, &ctx.sched);
+                p.ready_next(g, &ctx.sched, !ctx.polling.get());
                 None
             }
             None => Some(g),

@@ -110,12 +110,20 @@ impl Processor {
     }
 
     /// Puts a readied G in `runnext`; a G it displaces goes to the local queue, where
-    /// another worker could take it, so that case may wake one.
-    pub(crate) fn ready_next(&self, g: GRef, sched: &Sched) {
+    /// another worker could take it, so that case may wake one — unless `share` is false
+    /// (a netpoll batch, whose poller decides once, after the batch: `worker.rs`).
+    pub(crate) fn ready_next(&self, g: GRef, sched: &Sched, share: bool) {
         if let Some(old) = sched.remotes[self.index].runnext.put(g) {
             self.push_local(old, sched);
-            sched.wake_idle_worker();
+            if share {
+                sched.wake_idle_worker();
+            }
         }
+    }
+
+    /// Green threads in the local queue (not counting `runnext`).
+    pub(crate) fn queued(&self) -> usize {
+        self.local.len()
     }
 
     /// Queues `g` at the tail of the local queue; overflow moves the older half to the

@@ -47,6 +47,16 @@ use crate::park::state::Commit;
 /// next start (`finish`).
 const KEPT_JOIN_SLOT_MAX: usize = 256;
 
+/// Green threads a netpoll batch must leave queued on this processor before the poller
+/// wakes an idle worker to share them (`poll_quietly`). Fewer are cheaper to run here:
+/// each is typically a read, a little work and a write, a few microseconds, while a
+/// wake-up costs a futex call here and a context switch there, and an extra awake worker
+/// spins for tens of microseconds — on a machine whose other cores are busy (a client on
+/// the same host), CPU taken from them. Work left queued longer is shared anyway: sysmon
+/// wakes a worker for a processor whose queue waits behind one green thread for a
+/// millisecond (`sysmon::retake`).
+const NETPOLL_SHARE: usize = 8;
+
 /// Polling rounds a searching worker makes before it sleeps.
 const SPIN_ROUNDS: usize = 32;
 
@@ -69,6 +79,9 @@ pub(crate) struct WorkerCtx {
     pub(super) spare: Arc<Spare>,
     /// `lock_os_thread` calls not yet undone by the green thread running here.
     pub(super) lock_depth: Cell<u32>,
+    /// True while this worker delivers a netpoll batch: readied green threads displaced
+    /// from `runnext` wake nobody (`poll_quietly` decides once, after the batch).
+    pub(super) polling: Cell<bool>,
 }
 
 /// Access to the calling worker's processor from code that may run inside a green thread
@@ -145,6 +158,7 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         current: Cell::new(ptr::null()),
         spare,
         lock_depth: Cell::new(0),
+        polling: Cell::new(false),
     };
     ctx.set_p(index);
     context::set_worker(&ctx);
@@ -308,10 +322,24 @@ impl WorkerCtx {
         if !poller.has_waiters() {
             return None;
         }
-        match poller.poll(Some(std::time::Duration::ZERO)) {
+        match self.poll_quietly(p, Some(std::time::Duration::ZERO)) {
             Some(n) if n > 0 => p.next(&self.sched),
             _ => None,
         }
+    }
+
+    /// Polls the network (`None`: another thread holds the poller), readying the green
+    /// threads it finds onto this processor without a wake-up each; then wakes one idle
+    /// worker if the batch left `NETPOLL_SHARE` or more queued here. tokio's worker,
+    /// which parks on its I/O driver, likewise notifies nobody while it delivers a batch.
+    fn poll_quietly(&self, p: &Processor, timeout: Option<std::time::Duration>) -> Option<usize> {
+        self.polling.set(true);
+        let n = self.sched.poller.poll(timeout);
+        self.polling.set(false);
+        if p.queued() >= NETPOLL_SHARE {
+            self.sched.wake_idle_worker();
+        }
+        n
     }
 
     fn run_timers(&self) {
@@ -494,7 +522,7 @@ impl WorkerCtx {
                 sleeper.park_external(|| {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                     // Another worker's non-blocking poll holds the poller for a moment.
-                    while sched.poller.poll(timeout).is_none() {
+                    while self.poll_quietly(p, timeout).is_none() {
                         std::thread::yield_now();
                     }
                 });
