@@ -336,7 +336,9 @@ impl WorkerCtx {
         self.polling.set(true);
         let n = self.sched.poller.poll(timeout);
         self.polling.set(false);
-        if p.queued() >= NETPOLL_SHARE {
+        // Only after a batch that readied something: a refused turn (`None`, retried by
+        // the timekeeper in a loop) or an empty poll queued nothing to share.
+        if n.is_some_and(|k| k > 0) && p.queued() >= NETPOLL_SHARE {
             self.sched.wake_idle_worker();
         }
         n
