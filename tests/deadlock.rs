@@ -22,6 +22,8 @@ struct Case {
     run: fn(),
     /// `Some(texts)`: the child must fail and its stderr contain each text.
     fails_with: Option<&'static [&'static str]>,
+    /// A child that succeeds must print each of these to stderr.
+    prints: &'static [&'static str],
 }
 
 fn deadlock_under_run_is_reported_with_the_dump() {
@@ -124,7 +126,85 @@ fn a_green_thread_waiting_for_a_goro_mutex_an_os_thread_holds_is_waited_for() {
     assert_eq!(v, 7);
 }
 
+/// goro's signal thread is one of its own: once nothing listens any more, a deadlock is
+/// certain again (before, any `notify` turned detection off for good).
+fn a_deadlock_after_signals_were_watched_is_still_reported() {
+    let rx = goro::signal::notify(&[libc::SIGUSR1]).unwrap();
+    drop(rx);
+    goro::run(|| {
+        let (_tx, rx) = chan::bounded::<u8>(0);
+        let _ = rx.recv();
+    });
+    unreachable!("run returned from a deadlock");
+}
+
+/// Every green thread parked while a signal is watched: a signal could still wake one, so
+/// no verdict — one "possible deadlock" report, then the signal comes and all is well.
+fn a_stall_while_a_signal_is_watched_is_reported_as_possible() {
+    let pid = std::process::id() as i32;
+    let got = goro::Runtime::builder()
+        .possible_deadlock_after(Duration::from_millis(300))
+        .run(move || {
+            let rx = goro::signal::notify(&[libc::SIGUSR1]).unwrap();
+            let waiter = goro::go(move || rx.recv().unwrap());
+            // An OS thread goro does not know raises the signal a second later.
+            std::thread::Builder::new()
+                .name("late-signaller".into())
+                .spawn(move || {
+                    std::thread::sleep(Duration::from_secs(1));
+                    // SAFETY: kill(2) on our own process with a caught signal.
+                    unsafe { libc::kill(pid, libc::SIGUSR1) };
+                })
+                .unwrap();
+            waiter.join().unwrap()
+        });
+    assert_eq!(got, libc::SIGUSR1);
+}
+
+/// An OS thread goro does not know (here a stand-in for a library's pool) rules the
+/// verdict out; the report names it, and the program goes on.
+fn a_stall_behind_an_unknown_os_thread_names_it() {
+    let got = goro::Runtime::builder()
+        .possible_deadlock_after(Duration::from_millis(300))
+        .run(|| {
+            let (tx, rx) = chan::bounded::<u32>(0);
+            let t = std::thread::Builder::new()
+                .name("pool-worker-3".into())
+                .spawn(move || {
+                    std::thread::sleep(Duration::from_secs(1));
+                    tx.send(9).unwrap();
+                })
+                .unwrap();
+            let v = rx.recv().unwrap();
+            t.join().unwrap();
+            v
+        });
+    assert_eq!(got, 9);
+}
+
 const CASES: &[Case] = &[
+    Case {
+        name: "a_deadlock_after_signals_were_watched_is_still_reported",
+        run: a_deadlock_after_signals_were_watched_is_still_reported,
+        fails_with: Some(&[goro::DEADLOCK_MESSAGE, "[chan receive"]),
+        prints: &[],
+    },
+    Case {
+        name: "a_stall_while_a_signal_is_watched_is_reported_as_possible",
+        run: a_stall_while_a_signal_is_watched_is_reported_as_possible,
+        fails_with: None,
+        prints: &[
+            "goro: possible deadlock",
+            "goro-signal: 1 signal(s) watched",
+            "[chan receive",
+        ],
+    },
+    Case {
+        name: "a_stall_behind_an_unknown_os_thread_names_it",
+        run: a_stall_behind_an_unknown_os_thread_names_it,
+        fails_with: None,
+        prints: &["goro: possible deadlock", "\"pool-worker-3\", not goro's"],
+    },
     Case {
         name: "deadlock_under_run_is_reported_with_the_dump",
         run: deadlock_under_run_is_reported_with_the_dump,
@@ -133,36 +213,43 @@ const CASES: &[Case] = &[
             "[chan receive",
             "2 live green threads",
         ]),
+        prints: &[],
     },
     Case {
         name: "builder_run_reports_a_deadlock_like_run",
         run: builder_run_reports_a_deadlock_like_run,
         fails_with: Some(&[goro::DEADLOCK_MESSAGE, "[chan receive"]),
+        prints: &[],
     },
     Case {
         name: "block_on_with_detection_panics_and_the_runtime_recovers",
         run: block_on_with_detection_panics_and_the_runtime_recovers,
         fails_with: None,
+        prints: &[],
     },
     Case {
         name: "an_os_thread_that_sleeps_then_sends_is_waited_for",
         run: an_os_thread_that_sleeps_then_sends_is_waited_for,
         fails_with: None,
+        prints: &[],
     },
     Case {
         name: "an_os_thread_that_computes_then_sends_is_waited_for",
         run: an_os_thread_that_computes_then_sends_is_waited_for,
         fails_with: None,
+        prints: &[],
     },
     Case {
         name: "an_os_thread_waiting_on_std_mpsc_then_sending_is_waited_for",
         run: an_os_thread_waiting_on_std_mpsc_then_sending_is_waited_for,
         fails_with: None,
+        prints: &[],
     },
     Case {
         name: "a_green_thread_waiting_for_a_goro_mutex_an_os_thread_holds_is_waited_for",
         run: a_green_thread_waiting_for_a_goro_mutex_an_os_thread_holds_is_waited_for,
         fails_with: None,
+        prints: &[],
     },
 ];
 
@@ -173,7 +260,10 @@ fn check(case: &Case) -> Result<(), String> {
     let out = try_output_within(cmd, Duration::from_secs(60))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     match (case.fails_with, out.status.success()) {
-        (None, true) => Ok(()),
+        (None, true) => match case.prints.iter().find(|t| !stderr.contains(*t)) {
+            None => Ok(()),
+            Some(t) => Err(format!("stderr lacks {t:?}:\n{stderr}")),
+        },
         (None, false) => Err(format!("failed:\n{stderr}")),
         (Some(_), true) => Err("succeeded, but must report a deadlock".into()),
         (Some(texts), false) => match texts.iter().find(|t| !stderr.contains(*t)) {

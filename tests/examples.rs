@@ -220,3 +220,11 @@ fn liveness_prints_all_scenarios() {
         .filter(|l| l.starts_with("| ") && l.ends_with(" ms |"));
     assert_eq!(rows.count(), 24, "{out}");
 }
+
+#[test]
+fn blocked_calls_prints_every_client() {
+    // Figures, not assertions on time: 200 requests each way must complete and print a row.
+    let out = run_ok("blocked_calls", &["200"]);
+    let rows = out.lines().filter(|l| l.starts_with("| ") && l.contains(" s |"));
+    assert_eq!(rows.count(), 4, "{out}");
+}

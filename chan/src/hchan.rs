@@ -440,6 +440,7 @@ impl<T> Chan<T> {
         // SAFETY: lock held.
         let s = unsafe { self.locked() };
         s.rx_gone = true;
+        self.closed_hint.store(true, Ordering::Release); // `Sender::is_closed` says so now
         let mut dropped = Vec::with_capacity(s.ring.len());
         while let Some(v) = s.ring.pop() {
             dropped.push(v);

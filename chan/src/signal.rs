@@ -26,7 +26,7 @@
 //! # Lock order
 //! `REGISTRY` is a leaf: `try_send` never blocks, and nothing else is locked under it.
 
-use goro_runtime::__private::Mutex;
+use goro_runtime::__private::{helpers, Mutex};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -185,7 +185,22 @@ fn start_dispatcher() -> io::Result<()> {
         .name("goro-signal".into())
         .spawn(move || dispatch(read_fd))?;
     PIPE_WRITE.store(write_fd, Ordering::Release);
+    // Deadlock detection knows this thread, and asks how many signals it delivers to a
+    // live channel: while any, a signal from outside could wake a green thread.
+    helpers::thread_started();
+    helpers::count_signal_watches_with(live_watches);
     Ok(())
+}
+
+/// The signals with at least one listener whose channel still has a receiver.
+fn live_watches() -> usize {
+    let reg = REGISTRY.lock();
+    reg.as_ref().map_or(0, |reg| {
+        reg.signals
+            .values()
+            .filter(|c| c.listeners.iter().any(|tx| !tx.is_closed()))
+            .count()
+    })
 }
 
 /// The dispatcher thread: reads signal numbers from the pipe and fans them out.

@@ -11,6 +11,8 @@ use crate::sysmon::Monitor;
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// Largest number of workers accepted.
 pub const MAX_WORKERS: usize = 4096;
+/// Default [`Builder::possible_deadlock_after`].
+pub const DEFAULT_POSSIBLE_DEADLOCK_AFTER: Duration = Duration::from_secs(10);
 /// Default budget of worker threads, spares for processor handoff included (Go's
 /// `debug.SetMaxThreads` default).
 pub const DEFAULT_MAX_THREADS: usize = 10_000;
@@ -27,6 +29,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
     detect_deadlocks: bool,
+    possible_deadlock_after: Duration,
     warn_long_running: Option<Duration>,
     max_threads: usize,
 }
@@ -44,6 +47,7 @@ impl Builder {
             workers: None,
             stack_size: DEFAULT_STACK_SIZE,
             detect_deadlocks: false,
+            possible_deadlock_after: DEFAULT_POSSIBLE_DEADLOCK_AFTER,
             warn_long_running: warn_from_env(),
             max_threads: DEFAULT_MAX_THREADS,
         }
@@ -71,6 +75,18 @@ impl Builder {
     /// because a program embedding goro may have OS threads that will send later.
     pub fn detect_deadlocks(mut self, on: bool) -> Self {
         self.detect_deadlocks = on;
+        self
+    }
+
+    /// With deadlock detection on: when every green thread has been parked this long
+    /// (default 10 s) and nothing inside the runtime can wake one, but something outside
+    /// it could — an OS thread goro does not know (the program's own, a library's pool),
+    /// signals watched with `goro::signal::notify`, an OS thread parked in a goro call —
+    /// print one "possible deadlock" report to stderr (the dump, and what could still wake
+    /// a green thread, OS threads by name) and go on running. It is no verdict: the
+    /// verdict is pronounced only when it is certain. `Duration::ZERO` turns it off.
+    pub fn possible_deadlock_after(mut self, after: Duration) -> Self {
+        self.possible_deadlock_after = after;
         self
     }
 
@@ -118,7 +134,11 @@ impl Builder {
             )));
         }
         crate::stacks::check_env()?;
-        let monitor = Monitor::new(self.detect_deadlocks, self.warn_long_running);
+        let monitor = Monitor::new(
+            self.detect_deadlocks,
+            Some(self.possible_deadlock_after),
+            self.warn_long_running,
+        );
         Runtime::start(workers, self.stack_size, self.max_threads, monitor)
     }
 }

@@ -100,7 +100,9 @@ mod scope;
 pub mod sync;
 
 pub use blocking::blocking;
-pub use builder::{Builder, DEFAULT_MAX_THREADS, MAX_STACK_SIZE, MAX_WORKERS};
+pub use builder::{
+    Builder, DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, MAX_STACK_SIZE, MAX_WORKERS,
+};
 pub use diag::dump::dump;
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics};
@@ -121,6 +123,7 @@ pub mod __private {
     pub use crate::lock::{Mutex, MutexGuard};
     pub use crate::loom::spin;
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
+    pub use crate::sysmon::helpers;
     pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }
 

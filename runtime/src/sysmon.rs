@@ -62,12 +62,20 @@ const CONFIRM: Duration = Duration::from_millis(100);
 /// Tick bounds (Go: 20 µs .. 10 ms).
 const MIN_DELAY: Duration = Duration::from_millis(1);
 const MAX_DELAY: Duration = Duration::from_millis(10);
-/// A worker whose tick counter stands still this long is stuck in one green thread
+/// While a processor is held by a thread blocked in the kernel, or was just handed off,
+/// sysmon ticks this often (Go's sysmon starts at 20 µs): a burst of green threads that
+/// each block their thread in a `std` call is handed off at this pace, not one processor
+/// per millisecond.
+const URGENT_DELAY: Duration = Duration::from_micros(50);
+/// A worker whose switch counter stands still this long is stuck in one green thread
 /// (Go's `forcePreemptNS`).
-const STUCK_AFTER_MS: u64 = 10;
+const STUCK_AFTER: Duration = Duration::from_millis(10);
 /// ... or this long, if its thread is blocked in the kernel (a system call: Go hands such
-/// a processor off after 20 µs; sysmon ticks every millisecond while there is work).
-const BLOCKED_AFTER_MS: u64 = 1;
+/// a processor off when it sees it in the same call at two rounds in a row, 20 µs apart at
+/// the least). With green threads queued behind the call: at first sight (`retake`).
+const BLOCKED_AFTER: Duration = Duration::from_micros(40);
+/// Green threads queued behind one that has run this long are offered to an idle worker.
+const SHARE_AFTER: Duration = Duration::from_millis(1);
 /// Timer backstop: fire timers this overdue (no worker entered its scheduler meanwhile).
 const TIMER_BACKSTOP: Duration = Duration::from_millis(2);
 /// Network backstop: poll if nobody has for this long.
@@ -80,6 +88,9 @@ pub const DEADLOCK_MESSAGE: &str = "fatal: all goroutines are asleep - deadlock!
 #[derive(Debug)]
 pub(crate) struct Monitor {
     detect_deadlocks: bool,
+    /// A "possible deadlock" report is printed once every green thread has been parked
+    /// this long while something outside the runtime rules a verdict out (`None`: off).
+    possible_after: Option<Duration>,
     /// Long-running green threads are reported past this (`None`: off).
     warn_after: Option<Duration>,
     /// sysmon sleeps here; shutdown unparks it.
@@ -90,13 +101,19 @@ pub(crate) struct Monitor {
 #[derive(Debug, Default)]
 struct MonitorState {
     verdict: Option<Arc<str>>,
-    watchers: Vec<Unparker>,
+    /// `block_on` callers, with their OS thread ids.
+    watchers: Vec<(Unparker, libc::pid_t)>,
 }
 
 impl Monitor {
-    pub(crate) fn new(detect_deadlocks: bool, warn_after: Option<Duration>) -> Monitor {
+    pub(crate) fn new(
+        detect_deadlocks: bool,
+        possible_after: Option<Duration>,
+        warn_after: Option<Duration>,
+    ) -> Monitor {
         Monitor {
             detect_deadlocks,
+            possible_after: possible_after.filter(|d| !d.is_zero()),
             warn_after,
             parker: ThreadParker::new(),
             state: Mutex::new(MonitorState::default()),
@@ -114,22 +131,24 @@ impl Monitor {
 
     /// Registers a `block_on` caller to be woken with the verdict; returns the verdict if
     /// it is already in (invariant 1).
+    /// Called on the `block_on` caller's own thread.
     pub(crate) fn watch(&self, who: Unparker) -> Option<Arc<str>> {
         let mut st = self.state();
         if st.verdict.is_none() {
-            st.watchers.push(who);
+            st.watchers.push((who, current_tid()));
         }
         st.verdict.clone()
     }
 
     /// Drops a watcher that finished normally.
     pub(crate) fn unwatch(&self, who: &Unparker) {
-        self.state().watchers.retain(|w| !w.will_wake(who));
+        self.state().watchers.retain(|(w, _)| !w.will_wake(who));
     }
 
-    /// `block_on` callers watching for the verdict (OS threads goro knows about).
-    fn watchers(&self) -> usize {
-        self.state().watchers.len()
+    /// The OS thread ids of the `block_on` callers watching for the verdict (threads goro
+    /// knows about).
+    fn watcher_tids(&self) -> Vec<libc::pid_t> {
+        self.state().watchers.iter().map(|&(_, tid)| tid).collect()
     }
 
     pub(crate) fn verdict(&self) -> Option<Arc<str>> {
@@ -147,7 +166,7 @@ impl Monitor {
             st.verdict = Some(report.into());
             std::mem::take(&mut st.watchers)
         };
-        for w in watchers {
+        for (w, _) in watchers {
             w.unpark();
         }
     }
@@ -162,19 +181,57 @@ pub(crate) fn spawn(
     let weak = Arc::downgrade(sched);
     std::thread::Builder::new()
         .name("goro-sysmon".into())
-        .spawn(move || Sysmon::new(monitor).run(weak))
+        .spawn(move || {
+            precise_sleeps();
+            Sysmon::new(monitor).run(weak)
+        })
+}
+
+/// Waits `d` without leaving the run queue (yielding the CPU meanwhile): on a busy
+/// machine a timed sleep of 50 µs ends hundreds of microseconds late, once the woken
+/// thread gets a CPU again, and sysmon's pace in a burst of handoffs is the pace of the
+/// handoffs.
+fn pause_runnable(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::thread::yield_now();
+    }
+}
+
+/// sysmon's 50 µs sleeps mean 50 µs: the default timer slack (50 µs) would double them.
+fn precise_sleeps() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread's slack.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+}
+
+/// How soon sysmon's next round should come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pace {
+    /// Nothing to do: back off towards `MAX_DELAY`.
+    Idle,
+    /// Something was done: `MIN_DELAY`.
+    Busy,
+    /// A processor is held by a blocked thread, or was just handed off: `URGENT_DELAY`.
+    Urgent,
 }
 
 struct Sysmon {
     monitor: Arc<Monitor>,
-    /// Per processor: (tick counter, coarse ms when it last changed).
-    seen_ticks: Vec<(u64, u64)>,
+    /// Per processor: (its owner's switch counter, when it last changed).
+    seen_ticks: Vec<(u64, Instant)>,
+    /// Worker threads' `stat` files.
+    stats: ThreadStats,
+    /// This round's processors to hand off: (index, owner's switch count when seen).
+    stuck: Vec<(usize, u64)>,
     /// Green threads already named by the long-running warning (still running).
     warned: Vec<u64>,
     /// Netpoller poll count at the last check, and when it last changed.
     seen_polls: Option<(u64, Instant)>,
     /// Deadlock candidate: progress counter and when it was first seen quiescent.
     candidate: Option<(u64, Instant)>,
+    /// Quiescent inside while something outside could wake a green thread: progress
+    /// counter, since when, and whether the "possible deadlock" report was printed.
+    stalled: Option<(u64, Instant, bool)>,
 }
 
 impl Sysmon {
@@ -182,9 +239,12 @@ impl Sysmon {
         Sysmon {
             monitor,
             seen_ticks: Vec::new(),
+            stats: ThreadStats::default(),
+            stuck: Vec::new(),
             warned: Vec::new(),
             seen_polls: None,
             candidate: None,
+            stalled: None,
         }
     }
 
@@ -195,23 +255,28 @@ impl Sysmon {
             if sched.is_shutdown() {
                 return;
             }
-            let busy = self.tick(&sched);
-            delay = if busy {
-                MIN_DELAY
-            } else {
-                (delay * 2).min(MAX_DELAY)
+            let pace = self.tick(&sched);
+            delay = match pace {
+                Pace::Urgent => URGENT_DELAY,
+                Pace::Busy => MIN_DELAY,
+                Pace::Idle => (delay * 2).clamp(MIN_DELAY, MAX_DELAY),
             };
             // Holding `sched` while asleep is fine: shutdown unparks us and joins us.
-            self.monitor.parker.park_until(Some(Instant::now() + delay));
+            if pace == Pace::Urgent {
+                pause_runnable(delay);
+            } else {
+                self.monitor.parker.park_until(Some(Instant::now() + delay));
+            }
         }
     }
 
-    /// One round. True if it found something to do (tick faster).
-    fn tick(&mut self, sched: &Arc<Sched>) -> bool {
-        let now_ms = sched.tick_clock();
+    /// One round; how soon the next should come.
+    fn tick(&mut self, sched: &Arc<Sched>) -> Pace {
+        sched.tick_clock();
         let now = Instant::now();
-        let mut busy = self.netpoll_backstop(sched, now);
-        busy |= self.retake(sched, now_ms);
+        let retake = self.retake(sched, now);
+        let mut busy = retake != Pace::Idle;
+        busy |= self.netpoll_backstop(sched, now);
         busy |= self.timer_backstop(sched, now);
         // Give the memory of freed stacks back to the kernel, a batch per tick.
         busy |= crate::stacks::release_free_stacks();
@@ -220,7 +285,11 @@ impl Sysmon {
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }
-        busy
+        match retake {
+            Pace::Urgent => Pace::Urgent,
+            _ if busy => Pace::Busy,
+            _ => Pace::Idle,
+        }
     }
 
     /// Polls the network if green threads wait on it and nobody polled for a while.
@@ -246,58 +315,80 @@ impl Sysmon {
         }
     }
 
-    /// Spots workers stuck in one green thread for `STUCK_AFTER_MS` and hands their
-    /// processors to other threads (`scheduler/handoff.rs`); without handoff, wakes a
-    /// worker to steal their queued work.
-    fn retake(&mut self, sched: &Arc<Sched>, now_ms: u64) -> bool {
+    /// Looks at every processor once and hands off each one whose worker is blocked in
+    /// the kernel inside a green thread (after `BLOCKED_AFTER`) or has been inside one
+    /// green thread for `STUCK_AFTER` (`scheduler/handoff.rs`); without handoff, wakes a
+    /// worker to steal their queued work. `Urgent` after a round that handed a processor
+    /// off (its new owner may block right away), `Busy` while one is held by a blocked or
+    /// stuck thread.
+    fn retake(&mut self, sched: &Arc<Sched>, now: Instant) -> Pace {
         let n = sched.num_workers();
-        self.seen_ticks.resize(n, (0, now_ms));
-        let mut stuck = false;
+        self.seen_ticks.resize(n, (0, now));
+        let mut pace = Pace::Idle;
         for i in 0..n {
-            let r = &sched.remotes[i];
-            // Progress: the owner left a green thread or touched its processor from one.
-            let ticks = sched.procs[i].ownership.epoch();
-            let (seen, since) = &mut self.seen_ticks[i];
-            if *seen != ticks {
-                (*seen, *since) = (ticks, now_ms);
-                continue;
-            }
-            let stuck_ms = now_ms.saturating_sub(*since);
             let own = &sched.procs[i].ownership;
-            if stuck_ms < BLOCKED_AFTER_MS || sched.idle.is_sleeping(i) {
+            // Progress: the owner left a green thread or touched its processor from one.
+            let epoch = own.epoch();
+            let (seen, since) = &mut self.seen_ticks[i];
+            let first_sight = *seen != epoch;
+            if first_sight {
+                (*seen, *since) = (epoch, now);
+            }
+            let stuck_for = now.duration_since(*since);
+            if sched.idle.is_sleeping(i) {
                 continue;
             }
-            if stuck_ms < STUCK_AFTER_MS && (!r.stealer.is_empty() || !r.runnext.is_empty()) {
+            let r = &sched.remotes[i];
+            let queued = !r.stealer.is_empty() || !r.runnext.is_empty();
+            let in_g = own.in_g();
+            let blocked = sched.handoff
+                && in_g
+                && (first_sight || stuck_for >= BLOCKED_AFTER)
+                && self.stats.blocked_in_kernel(&r.tid);
+            if blocked && first_sight && !queued {
+                // Go retakes a processor seen in the same system call at two rounds in a
+                // row: look again within a millisecond. One whose queue waits behind the
+                // call is taken at first sight: a burst of green threads that each block
+                // in a `std` call is handed off one per round, not one per two.
+                pace = pace.max(Pace::Busy);
+                continue;
+            }
+            if blocked || stuck_for >= STUCK_AFTER {
+                // Blocked in a call, or stuck in one green thread (or its worker is between
+                // loops for 10 ms, which only happens when it is descheduled: then nothing
+                // is handed off).
+                pace = pace.max(Pace::Busy);
+                if sched.handoff && in_g {
+                    self.stuck.push((i, epoch));
+                } else if queued {
+                    sched.wake_idle_worker();
+                }
+            } else if stuck_for >= SHARE_AFTER && queued {
                 // Green threads queued behind one that has run for a millisecond: wake an
                 // idle worker to steal them (a small netpoll batch is not shared at once,
                 // `worker::NETPOLL_SHARE`; a spawn or wake-up would have woken one).
                 sched.wake_idle_worker();
             }
-            if stuck_ms < STUCK_AFTER_MS
-                && !(sched.handoff && own.in_g() && blocked_in_kernel(&r.tid))
-            {
-                continue;
+        }
+        if !self.stuck.is_empty() {
+            // Only a handoff that happened makes the pace urgent: at the thread budget
+            // sysmon must not spin.
+            if hand_off(sched, &self.stuck) > 0 {
+                pace = Pace::Urgent;
             }
-            // Stuck in one green thread (or its worker is between loops for 10 ms, which
-            // only happens when it is descheduled: then nothing is handed off).
-            if sched.handoff && own.in_g() {
-                if hand_off(sched, i, ticks) {
-                    self.seen_ticks[i].1 = now_ms; // the new owner gets a fresh 10 ms
-                }
-                stuck = true;
-            } else if !r.stealer.is_empty() || !r.runnext.is_empty() {
-                sched.wake_idle_worker();
-                stuck = true;
+            for &(i, _) in &self.stuck {
+                self.seen_ticks[i].0 = u64::MAX; // the next owner is new: a first sight
             }
+            self.stuck.clear();
         }
         let lost = sched
             .lost_running
             .load(std::sync::atomic::Ordering::Acquire)
             > 0;
-        if let (Some(limit), true) = (self.monitor.warn_after, stuck || lost) {
+        if let (Some(limit), true) = (self.monitor.warn_after, pace != Pace::Idle || lost) {
             warn_long_running(sched, limit, &mut self.warned);
         }
-        stuck
+        pace
     }
 
     /// Fires timers overdue by `TIMER_BACKSTOP` that no worker got to (every one busy or
@@ -313,14 +404,25 @@ impl Sysmon {
     }
 
     fn check_deadlock(&mut self, sched: &Sched, now: Instant) {
-        if !is_quiescent(sched, &self.monitor) {
+        if !is_quiescent(sched) {
             self.candidate = None;
+            self.stalled = None;
             return;
         }
         let progress = progress(sched);
+        let outside = outside_wakers(sched, &self.monitor);
+        if !outside.is_empty() {
+            self.candidate = None;
+            self.possible_deadlock(sched, progress, now, &outside);
+            return;
+        }
+        self.stalled = None;
         match self.candidate {
             Some((p, since)) if p == progress => {
-                if now.duration_since(since) >= CONFIRM && is_quiescent(sched, &self.monitor) {
+                if now.duration_since(since) >= CONFIRM
+                    && is_quiescent(sched)
+                    && outside_wakers(sched, &self.monitor).is_empty()
+                {
                     let report = format!(
                         "{DEADLOCK_MESSAGE}\n\n{}",
                         crate::diag::dump::dump_runtime(sched)
@@ -331,38 +433,97 @@ impl Sysmon {
             _ => self.candidate = Some((progress, now)),
         }
     }
-}
 
-/// Gives processor `i`, whose worker has been inside one green thread since the processor
-/// counted `ticks` switches, to a spare (started if none is idle and the budget allows).
-/// True if it was handed off.
-fn hand_off(sched: &Arc<Sched>, i: usize, ticks: u64) -> bool {
-    let spare = match sched.spares.take() {
-        Some(spare) => spare,
-        None => match crate::scheduler::worker::spawn_spare(sched) {
-            Ok(spare) => spare,
-            Err(_) => return false, // the budget (warned once) or the OS refused a thread
-        },
-    };
-    let own = &sched.procs[i].ownership;
-    let still_stuck = || own.epoch() == ticks;
-    if own.revoke(still_stuck) {
-        sched
-            .lost_running
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        sched
-            .handoffs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        spare.assign(i);
-        true
-    } else {
-        sched.spares.put(spare);
-        false
+    /// Every green thread has been parked, with no progress, while `outside` could still
+    /// wake one: after `possible_after`, prints one report (per stretch without progress)
+    /// and goes on. Never a verdict: a thread goro does not know may yet send.
+    fn possible_deadlock(
+        &mut self,
+        sched: &Sched,
+        progress: u64,
+        now: Instant,
+        outside: &[String],
+    ) {
+        let Some(after) = self.monitor.possible_after else {
+            return;
+        };
+        match &mut self.stalled {
+            Some((p, since, reported)) if *p == progress => {
+                if !*reported && now.duration_since(*since) >= after {
+                    *reported = true;
+                    eprintln!(
+                        "{}",
+                        possible_deadlock_report(sched, now.duration_since(*since), outside)
+                    );
+                }
+            }
+            _ => self.stalled = Some((progress, now, false)),
+        }
     }
 }
 
-/// Every worker asleep, no runnable G, and no possible waker (module docs).
-fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
+/// The "possible deadlock" report: why it is not a verdict, what could still wake a green
+/// thread, and the dump.
+fn possible_deadlock_report(sched: &Sched, parked_for: Duration, outside: &[String]) -> String {
+    let mut report = format!(
+        "goro: possible deadlock: every green thread has been parked for {:.1} s and none \
+         can be woken from inside the runtime; goro cannot be certain (so this is no \
+         verdict, and the program goes on), because something outside it could still wake \
+         one:\n",
+        parked_for.as_secs_f64()
+    );
+    for w in outside {
+        report.push_str("  - ");
+        report.push_str(w);
+        report.push('\n');
+    }
+    report.push('\n');
+    report.push_str(&crate::diag::dump::dump_runtime(sched));
+    report
+}
+
+/// Gives each processor `i` of `stuck`, whose owner has been inside one green thread since
+/// it counted `epoch` switches, to a spare (started if none is idle and the budget
+/// allows), with one barrier for all of them. Returns how many were handed off.
+fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
+    use std::sync::atomic::Ordering;
+    let mut marked = Vec::with_capacity(stuck.len());
+    for &(i, epoch) in stuck {
+        let spare = match sched.spares.take() {
+            Some(spare) => spare,
+            None => match crate::scheduler::worker::spawn_spare(sched) {
+                Ok(spare) => spare,
+                Err(_) => break, // the budget (warned once) or the OS refused a thread
+            },
+        };
+        match sched.procs[i].ownership.begin_revoke() {
+            Some(owner) => marked.push((i, epoch, owner, spare)),
+            None => sched.spares.put(spare),
+        }
+    }
+    if marked.is_empty() {
+        return 0;
+    }
+    crate::scheduler::handoff::revoke_barrier();
+    let mut given = 0;
+    for (i, epoch, owner, spare) in marked {
+        let own = &sched.procs[i].ownership;
+        if own.end_revoke(owner, || own.epoch() == epoch) {
+            sched.lost_running.fetch_add(1, Ordering::AcqRel);
+            sched.handoffs.fetch_add(1, Ordering::Relaxed);
+            spare.assign(i);
+            given += 1;
+        } else {
+            sched.spares.put(spare);
+        }
+    }
+    given
+}
+
+/// Every worker asleep, no runnable G, and nothing inside the runtime that could wake one:
+/// no pending timer, no green thread on the netpoller, no `blocking` call in progress, no
+/// worker inside a green thread after a handoff (module docs).
+fn is_quiescent(sched: &Sched) -> bool {
     let (_, sleeping) = sched.idle.counts();
     sleeping == sched.num_workers()
         && sched.live() > 0
@@ -378,41 +539,161 @@ fn is_quiescent(sched: &Sched, monitor: &Monitor) -> bool {
         && sched.timers.next_deadline().is_none()
         && !sched.poller.has_waiters()
         && crate::blocking::in_progress() == 0
-        && crate::park::os_waiters() == 0
-        && !crate::timer::global_thread().1
-        && only_known_threads(sched, monitor)
 }
 
-/// True if every OS thread of the process is one goro knows cannot wake a green thread
-/// of `shared` now: its workers (spares and threads inside `blocking` calls included) and
-/// sysmon, the global timer
-/// thread, and the `block_on` callers watching for the verdict. Any other thread — the
-/// user's, another runtime's, a test harness's — might hold a channel end or a lock and
-/// send or unlock later, so its presence rules out a verdict (invariant 3).
-fn only_known_threads(sched: &Sched, monitor: &Monitor) -> bool {
+/// What outside the runtime could still wake one of its green threads, described for the
+/// "possible deadlock" report; empty if nothing (invariant 3): an OS thread parked in a
+/// goro call, a timer on the global timer thread, signals being watched, or an OS thread
+/// goro does not know — the user's, another runtime's, a test harness's, a library's pool
+/// — which might hold a channel end or a lock and send or unlock later.
+fn outside_wakers(sched: &Sched, monitor: &Monitor) -> Vec<String> {
+    let mut outside = Vec::new();
+    let parked = crate::park::os_waiters();
+    if parked > 0 {
+        outside.push(format!(
+            "{parked} OS thread(s) parked in a goro call (a channel or sync operation made \
+             outside any green thread)"
+        ));
+    }
+    if crate::timer::global_thread().1 {
+        outside
+            .push("a timer on goro's global timer thread (armed outside any green thread)".into());
+    }
+    let watched = helpers::signal_watches();
+    if watched > 0 {
+        outside.push(format!(
+            "goro-signal: {watched} signal(s) watched (goro::signal::notify): a signal from \
+             outside would be delivered to a channel"
+        ));
+    }
     let known = sched.spares.threads() // workers, spares and workers that lost their processor
         + 1 // sysmon
         + usize::from(crate::timer::global_thread().0)
-        + monitor.watchers();
-    process_threads().is_some_and(|n| n <= known)
+        + helpers::threads()
+        + monitor.watcher_tids().len();
+    match process_threads() {
+        Some(n) if n <= known => {}
+        Some(n) => {
+            // Counted, not named: a thread started from a worker inherits its name.
+            outside.push(format!(
+                "{} OS thread(s) goro does not know, which could send or unlock later",
+                n - known
+            ));
+            outside.extend(
+                unknown_threads(monitor)
+                    .into_iter()
+                    .map(|(tid, name)| format!("OS thread {tid} \"{name}\", not goro's")),
+            );
+        }
+        None => outside.push("the process's threads cannot be counted (/proc)".into()),
+    }
+    outside
 }
 
-/// True if the thread whose id is in `tid` sleeps in the kernel (`S` or `D` in
-/// `/proc/self/task/<tid>/stat`): a worker blocked in a system call, not computing.
-fn blocked_in_kernel(tid: &std::sync::atomic::AtomicI32) -> bool {
-    let tid = tid.load(std::sync::atomic::Ordering::Relaxed);
-    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
-        return false;
+/// The process's threads that are neither named as goro's (`goro-…`) nor a watching
+/// `block_on` caller, from `/proc/self/task/*/comm` (a thread started from a worker and
+/// never renamed carries the worker's name: it is counted, but not listed here).
+fn unknown_threads(monitor: &Monitor) -> Vec<(libc::pid_t, String)> {
+    let watchers = monitor.watcher_tids();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
     };
-    // `pid (comm) state ...`: the state follows the last ')' (comm may hold one).
-    let after = stat
-        .iter()
-        .rposition(|&b| b == b')')
-        .map_or(&[][..], |i| &stat[i + 1..]);
-    matches!(
-        after.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'S' | b'D')
-    )
+    let mut found: Vec<_> = tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid: libc::pid_t = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let name = name.trim_end().to_string();
+            (!watchers.contains(&tid) && !name.starts_with("goro-")).then_some((tid, name))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The calling thread's OS id.
+fn current_tid() -> libc::pid_t {
+    // SAFETY: gettid(2) has no preconditions (the raw syscall: glibc before 2.30 has no
+    // wrapper).
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
+/// goro's threads outside any runtime that sysmon must count as known, and what they
+/// watch: the signal dispatcher of goro-chan (`goro::signal`), which delivers signals to
+/// channels. Process-wide, like the threads.
+pub mod helpers {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    static SIGNAL_WATCHES: OnceLock<fn() -> usize> = OnceLock::new();
+
+    /// A helper thread of goro's started (it lives as long as the process).
+    pub fn thread_started() {
+        THREADS.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Names the function that counts the signals delivered to a live channel now (the
+    /// signal dispatcher's; set once).
+    pub fn count_signal_watches_with(count: fn() -> usize) {
+        let _ = SIGNAL_WATCHES.set(count);
+    }
+
+    pub(super) fn threads() -> usize {
+        THREADS.load(Ordering::Acquire)
+    }
+
+    pub(super) fn signal_watches() -> usize {
+        SIGNAL_WATCHES.get().map_or(0, |count| count())
+    }
+}
+
+/// Worker threads' `/proc/self/task/<tid>/stat` files, kept open by thread id: sysmon
+/// reads one every round while a worker is inside one green thread, and a re-read of an
+/// open file costs half an open, read and close. Spares are reused, so in a burst of
+/// handoffs most threads are found here.
+#[derive(Default)]
+struct ThreadStats {
+    open: std::collections::HashMap<libc::pid_t, std::fs::File>,
+}
+
+/// Open stat files kept at most (past it, the cache starts over).
+const STAT_FILES_MAX: usize = 128;
+
+impl ThreadStats {
+    /// True if the thread whose id is in `tid` sleeps in the kernel (`S` or `D`): a worker
+    /// blocked in a system call, not computing.
+    fn blocked_in_kernel(&mut self, tid: &std::sync::atomic::AtomicI32) -> bool {
+        use std::os::unix::fs::FileExt;
+        let tid = tid.load(std::sync::atomic::Ordering::Relaxed);
+        if !self.open.contains_key(&tid) {
+            if self.open.len() >= STAT_FILES_MAX {
+                self.open.clear();
+            }
+            let Ok(file) = std::fs::File::open(format!("/proc/self/task/{tid}/stat")) else {
+                return false;
+            };
+            self.open.insert(tid, file);
+        }
+        let mut buf = [0u8; 512];
+        let n = match self.open[&tid].read_at(&mut buf, 0) {
+            Ok(n) => n,
+            Err(_) => {
+                self.open.remove(&tid); // the thread exited (its id may come back)
+                return false;
+            }
+        };
+        let stat = &buf[..n];
+        // `pid (comm) state ...`: the state follows the last ')' (comm may hold one).
+        let after = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .map_or(&[][..], |i| &stat[i + 1..]);
+        matches!(
+            after.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'S' | b'D')
+        )
+    }
 }
 
 /// The number of OS threads in this process (`None` if `/proc` cannot tell).

@@ -141,3 +141,27 @@ pub(crate) fn poll_fd(
         }
     }
 }
+
+/// The listen backlog Go uses: `net.core.somaxconn` (read once), or 4 096 where it cannot
+/// be read (Linux's default since 5.4). std listens with 128, which a burst of connects
+/// overflows: dropped SYNs are retried after a second.
+pub(crate) fn max_backlog() -> libc::c_int {
+    static BACKLOG: std::sync::OnceLock<libc::c_int> = std::sync::OnceLock::new();
+    *BACKLOG.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::c_int>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(4096)
+    })
+}
+
+/// Re-listens on a bound, listening socket with `backlog` (Linux takes a second
+/// `listen(2)` as a change of backlog).
+pub(crate) fn relisten(fd: &impl AsRawFd, backlog: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor the caller owns.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -47,9 +47,15 @@ pub struct Incoming<'a> {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first of its addresses that works) and listens.
+    /// Binds to `addr` (the first of its addresses that works) and listens, with Go's
+    /// backlog: `net.core.somaxconn` (std's `bind` uses 128, which a burst of connects
+    /// overflows).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| TcpListener::from_std(net::TcpListener::bind(a)?))
+        each_addr(addr, |a| {
+            let ln = net::TcpListener::bind(a)?;
+            sys::relisten(&ln, sys::max_backlog())?;
+            TcpListener::from_std(ln)
+        })
     }
 
     /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many

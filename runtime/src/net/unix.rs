@@ -50,9 +50,12 @@ pub struct UnixDatagram {
 }
 
 impl UnixListener {
-    /// Binds to the socket file `path` and listens.
+    /// Binds to the socket file `path` and listens, with the backlog
+    /// [`TcpListener::bind`](super::TcpListener::bind) uses.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::from_std(net::UnixListener::bind(path)?)
+        let ln = net::UnixListener::bind(path)?;
+        super::sys::relisten(&ln, super::sys::max_backlog())?;
+        UnixListener::from_std(ln)
     }
 
     /// Accepts a connection, parking until one arrives. After [`close`](Self::close) it

@@ -75,11 +75,10 @@ impl WorkerCtx {
     /// for its wake-up with the processor marked as inside a green thread, so sysmon hands
     /// the processor to another thread meanwhile. False if it did.
     pub(super) fn hold_locked(&self, p: &Processor) -> bool {
-        let own = &p.ownership;
         self.in_g.set(true);
-        own.enter_g();
+        self.flags.enter_g();
         self.spare.wait_locked(|| self.sched.is_shutdown());
-        let owned = own.leave_g(self.token);
+        let owned = p.ownership.leave_g(&self.flags, self.token);
         self.in_g.set(false);
         owned
     }

@@ -15,14 +15,18 @@
 //!    spare reads it after waking and resets it.
 //! 3. `threads` never exceeds `max_threads` for threads started here (`reserve` is a CAS
 //!    loop); the initial workers are counted in from the start.
+//! 4. Every worker's `WorkerFlags` stays in `flags` until the pool drops with the runtime's
+//!    shared state (`handoff.rs`, invariant 6); a set whose worker exited (held only here)
+//!    goes to the next worker that starts, under the `flags` lock.
 //!
 //! # Lock order
-//! `idle` and `handles` are leaf locks.
+//! `idle`, `handles` and `flags` are leaf locks.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::handoff::WorkerFlags;
 use crate::lock::Mutex;
 use crate::park::thread::ThreadParker;
 
@@ -97,6 +101,10 @@ pub(crate) struct SparePool {
     warned: AtomicBool,
     /// Threads started for handoffs, joined at shutdown.
     handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Every worker's flags (`handoff.rs`), kept for the runtime's life (invariant 4): a
+    /// processor may point at the flags of a worker that exited. Those held only here are
+    /// free for the next worker.
+    flags: Mutex<Vec<Arc<WorkerFlags>>>,
 }
 
 impl SparePool {
@@ -108,7 +116,19 @@ impl SparePool {
             max_threads: max_threads.max(initial),
             warned: AtomicBool::new(false),
             handles: Mutex::new(Vec::new()),
+            flags: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Flags for a worker thread that starts: a free set, or a new one kept here too.
+    pub(crate) fn worker_flags(&self) -> Arc<WorkerFlags> {
+        let mut all = self.flags.lock();
+        if let Some(free) = all.iter().find(|f| Arc::strong_count(f) == 1) {
+            return free.clone();
+        }
+        let flags = Arc::new(WorkerFlags::default());
+        all.push(flags.clone());
+        flags
     }
 
     /// An idle spare, now owned by the caller (invariant 1).

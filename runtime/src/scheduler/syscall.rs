@@ -20,8 +20,8 @@
 //!    green thread's next switch is dealt with (`run_lost`/`run_locked` count it out), as
 //!    after a sysmon handoff: deadlock detection sees it as a possible waker.
 //! 3. The spare is assigned only after the processor is `GIVEN` and this worker forgot it
-//!    (`set_p(NO_P)`): from then on this thread never touches the processor again (but
-//!    the one stray `in_g` store that `handoff.rs`, invariant 5, allows).
+//!    (`set_p(NO_P)`): from then on this thread never touches the processor again (its
+//!    next `leave_g` writes only its own flags, `handoff.rs`, invariant 5).
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -72,7 +72,7 @@ impl WorkerCtx {
             return HandOff::AlreadyLost;
         };
         let (index, own) = (p.index, &p.ownership);
-        if !own.leave_g(self.token) {
+        if !own.leave_g(&self.flags, self.token) {
             self.set_p(NO_P); // sysmon was faster (invariant 1)
             return HandOff::AlreadyLost;
         }
@@ -81,7 +81,7 @@ impl WorkerCtx {
             None => match spawn_spare(&self.sched) {
                 Ok(spare) => spare,
                 Err(e) => {
-                    own.enter_g();
+                    self.flags.enter_g();
                     return HandOff::Kept(e);
                 }
             },

@@ -37,6 +37,7 @@ use std::time::Instant;
 use corosensei::CoroutineResult;
 
 use super::context;
+use super::handoff::WorkerFlags;
 use super::processor::Processor;
 use super::spares::{Spare, NO_P, SPARE_IDLE};
 use super::{Remote, Sched};
@@ -67,6 +68,9 @@ pub(crate) struct WorkerCtx {
     pub(crate) sched: Arc<Sched>,
     /// This worker's token in processors' ownership words (`handoff.rs`).
     pub(super) token: usize,
+    /// This worker's half of the ownership protocol: inside a green thread, and its
+    /// progress counter (`handoff.rs`: per worker, never per processor).
+    pub(super) flags: Arc<WorkerFlags>,
     /// The processor this worker owns (`&sched.procs[i]`), or null: a spare, or it lost
     /// its processor. A pointer, so `p_access` reads it without a bounds check.
     proc_ptr: Cell<*const Processor>,
@@ -105,7 +109,7 @@ impl Drop for PAccess<'_> {
     fn drop(&mut self) {
         if self.from_g {
             self.ctx.in_g.set(true);
-            self.p.ownership.enter_g();
+            self.ctx.flags.enter_g();
         }
     }
 }
@@ -149,10 +153,16 @@ pub(crate) fn spawn_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
 /// A worker thread's life: run the processor it owns; when it has none, wait as a spare.
 fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
     let _altstack = crate::overflow::AltStack::install();
-    crate::arena::prewarm();
+    if index != NO_P {
+        // The initial workers only: a spare started for a handoff is wanted within
+        // microseconds, and ~130 `mprotect`s there cost each handed-off call (a burst of
+        // green threads blocked in `std` calls: 1 000 of them took 2× longer).
+        crate::arena::prewarm();
+    }
     let ctx = WorkerCtx {
-        sched,
+        sched: sched.clone(),
         token,
+        flags: sched.spares.worker_flags(),
         proc_ptr: Cell::new(ptr::null()),
         in_g: Cell::new(false),
         current: Cell::new(ptr::null()),
@@ -161,6 +171,10 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         polling: Cell::new(false),
     };
     ctx.set_p(index);
+    if let Some(p) = ctx.processor() {
+        p.ownership.adopt(&ctx.flags); // an initial worker: its processor names its flags
+    }
+    drop(sched);
     context::set_worker(&ctx);
     // A spare started for a handoff is held by sysmon until it assigns it a processor
     // (or lists it): it must not list itself the first time (`spares.rs`, invariant 1).
@@ -217,7 +231,7 @@ impl WorkerCtx {
         let p = self.processor()?;
         let from_g = self.in_g.get();
         if from_g {
-            if !p.ownership.leave_g(self.token) {
+            if !p.ownership.leave_g(&self.flags, self.token) {
                 self.set_p(NO_P);
                 return None;
             }
@@ -363,14 +377,14 @@ impl WorkerCtx {
             g.diag.set(Status::Running, self.sched.coarse_now());
             self.current.set(GRef::as_ptr(&g));
             self.in_g.set(true);
-            p.ownership.enter_g();
+            self.flags.enter_g();
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
             self.current.set(ptr::null());
             // A `p_access` inside the green thread may have lost the processor already;
-            // then this is a stray `in_g` store (`handoff.rs`, invariant 5) and false.
-            let owned = p.ownership.leave_g(self.token);
+            // then this touches only this worker's own flags (`handoff.rs`) and is false.
+            let owned = p.ownership.leave_g(&self.flags, self.token);
             self.in_g.set(false);
             if !owned {
                 self.set_p(NO_P);
@@ -562,7 +576,7 @@ impl WorkerCtx {
                 self.spare.wait(deadline)
             };
             if let Some(index) = assigned {
-                sched.procs[index].ownership.claim(self.token);
+                sched.procs[index].ownership.claim(&self.flags, self.token);
                 sched.procs[index].global_first();
                 self.set_p(index);
                 return true;
