@@ -71,10 +71,12 @@
 mod arena;
 mod lock;
 mod loom;
+mod primitives;
 mod stacks;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
 // The scheduler core: the knot a runtime needs.
+mod driver;
 mod netpoll;
 mod overflow;
 pub mod park;
@@ -120,11 +122,11 @@ pub use sysmon::DEADLOCK_MESSAGE;
 /// thread, and timer callbacks (the building block of `goro::time`). Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::driver::{call_at, fire_due, on_runtime, Timer};
     pub use crate::lock::{Mutex, MutexGuard};
     pub use crate::loom::spin;
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
     pub use crate::sysmon::helpers;
-    pub use crate::timer::{call_at, fire_due, on_runtime, Timer};
 }
 
 /// A runtime invariant was broken: print and abort (Go's `throw`). Not for user errors.

@@ -14,8 +14,8 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::g::context::running_g;
 use crate::g::locals::Locals;
-use crate::scheduler::context::running_g;
 
 thread_local! {
     static THREAD_LOCALS: OsLocals = OsLocals(UnsafeCell::new(Locals::default()));

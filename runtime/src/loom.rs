@@ -1,13 +1,13 @@
 //! The std/loom switch (tokio's `crate::loom`).
 //!
-//! The modules whose interleavings are model-checked (`park::state`, `park::thread`,
-//! `sync::sema`, `sync::waiter`, `netpoll::readiness`, `netpoll::gate`, `join`) import their
+//! The modules whose interleavings are model-checked (`primitives::park_state`, `primitives::thread_parker`,
+//! `sync::sema`, `sync::waiter`, `netpoll::readiness`, `primitives::poll_gate`, `join`) import their
 //! atomics and locks from here; goro-chan has its own switch for the channel and select
 //! models. Under `RUSTFLAGS="--cfg loom"` they become loom's instrumented types, so
 //! `cargo test --lib loom_` explores every interleaving of those protocols. The rest of the
 //! runtime (stack switching, worker threads) cannot run under loom and uses `std` and
 //! `crate::lock` directly. The models themselves sit at the bottom of the file they check,
-//! in a `#[cfg(all(test, loom))] mod loom_tests` (`park/loom_tests.rs` for the park state
+//! in a `#[cfg(all(test, loom))] mod loom_tests` (`primitives/park_loom_tests.rs` for the park state
 //! machine, which spans two files).
 
 #[cfg(not(loom))]

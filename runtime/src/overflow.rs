@@ -18,7 +18,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
-use crate::scheduler::context;
+use crate::g::context;
 
 static INSTALL: Once = Once::new();
 static PREV_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());

@@ -201,8 +201,8 @@ impl Drop for Runtime {
         park::set_unwinding_runtime(false);
         // Step 4.
         self.sched.drain_queues();
-        self.sched.timers.clear();
-        self.sched.poller.release_deregistered();
+        self.sched.driver.timers.clear();
+        self.sched.driver.poller.release_deregistered();
     }
 }
 

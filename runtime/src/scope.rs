@@ -162,7 +162,7 @@ impl<'scope> Scope<'scope, '_> {
 fn run_job(data: &ScopeData, index: usize) {
     let job = data.pending.lock()[index].take();
     if let Some(job) = job {
-        let me = crate::scheduler::context::running_g().map(|g| {
+        let me = crate::g::context::running_g().map(|g| {
             // SAFETY: `g` is the running green thread (it holds a reference meanwhile).
             let g = unsafe { GRef::clone_from_ptr(g) };
             data.started.lock().push((index, g));

@@ -124,7 +124,7 @@ pub fn sleep(d: Duration) {
 fn sleep_until_in(sched: &Sched, deadline: Instant) {
     let wakes_at = sched.coarse_of(deadline).max(1);
     let waker = TimerWaker::new(park::current());
-    if sched.timers.insert(deadline, waker.clone()) {
+    if sched.driver.timers.insert(deadline, waker.clone()) {
         sched.timer_inserted();
     }
     while !waker.has_fired() {
@@ -260,7 +260,7 @@ fn name_panics() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if let Some(g) = context::running_g() {
+            if let Some(g) = crate::g::context::running_g() {
                 // SAFETY: the running G is alive while it runs; we are on its stack.
                 let g = unsafe { &*g };
                 if let Some(name) = g.name() {

@@ -25,7 +25,7 @@
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
-use crate::scheduler::context::running_g;
+use crate::g::context::running_g;
 use crate::stacks::{page_size, Stack, MIN_STACK_SIZE};
 
 thread_local! {

@@ -53,8 +53,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::g::Status;
-use crate::park::thread::ThreadParker;
 use crate::park::Unparker;
+use crate::primitives::thread_parker::ThreadParker;
 use crate::scheduler::Sched;
 
 /// How long the deadlock observation must hold before the verdict.
@@ -294,7 +294,7 @@ impl Sysmon {
 
     /// Polls the network if green threads wait on it and nobody polled for a while.
     fn netpoll_backstop(&mut self, sched: &Sched, now: Instant) -> bool {
-        let poller = &sched.poller;
+        let poller = &sched.driver.poller;
         if !poller.has_waiters() || poller.is_polling() {
             // Nobody to find, or somebody is blocked in `epoll_wait` and will find them.
             self.seen_polls = None;
@@ -394,7 +394,7 @@ impl Sysmon {
     /// Fires timers overdue by `TIMER_BACKSTOP` that no worker got to (every one busy or
     /// stuck), as Go's sysmon does: their green threads are queued globally.
     fn timer_backstop(&self, sched: &Sched, now: Instant) -> bool {
-        let timers = &sched.timers;
+        let timers = &sched.driver.timers;
         let overdue = now.checked_sub(TIMER_BACKSTOP);
         if timers.is_pending_relaxed() && overdue.is_some_and(|t| timers.is_due(t)) {
             timers.fire_due(now);
@@ -536,8 +536,8 @@ fn is_quiescent(sched: &Sched) -> bool {
             .remotes
             .iter()
             .all(|r| r.stealer.is_empty() && r.runnext.is_empty())
-        && sched.timers.next_deadline().is_none()
-        && !sched.poller.has_waiters()
+        && sched.driver.timers.next_deadline().is_none()
+        && !sched.driver.poller.has_waiters()
         && crate::blocking::in_progress() == 0
 }
 
@@ -555,7 +555,7 @@ fn outside_wakers(sched: &Sched, monitor: &Monitor) -> Vec<String> {
              outside any green thread)"
         ));
     }
-    if crate::timer::global_thread().1 {
+    if crate::driver::global_thread().1 {
         outside
             .push("a timer on goro's global timer thread (armed outside any green thread)".into());
     }
@@ -568,7 +568,7 @@ fn outside_wakers(sched: &Sched, monitor: &Monitor) -> Vec<String> {
     }
     let known = sched.spares.threads() // workers, spares and workers that lost their processor
         + 1 // sysmon
-        + usize::from(crate::timer::global_thread().0)
+        + usize::from(crate::driver::global_thread().0)
         + helpers::threads()
         + monitor.watcher_tids().len();
     match process_threads() {

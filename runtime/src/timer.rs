@@ -5,7 +5,9 @@
 //! round reads the earliest deadline (one relaxed atomic load, nothing when no timer is
 //! pending) and fires what is due; when every worker is idle, exactly one of them — the
 //! *timekeeper* — sleeps with the earliest deadline as its timeout, and inserting an earlier
-//! timer wakes it (`Sched::timer_inserted`).
+//! timer wakes it (`Sched::timer_inserted`, `scheduler/mod.rs`; the timekeeper's sleep is
+//! in `worker.rs`). This file is the heap; `driver.rs` arms timers on the caller's runtime
+//! (or on the global timer thread) and holds the heap beside the netpoller.
 //!
 //! # Invariants
 //! 1. `next` is the earliest `when` in `heap` (u64::MAX when empty), updated under `heap`'s
@@ -14,7 +16,7 @@
 //! 2. A `TimerWaker` is fired or cancelled at most once: whoever takes its action runs
 //!    (or drops) it.
 //!
-//! Code outside any worker arms its timers on the global timer thread (`arm`).
+//! Code outside any worker arms its timers on the global timer thread (`driver::arm`).
 //!
 //! # Lock order
 //! `heap` is a leaf: wakers are unparked after it is released.
@@ -27,7 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::park::Unparker;
-use crate::scheduler::context;
+
+impl crate::g::ArmedTimer for TimerWaker {
+    fn cancel(&self) -> bool {
+        TimerWaker::cancel(self)
+    }
+}
 
 /// What a timer does when it fires.
 pub(crate) enum Action {
@@ -235,120 +242,6 @@ impl Timers {
         self.next.store(u64::MAX, Ordering::SeqCst);
         drop(entries);
     }
-}
-
-/// The timers of code that runs outside any runtime worker (plain OS threads, or no
-/// runtime at all): one lazily started thread sleeping until the earliest deadline.
-struct GlobalTimers {
-    timers: Timers,
-    parker: crate::park::thread::ThreadParker,
-}
-
-static GLOBAL: std::sync::OnceLock<&'static GlobalTimers> = std::sync::OnceLock::new();
-
-/// For deadlock detection: whether the global timer thread exists, and whether a timer of
-/// it is pending (it may wake a green thread, e.g. an `after` channel made off-runtime).
-pub(crate) fn global_thread() -> (bool, bool) {
-    match GLOBAL.get() {
-        Some(g) => (true, g.timers.next_deadline().is_some()),
-        None => (false, false),
-    }
-}
-
-fn global() -> &'static GlobalTimers {
-    GLOBAL.get_or_init(|| {
-        let g: &'static GlobalTimers = Box::leak(Box::new(GlobalTimers {
-            timers: Timers::new(),
-            parker: crate::park::thread::ThreadParker::new(),
-        }));
-        std::thread::Builder::new()
-            .name("goro-timer".into())
-            .spawn(move || loop {
-                g.timers.fire_due(Instant::now());
-                g.parker.park_until(g.timers.next_deadline());
-            })
-            .expect("goro: cannot start the timer thread");
-        g
-    })
-}
-
-/// Arms `waker` for `deadline` on the caller's runtime (a worker), or on the global timer
-/// thread when the caller is not a worker.
-pub(crate) fn arm(deadline: Instant, waker: Arc<TimerWaker>) {
-    let off_runtime = context::with_worker(|w| match w {
-        Some(ctx) => {
-            if ctx.sched.timers.insert(deadline, waker) {
-                ctx.sched.timer_inserted();
-            }
-            None
-        }
-        None => Some(waker),
-    });
-    let Some(waker) = off_runtime else { return };
-    let g = global();
-    if g.timers.insert(deadline, waker) {
-        g.parker.unpark();
-    }
-}
-
-/// A timer armed with [`call_at`]; dropping it does not cancel it.
-#[derive(Debug, Clone)]
-pub struct Timer {
-    waker: Arc<TimerWaker>,
-}
-
-impl Timer {
-    /// Disarms the timer. True if it had not fired yet (the callback will not run).
-    pub fn cancel(&self) -> bool {
-        self.waker.cancel()
-    }
-
-    /// True once the timer has fired.
-    pub fn has_fired(&self) -> bool {
-        self.waker.has_fired()
-    }
-}
-
-/// True on a worker thread of a runtime (in a green thread, or in a timer callback run
-/// between green threads): `go` works there.
-#[doc(hidden)]
-pub fn on_runtime() -> bool {
-    context::on_worker()
-}
-
-/// Fires the caller's due timers now, if any: those of its runtime on a worker, else the
-/// global ones. For timer channels, whose value must be there at the moment of a
-/// receive (Go 1.23): a select calls it before it decides that nothing is ready, so two
-/// expired timers are both ready and one is chosen at random. One relaxed load when no
-/// timer is pending. Must not be called with a channel lock held (callbacks send).
-#[doc(hidden)]
-pub fn fire_due() {
-    fn fire(timers: &Timers) {
-        if timers.is_pending_relaxed() {
-            let now = Instant::now();
-            if timers.is_due(now) {
-                timers.fire_due(now);
-            }
-        }
-    }
-    // Callbacks do not park (`call_at`), so the worker stays ours while they run.
-    context::with_worker(|w| match w {
-        Some(ctx) => fire(&ctx.sched.timers),
-        None => {
-            if let Some(g) = GLOBAL.get() {
-                fire(&g.timers);
-            }
-        }
-    });
-}
-
-/// Runs `f` at `deadline`, on a worker of the caller's runtime, or on goro's timer thread
-/// when called outside a runtime. `f` must not block (it runs between green threads):
-/// timer channels use it to `try_send`. A deadline in the past fires at the next check.
-pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
-    let waker = TimerWaker::with_action(Action::Call(Box::new(f)));
-    arm(deadline, waker.clone());
-    Timer { waker }
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn the_count_follows_clones_drops_and_raw_round_trips() {
         crate::run(|| {
-            let me = crate::scheduler::context::running_g().expect("in a green thread");
+            let me = crate::g::context::running_g().expect("in a green thread");
             // SAFETY: `me` is the running G, kept alive by its worker.
             let a = unsafe { GRef::clone_from_ptr(me) };
             let base = GRef::count(&a);

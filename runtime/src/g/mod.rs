@@ -2,7 +2,7 @@
 //! state the scheduler and the parking protocol need.
 //!
 //! # Status (Go's `_Grunnable`/`_Grunning`/`_Gwaiting`, folded into two words)
-//! * `park` (`park::state`) decides who wakes a parked G: `EMPTY` while it runs or sits in a
+//! * `park` (`primitives::park_state`) decides who wakes a parked G: `EMPTY` while it runs or sits in a
 //!   run queue, `PARKED` once its worker committed the park, `NOTIFIED` if a wake-up beat the
 //!   commit. Exactly one party requeues a parked G (invariant 2 there).
 //! * `body` is `Live` (the coroutine) from spawn until the coroutine returns, then `Dead`
@@ -44,11 +44,12 @@ use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
 
+pub(crate) mod context;
 pub(crate) mod gref;
 pub(crate) mod locals;
 pub(crate) mod waiter_cache;
 
-use crate::park::state::ParkState;
+use crate::primitives::park_state::ParkState;
 use crate::stacks::Stack;
 use locals::Locals;
 use waiter_cache::WaiterCache;
@@ -170,6 +171,19 @@ pub(crate) trait Schedule: Send + Sync + std::fmt::Debug {
     fn inject(&self, g: GRef);
     /// The runtime's coarse clock (milliseconds), for [`Diagnostics`] stamps.
     fn coarse_now(&self) -> u64;
+    /// How to make one of this runtime's parked Gs runnable (Go's `goready`): `park`'s
+    /// wake-up calls it with the G it won. A function, not a method, because it takes the
+    /// G (and so the reference through which this runtime was reached) by value.
+    fn readier(&self) -> fn(GRef);
+    /// Arms a timer on this runtime that readies `g` (parked, or about to park) at
+    /// `deadline`: `park_until`'s timer. The caller cancels it if it wakes first.
+    fn wake_at(&self, deadline: std::time::Instant, g: GRef) -> Arc<dyn ArmedTimer>;
+}
+
+/// A timer armed by [`Schedule::wake_at`].
+pub(crate) trait ArmedTimer: Send + Sync {
+    /// Disarms it; true if it had not fired.
+    fn cancel(&self) -> bool;
 }
 
 /// Called by the scheduler once the G is dead and counted out: publishes the join result.
@@ -199,7 +213,7 @@ pub(crate) trait Completion: Send + Sync {
 pub(crate) struct G {
     /// References in existence (`gref.rs`, invariant 1).
     pub(crate) refs: AtomicUsize,
-    /// The parking word; see `park::state`.
+    /// The parking word; see `primitives::park_state`.
     pub(crate) park: ParkState,
     /// The runtime this G belongs to (where unparks from foreign threads inject it).
     pub(crate) sched: Arc<dyn Schedule>,

@@ -193,7 +193,7 @@ impl Source {
         if let Some(r) = self.reg.get() {
             return Ok(r);
         }
-        let poller = crate::scheduler::context::current_poller()
+        let poller = crate::driver::current_poller()
             .ok_or_else(|| io::Error::other("goro: no runtime on this worker"))?;
         // One registration per socket: a reader and a writer may race to make it.
         let _once = self.registering.lock();

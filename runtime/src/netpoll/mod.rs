@@ -24,7 +24,7 @@
 //!    strong reference of its own (`Arc::into_raw`). On deregistration that reference is
 //!    not dropped but released to the gate after `EPOLL_CTL_DEL`, and the gate drops it at
 //!    the start of a later turn, once no poll can still return an event for it (the
-//!    argument is in `gate.rs`, with a loom model). So an event's pointer is always live,
+//!    argument is in `primitives/poll_gate.rs`, with a loom model). So an event's pointer is always live,
 //!    and a descriptor is never reused while an event may name it (tokio's
 //!    `pending_release`; Go keeps its `pollDesc`s type-stable and tags them with a
 //!    sequence number instead). The event path takes no lock and touches no count.
@@ -33,7 +33,6 @@
 //! # Lock order
 //! The gate's release queue is a leaf, never held while waking anyone.
 
-mod gate;
 pub(crate) mod readiness;
 
 use std::io;
@@ -42,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gate::Gate;
+use crate::primitives::poll_gate::Gate;
 pub(crate) use readiness::{Readiness, WaitEnd};
 
 /// Token of the eventfd in the epoll set.

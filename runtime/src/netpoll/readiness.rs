@@ -156,7 +156,7 @@ impl Drop for Readiness {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::park::thread::ThreadParker;
+    use crate::primitives::thread_parker::ThreadParker;
     use loom::sync::Arc;
     use loom::thread;
 

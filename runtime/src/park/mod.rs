@@ -15,7 +15,7 @@
 //! can see the registration, and once it has run the green thread is already off its
 //! stack, so a waker can requeue it at once: a wake-up is never lost and a green thread is
 //! never resumed while it is still running. The park is then committed with the state
-//! machine in `park::state` (checked with loom), which also absorbs a wake-up that raced
+//! machine in `primitives::park_state` (checked with loom), which also absorbs a wake-up that raced
 //! ahead of the commit (for registrations made without a lock).
 //!
 //! For an OS thread, `park` runs `release` and then blocks the thread; the same state
@@ -33,25 +33,20 @@
 //! `free_waiter` (`waiter_alloc.rs`; goro-chan reaches them through `__private`) box
 //! them, recycling one block per green thread (`g/waiter_cache.rs`).
 
-pub(crate) mod state;
-pub(crate) mod thread;
 pub(crate) mod waiter_alloc;
 mod waiting_on;
 
 pub use waiting_on::{WaitReason, WaitingOn};
-
-#[cfg(all(test, loom))]
-mod loom_tests;
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::g::context::running_g;
 use crate::g::{GRef, ReleaseStep, Status, Suspend, G};
-use crate::scheduler::context::running_g;
-use state::Notify;
-use thread::ThreadParker;
+use crate::primitives::park_state::Notify;
+use crate::primitives::thread_parker::ThreadParker;
 
 /// Wakes one parked party: a green thread or an OS thread.
 ///
@@ -87,7 +82,9 @@ impl Unparker {
         match self.inner {
             Inner::Green(g) => {
                 if g.park.notify() == Notify::MustWake {
-                    crate::scheduler::ready(g);
+                    // Up once, through the G's runtime (`g/mod.rs`, `trait Schedule`).
+                    let ready = g.sched.readier();
+                    ready(g);
                 }
             }
             Inner::Thread(t) => t.unpark(),
@@ -296,8 +293,8 @@ pub(crate) fn park_watcher(reason: WaitReason) {
 }
 
 /// Like [`park`], but also returns once `deadline` has passed (the caller re-checks the
-/// clock). A green thread arms a runtime timer that is cancelled when `park_until`
-/// returns; an OS thread waits on its condvar with a timeout.
+/// clock). A green thread arms a timer on its runtime (`Schedule::wake_at`) that is
+/// cancelled when `park_until` returns; an OS thread waits on its condvar with a timeout.
 #[inline]
 pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F) {
     park_until_on(WaitingOn::reason(reason), deadline, release)
@@ -307,16 +304,28 @@ pub fn park_until<F: FnOnce()>(reason: WaitReason, deadline: Instant, release: F
 pub fn park_until_on<F: FnOnce()>(on: WaitingOn, deadline: Instant, release: F) {
     match running_g() {
         Some(g) => {
-            let timer = crate::timer::TimerWaker::new(current());
-            crate::timer::arm(deadline, timer.clone());
+            // SAFETY: `g` is the green thread running this code: alive while it runs.
+            let g = unsafe { &*g };
+            // SAFETY: as in `current`: the worker holds a reference to the G it runs.
+            let me = unsafe { GRef::clone_from_ptr(g) };
+            let timer = g.sched.wake_at(deadline, me);
             // SAFETY: `g` is the green thread running this code, on its own stack.
-            unsafe { park_green(&*g, on, release) };
+            unsafe { park_green(g, on, release) };
             timer.cancel();
         }
         None => {
             let _counted = OsWaiter::enter();
             release();
             with_thread_parker(|p| p.park_until(Some(deadline)));
+        }
+    }
+}
+
+impl Unparker {
+    /// The `Unparker` of green thread `g` (for a timer a runtime arms for it).
+    pub(crate) fn of_green(g: GRef) -> Unparker {
+        Unparker {
+            inner: Inner::Green(g),
         }
     }
 }

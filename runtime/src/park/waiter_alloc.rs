@@ -5,7 +5,7 @@
 use std::alloc::Layout;
 
 use super::{current, Unparker};
-use crate::scheduler::context::running_g;
+use crate::g::context::running_g;
 
 /// Boxes the wait record `make` builds around the caller's [`Unparker`] (what
 /// [`current`] returns), reusing the calling green thread's cached block when its layout

@@ -17,7 +17,7 @@ use corosensei::CoroutineResult;
 use super::processor::Processor;
 use super::worker::WorkerCtx;
 use crate::g::{GRef, Status, Suspend, G};
-use crate::park::state::Commit;
+use crate::primitives::park_state::Commit;
 
 impl WorkerCtx {
     /// True if `g` is locked to this worker (`lock_os_thread`).
@@ -45,7 +45,7 @@ impl WorkerCtx {
             return;
         }
         // SAFETY: called from the green thread running here, which the worker keeps alive.
-        let g = unsafe { &*self.current.get() };
+        let g = unsafe { &*self.context.running.get() };
         g.locked_to.store(self.mailbox(), Ordering::Release);
         // To a spare if one can be had; else the processor stays, and sysmon hands it off
         // once the locked green thread parks (`hold_locked`).
@@ -60,7 +60,7 @@ impl WorkerCtx {
             1 => {
                 self.lock_depth.set(0);
                 // SAFETY: as in `lock_g`.
-                let g = unsafe { &*self.current.get() };
+                let g = unsafe { &*self.context.running.get() };
                 g.locked_to.store(0, Ordering::Release);
                 !self.has_processor()
             }
@@ -123,11 +123,11 @@ impl WorkerCtx {
                 }
             }
             g.diag.set(Status::Running, sched.coarse_now());
-            self.current.set(GRef::as_ptr(&g));
+            self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             // SAFETY: the locked G runs only here; it switched out and was not requeued.
             result = Some(unsafe { g.resume() });
-            self.current.set(std::ptr::null());
+            self.context.running.set(std::ptr::null());
             self.in_g.set(false);
         }
     }

@@ -21,7 +21,7 @@
 //! gets a turn) → local queue → a batch from the global queue → *searching*: steal half of
 //! a random victim's queue → a few more rounds of that (spinning) → a victim's `runnext`
 //! that stayed put for ~3 µs → sleep. The
-//! spinning/idle protocol that decides who sleeps and who gets woken is in `idle.rs`.
+//! spinning/idle protocol that decides who sleeps and who gets woken is in `primitives/idle.rs`.
 //!
 //! # Invariants
 //! 1. A runnable G is in exactly one place (above), and a G in a queue is referenced by
@@ -35,7 +35,7 @@
 //!    searching worker wakes one (`wake_idle_worker`) — a netpoll batch's submitter is
 //!    the worker that polled, which runs the batch itself — and the last searcher to sleep
 //!    re-checks every queue after a `SeqCst` fence (`wake_if_work_pending`, paired with
-//!    `Idle::should_wake`; see `idle.rs`).
+//!    `Idle::should_wake`; see `primitives/idle.rs`).
 //! 5. At most one sleeping worker is the timekeeper (`timekeeper`, a CAS from
 //!    `NO_TIMEKEEPER`); a timer that becomes the earliest re-arms it or wakes a worker
 //!    (`timer_inserted`, a Dekker pair with `Timers::next_deadline`).
@@ -56,7 +56,6 @@
 pub(crate) mod context;
 pub(crate) mod gpool;
 pub(crate) mod handoff;
-pub(crate) mod idle;
 mod locked;
 pub(crate) mod processor;
 pub(crate) mod registry;
@@ -72,13 +71,13 @@ use std::time::Instant;
 use crossbeam_deque::{Injector, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
+use crate::driver::Driver;
 use crate::g::{GRef, Schedule, Status};
-use crate::netpoll::Poller;
-use crate::park::thread::ThreadParker;
-use crate::timer::Timers;
+use crate::primitives::idle::Idle;
+use crate::primitives::thread_parker::ThreadParker;
+use crate::timer::TimerWaker;
 use gpool::GPool;
 use handoff::FIRST_TOKEN;
-use idle::Idle;
 use processor::Processor;
 use registry::Registry;
 use runnext::RunNext;
@@ -133,7 +132,8 @@ pub(crate) struct Sched {
     pub(crate) handoffs: AtomicU64,
     pub(crate) injector: Injector<GRef>,
     pub(crate) idle: Idle,
-    pub(crate) timers: Timers,
+    /// The timer heap and the netpoller, beside the scheduler (`driver.rs`).
+    pub(crate) driver: Driver,
     pub(crate) registry: Registry,
     pub(crate) gpool: GPool,
     /// Reservation of every green thread's stack.
@@ -143,12 +143,11 @@ pub(crate) struct Sched {
     pub(crate) stack_kib: usize,
     shutdown: AtomicBool,
     next_id: AtomicU64,
-    /// The sleeping worker that waits for the earliest timer (see `timer.rs`).
+    /// The sleeping worker that waits for the earliest timer (`timer_inserted`; its sleep
+    /// is `worker::sleep_until_work`).
     timekeeper: AtomicUsize,
     /// Green threads started from outside the workers (`Runtime::spawn` on an OS thread).
     pub(crate) started_outside: AtomicU64,
-    /// The runtime's epoll instance (`netpoll/`).
-    pub(crate) poller: Arc<Poller>,
     /// Start of the runtime: origin of the coarse clock.
     pub(crate) epoch: Instant,
     /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
@@ -164,7 +163,7 @@ impl Sched {
         stack_size: usize,
         max_threads: usize,
     ) -> std::io::Result<Arc<Sched>> {
-        let poller = Arc::new(Poller::new()?);
+        let driver = Driver::new()?;
         let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let remotes = locals
             .iter()
@@ -198,7 +197,7 @@ impl Sched {
             handoffs: AtomicU64::new(0),
             injector: Injector::new(),
             idle: Idle::new(workers),
-            timers: Timers::new(),
+            driver,
             registry: Registry::new(),
             gpool: GPool::default(),
             stack_size,
@@ -207,9 +206,14 @@ impl Sched {
             next_id: AtomicU64::new(1),
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),
             started_outside: AtomicU64::new(0),
-            poller,
             epoch: Instant::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
+        });
+        let weak = Arc::downgrade(&sched);
+        sched.driver.set_timekeeper_wake(move || {
+            if let Some(sched) = weak.upgrade() {
+                sched.timer_inserted();
+            }
         });
         Ok(sched)
     }
@@ -287,7 +291,7 @@ impl Sched {
     /// Called by the last searcher going to sleep: if any queue still has work, wake a
     /// worker for it (it may have been pushed while we were deciding).
     pub(crate) fn wake_if_work_pending(&self) {
-        // Pairs with the fence in `Idle::should_wake` (`idle.rs`): either the submitter
+        // Pairs with the fence in `Idle::should_wake` (`primitives/idle.rs`): either the submitter
         // sees our decrement of `num_searching`, or we see its push.
         std::sync::atomic::fence(Ordering::SeqCst);
         let pending =
@@ -316,7 +320,7 @@ impl Sched {
     /// Wakes sleeping worker `i`, whether it sleeps on its condvar or in `epoll_wait`.
     pub(crate) fn wake_worker(&self, i: usize) {
         if self.remotes[i].sleeper.unpark_or_external() {
-            self.poller.wake();
+            self.driver.poller.wake();
         }
     }
 
@@ -396,5 +400,17 @@ impl Schedule for Sched {
 
     fn coarse_now(&self) -> u64 {
         Sched::coarse_now(self)
+    }
+
+    fn readier(&self) -> fn(GRef) {
+        ready
+    }
+
+    fn wake_at(&self, deadline: Instant, g: GRef) -> Arc<dyn crate::g::ArmedTimer> {
+        let waker = TimerWaker::new(crate::park::Unparker::of_green(g));
+        if self.driver.timers.insert(deadline, waker.clone()) {
+            self.timer_inserted();
+        }
+        waker
     }
 }

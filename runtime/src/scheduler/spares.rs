@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::handoff::WorkerFlags;
 use crate::lock::Mutex;
-use crate::park::thread::ThreadParker;
+use crate::primitives::thread_parker::ThreadParker;
 
 /// No processor assigned.
 pub(crate) const NO_P: usize = usize::MAX;

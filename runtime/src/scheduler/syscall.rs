@@ -60,7 +60,7 @@ impl WorkerCtx {
     pub(crate) fn enter_syscall(&self) -> HandOff {
         // SAFETY: called from the green thread running here (non-null `current`), which
         // the worker keeps alive while it runs.
-        let g = unsafe { &*self.current.get() };
+        let g = unsafe { &*self.context.running.get() };
         g.diag.set(Status::Syscall, self.sched.coarse_now());
         self.hand_off_processor()
     }

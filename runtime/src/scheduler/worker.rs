@@ -17,12 +17,12 @@
 //! The worker resumes the coroutine; control comes back when the green thread yields,
 //! parks or returns. On park the worker runs the green thread's *release* step on its own
 //! stack — after the switch, so a waker that the release makes possible can only find a
-//! green thread that is already off-CPU — then commits the park (`park::state`). If a
+//! green thread that is already off-CPU — then commits the park (`primitives::park_state`). If a
 //! wake-up beat the commit, the green thread is resumed again at once (Go's `park_m` when
 //! `unlockf` fails).
 //!
 //! # Sleeping (`sleep_until_work`)
-//! tokio's `transition_to_parked`/`transition_from_parked` (see `idle.rs`; goro says "sleep"
+//! tokio's `transition_to_parked`/`transition_from_parked` (see `primitives/idle.rs`; goro says "sleep"
 //! for a worker and keeps "park" for a green thread), plus the timer
 //! duty: one sleeping worker is the timekeeper and sleeps only until the earliest timer.
 
@@ -36,13 +36,14 @@ use std::time::Instant;
 
 use corosensei::CoroutineResult;
 
-use super::context;
 use super::handoff::WorkerFlags;
 use super::processor::Processor;
 use super::spares::{Spare, NO_P, SPARE_IDLE};
 use super::{Remote, Sched};
+use crate::driver::Driver;
+use crate::g::context::ThreadContext;
 use crate::g::{GRef, Status, Suspend, G};
-use crate::park::state::Commit;
+use crate::primitives::park_state::Commit;
 
 /// Largest join slot (`JoinState<T>`, so mostly the result type) a pooled G keeps until its
 /// next start (`finish`).
@@ -77,8 +78,9 @@ pub(crate) struct WorkerCtx {
     /// True while a green thread runs here and the processor is not being touched: this
     /// thread's copy of the processor's `in_g` flag, read without atomics.
     pub(super) in_g: Cell<bool>,
-    /// The G being resumed right now (null in the scheduler loop).
-    pub(super) current: Cell<*const G>,
+    /// The thread context (`g/context.rs`): the G being resumed right now (null in the
+    /// scheduler loop), this worker, and the runtime's drivers.
+    pub(super) context: ThreadContext,
     /// Where this worker waits while it is a spare, or for its locked green thread.
     pub(super) spare: Arc<Spare>,
     /// `lock_os_thread` calls not yet undone by the green thread running here.
@@ -165,7 +167,7 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         flags: sched.spares.worker_flags(),
         proc_ptr: Cell::new(ptr::null()),
         in_g: Cell::new(false),
-        current: Cell::new(ptr::null()),
+        context: ThreadContext::new(&sched.driver as *const Driver as *const ()),
         spare,
         lock_depth: Cell::new(0),
         polling: Cell::new(false),
@@ -175,7 +177,9 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         p.ownership.adopt(&ctx.flags); // an initial worker: its processor names its flags
     }
     drop(sched);
-    context::set_worker(&ctx);
+    ctx.context
+        .bind_worker(&ctx as *const WorkerCtx as *const ());
+    crate::g::context::set(&ctx.context);
     // A spare started for a handoff is held by sysmon until it assigns it a processor
     // (or lists it): it must not list itself the first time (`spares.rs`, invariant 1).
     let mut enlist = index != NO_P;
@@ -188,7 +192,7 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         }
         enlist = true;
     }
-    context::set_worker(ptr::null());
+    crate::g::context::set(ptr::null());
     if let Some(p) = ctx.processor() {
         p.shutdown(&ctx.sched);
     }
@@ -198,7 +202,7 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
 impl WorkerCtx {
     /// The G this worker is running (null in the scheduler loop).
     pub(crate) fn current_g(&self) -> *const G {
-        self.current.get()
+        self.context.running.get()
     }
 
     /// Records that this worker owns processor `index` (or none, with `NO_P`).
@@ -332,7 +336,7 @@ impl WorkerCtx {
     /// blocking (Go's `netpoll(0)` in `findRunnable`). Skipped when nobody waits on I/O or
     /// another thread is already polling.
     fn poll_network(&self, p: &Processor) -> Option<GRef> {
-        let poller = &self.sched.poller;
+        let poller = &self.sched.driver.poller;
         if !poller.has_waiters() {
             return None;
         }
@@ -348,7 +352,7 @@ impl WorkerCtx {
     /// which parks on its I/O driver, likewise notifies nobody while it delivers a batch.
     fn poll_quietly(&self, p: &Processor, timeout: Option<std::time::Duration>) -> Option<usize> {
         self.polling.set(true);
-        let n = self.sched.poller.poll(timeout);
+        let n = self.sched.driver.poller.poll(timeout);
         self.polling.set(false);
         // Only after a batch that readied something: a refused turn (`None`, retried by
         // the timekeeper in a loop) or an empty poll queued nothing to share.
@@ -359,7 +363,7 @@ impl WorkerCtx {
     }
 
     fn run_timers(&self) {
-        let timers = &self.sched.timers;
+        let timers = &self.sched.driver.timers;
         if timers.is_pending_relaxed() {
             let now = Instant::now();
             if timers.is_due(now) {
@@ -375,13 +379,13 @@ impl WorkerCtx {
         loop {
             Remote::bump(&remote.ticks);
             g.diag.set(Status::Running, self.sched.coarse_now());
-            self.current.set(GRef::as_ptr(&g));
+            self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             self.flags.enter_g();
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
-            self.current.set(ptr::null());
+            self.context.running.set(ptr::null());
             // A `p_access` inside the green thread may have lost the processor already;
             // then this touches only this worker's own flags (`handoff.rs`) and is false.
             let owned = p.ownership.leave_g(&self.flags, self.token);
@@ -515,7 +519,7 @@ impl WorkerCtx {
         }
     }
 
-    /// Sleeps until there is work (or shutdown). See `idle.rs` for the protocol.
+    /// Sleeps until there is work (or shutdown). See `primitives/idle.rs` for the protocol.
     fn sleep_until_work(&self, p: &Processor, searching: &mut bool) {
         let sched = &*self.sched;
         let index = p.index;
@@ -534,7 +538,7 @@ impl WorkerCtx {
             }
             if sched.try_become_timekeeper(index) {
                 // The timekeeper sleeps in the netpoller, until the earliest timer.
-                let deadline = sched.timers.next_deadline();
+                let deadline = sched.driver.timers.next_deadline();
                 sleeper.park_external(|| {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                     // Another worker's non-blocking poll holds the poller for a moment.

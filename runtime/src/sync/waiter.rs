@@ -50,7 +50,7 @@ mod wake {
 
 #[cfg(loom)]
 mod wake {
-    use crate::park::thread::ThreadParker;
+    use crate::primitives::thread_parker::ThreadParker;
     use loom::sync::Arc;
 
     pub(crate) type Wake = Arc<ThreadParker>;

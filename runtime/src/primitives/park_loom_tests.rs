@@ -4,8 +4,8 @@
 //! worker executes it: the parked party's last act is `commit()` (run by the worker after
 //! the switch), and whoever sees `Commit::Notified` or `Notify::MustWake` "requeues" it.
 
-use super::state::{Commit, Notify, ParkState};
-use super::thread::ThreadParker;
+use super::park_state::{Commit, Notify, ParkState};
+use super::thread_parker::ThreadParker;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;

@@ -2,7 +2,7 @@
 //!
 //! Plain OS threads (a `main` outside the runtime, a thread calling `JoinHandle::join`,
 //! and the runtime's own idle workers) block here. The state word decides who must
-//! signal (see `park::state`); the mutex only closes the gap between "I am parked" and
+//! signal (see `primitives::park_state`); the mutex only closes the gap between "I am parked" and
 //! "I am waiting on the condvar", so a `notify_one` can never fall into it.
 //!
 //! # Lock order
@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::state::{Commit, Notify, ParkState};
+use super::park_state::{Commit, Notify, ParkState};
 use crate::loom::{AtomicBool, Condvar, Mutex, Ordering};
 
 /// Blocks and wakes one OS thread. `Sync`: any thread may unpark it.
