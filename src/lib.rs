@@ -135,4 +135,6 @@ pub mod docs {
     pub mod ch10_testing {}
     #[doc = include_str!("../docs/11-a-server-end-to-end.md")]
     pub mod ch11_a_server_end_to_end {}
+    #[doc = include_str!("../docs/12-lock-ranks.md")]
+    pub mod ch12_lock_ranks {}
 }

@@ -131,7 +131,7 @@ fn a_receiver_whose_senders_are_all_dropped_is_woken_with_an_error() {
 
 #[test]
 fn metrics_count_spawns_parks_and_steals() {
-    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     rt.block_on(|| {
         let (tx, rx) = chan::bounded::<u32>(0);
         let consumer = goro::go(move || rx.iter().sum::<u32>());
@@ -160,7 +160,7 @@ goro::local! {
 
 #[test]
 fn locals_follow_the_green_thread_across_workers() {
-    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let sum = rt.block_on(|| {
         let hs: Vec<_> = (1..=64u64)
             .map(|i| {
@@ -250,7 +250,7 @@ fn a_stuck_worker_does_not_strand_its_queue() {
     // One green thread spins without yielding on worker A; what it spawned sits in A's
     // runnext/queue. sysmon notices A's tick counter standing still and wakes worker B,
     // which steals the work.
-    let rt = goro::Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     rt.block_on(|| {
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let d = done.clone();

@@ -124,7 +124,7 @@ fn a_blocked_green_thread_does_not_delay_a_sleeper_on_one_worker() {
     in_child(
         "a_blocked_green_thread_does_not_delay_a_sleeper_on_one_worker",
         || {
-            let rt = goro::Runtime::builder().workers(1).build().unwrap();
+            let rt = common::rt(1);
             let blocked_done = Arc::new(AtomicBool::new(false));
             let done = blocked_done.clone();
             let sleeper_saw = rt.block_on(move || {

@@ -27,7 +27,7 @@ use std::cell::UnsafeCell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use goro_runtime::park::{self, Unparker, WaitReason, WaitingOn};
+use goro_runtime::park::{self, Unparker, WaitReason};
 
 use crate::lock::RawLock;
 use crate::loom::{spin, AtomicBool, AtomicUsize, Ordering};
@@ -356,7 +356,7 @@ impl<T> Chan<T> {
     /// Entered with the lock held (and `w` queued); returns without it.
     fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
-        let on = WaitingOn::channel(reason, self, self.cap);
+        let on = goro_runtime::__private::waiting_on_channel(reason, self, self.cap);
         match deadline {
             None => park::park_on(on, release),
             Some(d) => park::park_until_on(on, d, release),

@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use goro_runtime::park::{self, Unparker, WaitReason, WaitingOn};
+use goro_runtime::park::{self, Unparker, WaitReason};
 
 use crate::channel::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
@@ -657,7 +657,7 @@ fn park_locked<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize], deadline: Opti
             cases[i].case().chan().unlock();
         }
     };
-    let on = WaitingOn::select(cases.len());
+    let on = goro_runtime::__private::waiting_on_select(cases.len());
     match deadline {
         None => park::park_on(on, release),
         Some(d) => park::park_until_on(on, d, release),

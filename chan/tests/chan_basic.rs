@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goro_chan::*;
-use goro_runtime::{go, run, Runtime};
+use goro_runtime::{go, run};
+
+mod common;
 
 #[test]
 fn buffered_fifo_and_capacity() {
@@ -149,7 +151,7 @@ fn timeouts() {
 
 #[test]
 fn green_and_os_threads_share_a_channel() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let (tx, rx) = bounded::<u64>(0);
     let (done_tx, done_rx) = bounded::<u64>(4);
     for _ in 0..2 {
@@ -231,7 +233,7 @@ fn stress_mpmc_counts_every_message() {
         20_000
     };
     for cap in [0, 1, 16, 128] {
-        let rt = Runtime::builder().workers(2).build().unwrap();
+        let rt = common::rt(2);
         let total = rt.block_on(move || {
             let (tx, rx) = bounded::<u64>(cap);
             let producers: Vec<_> = (0..4)

@@ -10,6 +10,8 @@ use std::time::Duration;
 use goro_chan::{bounded, select, RecvError};
 use goro_runtime::Runtime;
 
+mod common;
+
 struct Counted(Arc<AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
@@ -24,7 +26,7 @@ fn parked_channel_operations_are_withdrawn_on_shutdown() {
         let (tx, rx) = bounded::<u32>(0);
         let (full_tx, full_rx) = bounded::<u32>(1);
         full_tx.send(0).unwrap();
-        let rt = Runtime::builder().workers(2).build().unwrap();
+        let rt = common::rt(2);
         for i in 0..30 {
             let (tx, rx, full_tx, full_rx) =
                 (tx.clone(), rx.clone(), full_tx.clone(), full_rx.clone());

@@ -14,7 +14,7 @@ use common::rt;
 
 #[test]
 fn cancelling_a_parent_wakes_every_waiting_descendant() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (root, cancel) = Context::background().with_cancel();
         let hs: Vec<_> = (0..100)
             .map(|i| {
@@ -43,7 +43,7 @@ fn cancelling_a_parent_wakes_every_waiting_descendant() {
 
 #[test]
 fn timeouts_fire_in_deadline_order_with_the_right_error() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let start = Instant::now();
         let (parent, _p) = Context::background().with_timeout(Duration::from_millis(60));
         let (short, _s) = parent.with_timeout(Duration::from_millis(10));
@@ -65,7 +65,7 @@ fn timeouts_fire_in_deadline_order_with_the_right_error() {
 
 #[test]
 fn done_in_select_stops_a_runaway_green_thread() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (ctx, cancel) = Context::background().with_timeout(Duration::from_millis(20));
         let worker = go(move || {
             let mut iterations = 0u64;
@@ -101,7 +101,7 @@ fn os_thread_waits_on_done() {
 
 #[test]
 fn errgroup_limit_is_never_exceeded() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let ran = Arc::new(AtomicUsize::new(0));
@@ -133,7 +133,7 @@ fn errgroup_limit_is_never_exceeded() {
 
 #[test]
 fn errgroup_keeps_the_first_error_and_cancels_its_context() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (g, ctx) = Group::<String>::with_context(&Context::background());
         let finished = Arc::new(AtomicUsize::new(0));
         for i in 0..10 {
@@ -160,7 +160,7 @@ fn errgroup_keeps_the_first_error_and_cancels_its_context() {
 
 #[test]
 fn errgroup_wait_resumes_a_task_panic_after_all_finish() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let finished = Arc::new(AtomicUsize::new(0));
         let g = Group::<()>::new();
         for i in 0..5 {
@@ -183,7 +183,7 @@ fn errgroup_wait_resumes_a_task_panic_after_all_finish() {
 
 #[test]
 fn errgroup_try_go_respects_the_limit() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (tx, rx) = goro_chan::bounded::<()>(0);
         let mut g = Group::<()>::new();
         g.set_limit(1);

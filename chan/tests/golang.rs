@@ -25,7 +25,7 @@ use common::rt;
 #[test]
 fn doubleselect() {
     const N: i32 = 10_000;
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let chans: Vec<_> = (0..4).map(|_| bounded::<i32>(0)).collect();
         let (tx, rxs): (Vec<_>, Vec<_>) = chans.into_iter().unzip();
         go(move || {
@@ -69,7 +69,7 @@ fn fifo() {
     for i in 0..N {
         assert_eq!(rx.recv(), Ok(i), "bad receive");
     }
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (ch_tx, ch_rx) = bounded::<i32>(0);
         let (start_tx, mut inp) = bounded::<i32>(0);
         for i in 0..N {
@@ -93,7 +93,7 @@ fn fifo() {
 /// goroutines.go: 10 000 green threads in a chain, each forwarding one value leftwards.
 #[test]
 fn goroutines_chain() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (leftmost_tx, leftmost_rx) = bounded::<i32>(0);
         let mut left = leftmost_tx;
         for _ in 0..10_000 {
@@ -168,7 +168,7 @@ fn nonblock() {
             sync_rx.recv().unwrap();
         }
     }
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         for buffer in 0..2 {
             check::<i32>(buffer, 123, 234);
             check::<i64>(buffer, 123_456, 234_567);
@@ -182,7 +182,7 @@ fn nonblock() {
 /// must pick only enabled cases and, over many rounds, both of them.
 #[test]
 fn select_over_enabled_cases() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (a_tx, a_rx) = bounded::<u32>(1);
         let (b_tx, b_rx) = bounded::<u32>(1);
         let (mut sent_a, mut sent_b) = (0u32, 0u32);
@@ -234,7 +234,7 @@ fn completes(f: Box<dyn FnOnce() + Send>) -> bool {
 /// returns the value), and a select blocks only if every case would.
 #[test]
 fn select3_blocking_semantics() {
-    rt().block_on(move || {
+    rt(2).block_on(move || {
         let never_rx = never::<i32>();
         assert!(
             blocks(Box::new(move || {
@@ -303,7 +303,7 @@ fn sieve1() {
             }
         }
     }
-    let primes = rt().block_on(|| {
+    let primes = rt(2).block_on(|| {
         let (tx, mut rx) = bounded::<u32>(0);
         go(move || generate(tx));
         let mut primes = Vec::new();
@@ -328,7 +328,7 @@ fn sieve1() {
 fn zerosize() {
     for cap in [0, 1, 16] {
         let (tx, rx) = bounded::<()>(cap);
-        rt().block_on(move || {
+        rt(2).block_on(move || {
             let h = go(move || (0..1000).for_each(|_| tx.send(()).unwrap()));
             assert_eq!(rx.iter().count(), 1000);
             h.join().unwrap();
@@ -344,7 +344,7 @@ fn zerosize() {
 /// drains, and values arrive in FIFO order from one sender and complete from several.
 #[test]
 fn chan_test_capacities() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         for cap in 0..=16usize {
             // A receive from an empty channel blocks until a send.
             let (tx, rx) = bounded::<i32>(cap);
@@ -423,7 +423,7 @@ fn chan_test_capacities() {
 fn multi_consumer() {
     const N_WORK: usize = 5;
     const N_ITER: usize = 10_000;
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         let (q_tx, q_rx) = bounded::<usize>(N_WORK * 3);
         let (r_tx, r_rx) = bounded::<usize>(N_WORK * 3);
         let workers: Vec<_> = (0..N_WORK)
@@ -463,7 +463,7 @@ fn pseudo_random_send() {
     const N: usize = 100;
     for cap in [0, N] {
         let (tx, rx) = bounded::<u8>(cap);
-        let got = rt().block_on(move || {
+        let got = rt(2).block_on(move || {
             let reader = go(move || {
                 (0..N)
                     .map(|_| {
@@ -492,7 +492,7 @@ fn pseudo_random_send() {
 /// channel holding one value must get the value (or see it gone), never "empty".
 #[test]
 fn nonblock_recv_race() {
-    rt().block_on(|| {
+    rt(2).block_on(|| {
         for _ in 0..2000 {
             let (tx, rx) = bounded::<i32>(1);
             tx.send(1).unwrap();

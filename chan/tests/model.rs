@@ -10,6 +10,8 @@ use std::sync::Arc;
 use goro_chan::{bounded, TryRecvError, TrySendError};
 use proptest::prelude::*;
 
+mod common;
+
 /// A value that counts its drops.
 #[derive(Debug)]
 struct Tracked(u32, Arc<AtomicUsize>);
@@ -117,5 +119,5 @@ proptest! {
 
 fn runtime() -> &'static goro_runtime::Runtime {
     static RT: std::sync::OnceLock<goro_runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| goro_runtime::Runtime::builder().workers(2).build().unwrap())
+    RT.get_or_init(|| common::rt(2))
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goro_chan::*;
-use goro_runtime::{go, run, Runtime};
+use goro_runtime::{go, run};
+
+mod common;
 
 #[test]
 fn ready_case_fires_and_default_runs_when_nothing_is_ready() {
@@ -262,7 +264,7 @@ fn select_stress_never_loses_or_duplicates() {
     } else {
         10_000
     };
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let counts = rt.block_on(move || {
         let chans: Vec<_> = (0..4).map(|i| bounded::<u64>([0, 1, 4, 16][i])).collect();
         let received = Arc::new((0..4 * per).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());

@@ -127,6 +127,23 @@ pub mod __private {
     pub use crate::loom::spin;
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};
     pub use crate::sysmon::helpers;
+
+    use crate::park::{WaitReason, WaitingOn};
+
+    /// What a channel operation waits on, for `dump` (goro-chan's `hchan`): the channel's
+    /// address and capacity.
+    pub fn waiting_on_channel<T: ?Sized>(
+        reason: WaitReason,
+        channel: *const T,
+        capacity: usize,
+    ) -> WaitingOn {
+        WaitingOn::channel(reason, channel, capacity)
+    }
+
+    /// What a select waits on, for `dump`: its number of cases.
+    pub fn waiting_on_select(cases: usize) -> WaitingOn {
+        WaitingOn::select(cases)
+    }
 }
 
 /// A runtime invariant was broken: print and abort (Go's `throw`). Not for user errors.

@@ -193,7 +193,7 @@ fn mapping_failure_is_a_clear_error_not_a_crash() {
 fn spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang() {
     const NAME: &str = "spawning_past_the_stack_budget_is_a_clear_panic_not_a_hang";
     if is_child(NAME) {
-        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        let rt = common::rt(1);
         rt.block_on(|| {
             let r = goro_runtime::try_go(|| {});
             assert!(r.is_ok());
@@ -255,7 +255,7 @@ fn a_malformed_goro_max_stacks_is_an_error() {
 fn a_spawn_burst_recycles_stacks_instead_of_mapping_one_per_green_thread() {
     const NAME: &str = "a_spawn_burst_recycles_stacks_instead_of_mapping_one_per_green_thread";
     if is_child(NAME) {
-        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        let rt = common::rt(1);
         let sum: u64 = rt.block_on(|| {
             let hs: Vec<_> = (0..20_000u64)
                 .map(|i| goro_runtime::go(move || i))
@@ -301,7 +301,7 @@ fn forbid_new_threads() {
 fn blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging() {
     const NAME: &str = "blocking_without_a_thread_runs_inline_and_says_so_instead_of_hanging";
     if is_child(NAME) {
-        let rt = goro_runtime::Runtime::builder().workers(1).build().unwrap();
+        let rt = common::rt(1);
         forbid_new_threads();
         let sum = rt.block_on(|| {
             let a = goro_runtime::blocking(|| 40);

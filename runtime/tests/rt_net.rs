@@ -619,7 +619,7 @@ mod unix {
 
     #[test]
     fn unix_datagrams_and_a_closed_listener() {
-        Runtime::builder().workers(1).build().unwrap().block_on(|| {
+        common::rt(1).block_on(|| {
             let (a, b) = UnixDatagram::pair().unwrap();
             let reader = go(move || {
                 let mut buf = [0u8; 8];

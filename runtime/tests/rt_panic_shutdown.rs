@@ -24,7 +24,7 @@ fn panic_is_delivered_by_join_and_the_runtime_keeps_going() {
 
 #[test]
 fn many_panics_do_not_leak_or_poison() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let errs = rt.block_on(|| {
         let hs: Vec<_> = (0..1000)
             .map(|i| go(move || if i % 2 == 0 { panic!("even") } else { i }))
@@ -55,7 +55,7 @@ fn park_forever() {
 #[test]
 fn drop_unwinds_parked_green_threads_and_runs_destructors() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let mut handles = Vec::new();
     for _ in 0..100 {
         let guard = DropCounter(drops.clone());
@@ -110,7 +110,7 @@ fn run_returns_after_left_behind_green_threads_are_unwound() {
 #[test]
 fn unstarted_green_threads_are_dropped_at_shutdown() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let d = drops.clone();
     // The spawner never yields, so the 50 children are still queued when the runtime drops.
     let release = Arc::new(AtomicUsize::new(0));
@@ -267,7 +267,7 @@ fn green_threads_on_cold_stacks_that_never_ran_are_dropped_once_at_shutdown() {
 fn retired_green_threads_are_freed_by_sysmon() {
     const N: usize = 20_000;
     let drops = Arc::new(AtomicUsize::new(0));
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let d = drops.clone();
     rt.block_on(move || {
         let gate = goro_runtime::sync::WaitGroup::new();

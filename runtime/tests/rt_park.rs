@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use goro_runtime::park::{self, Unparker, WaitReason};
 use goro_runtime::{go, Runtime};
 
+mod common;
+
 /// A one-slot handoff built the way goro-chan builds channels: register under a lock,
 /// release the lock in the park's release step.
 struct Slot {
@@ -37,7 +39,7 @@ impl Slot {
 
 #[test]
 fn no_lost_wakeups_green_to_green() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     rt.block_on(|| {
         for _ in 0..2000 {
             let slot = Arc::new(Slot {
@@ -53,7 +55,7 @@ fn no_lost_wakeups_green_to_green() {
 
 #[test]
 fn green_and_os_threads_wake_each_other() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     for _ in 0..500 {
         let a = Arc::new(Slot {
             state: Mutex::new((None, None)),

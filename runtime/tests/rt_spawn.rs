@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use goro_runtime::{go, num_goroutines, run, Runtime};
 
+mod common;
+
 fn stress() -> bool {
     std::env::var_os("GORO_STRESS").is_some()
 }
@@ -35,7 +37,7 @@ fn nested_spawns() {
 
 #[test]
 fn spawn_from_os_threads() {
-    let rt = Arc::new(Runtime::builder().workers(2).build().unwrap());
+    let rt = Arc::new(common::rt(2));
     let total = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -63,7 +65,7 @@ fn spawn_from_os_threads() {
 
 #[test]
 fn join_from_os_thread_waits_for_parked_green_thread() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let h = rt.spawn(|| {
         goro_runtime::sleep(std::time::Duration::from_millis(30));
         7
@@ -77,7 +79,7 @@ fn join_from_os_thread_waits_for_parked_green_thread() {
 fn work_spreads_across_all_workers() {
     // Green threads spawned on one processor run on every worker: each records the OS
     // thread it ran on after yielding a few times (yield points let thieves take them).
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let s = seen.clone();
     rt.block_on(move || {
@@ -170,7 +172,7 @@ fn block_on_resumes_panics_in_the_caller() {
 
 #[test]
 fn green_threads_are_recycled_without_leaking() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     for round in 0..5 {
         let n = rt.block_on(move || {
             let hs: Vec<_> = (0..5000).map(|i| go(move || i + round)).collect();

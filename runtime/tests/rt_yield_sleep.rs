@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use goro_runtime::{go, sleep, yield_now, Runtime};
 
+mod common;
+
 #[test]
 fn yield_alternates_on_one_worker() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     rt.block_on(move || {
@@ -36,7 +38,7 @@ fn yield_alternates_on_one_worker() {
 
 #[test]
 fn a_spinning_green_thread_does_not_starve_others_that_yield() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let done = rt.block_on(|| {
         let flag = Arc::new(AtomicUsize::new(0));
         let f = flag.clone();
@@ -56,7 +58,7 @@ fn a_spinning_green_thread_does_not_starve_others_that_yield() {
 #[test]
 fn sleep_parks_only_the_green_thread() {
     // One worker: while one green thread sleeps, another keeps running.
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let (slept, ticks) = rt.block_on(|| {
         let counter = Arc::new(AtomicUsize::new(0));
         let c = counter.clone();
@@ -82,7 +84,7 @@ fn sleep_parks_only_the_green_thread() {
 
 #[test]
 fn many_sleepers_wake_in_order() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let order = rt.block_on(|| {
         let order = Arc::new(Mutex::new(Vec::new()));
         let hs: Vec<_> = [50u64, 10, 30, 0, 20, 40]

@@ -24,3 +24,8 @@ pub(crate) fn example(name: &str) -> PathBuf {
     );
     p
 }
+
+/// A runtime with `workers` processors (the same helper in every crate's tests).
+pub(crate) fn rt(workers: usize) -> goro::Runtime {
+    goro::Runtime::builder().workers(workers).build().unwrap()
+}

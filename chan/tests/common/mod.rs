@@ -9,7 +9,10 @@
 mod child;
 pub(crate) use child::*;
 
-/// A runtime with two worker threads.
-pub(crate) fn rt() -> goro_runtime::Runtime {
-    goro_runtime::Runtime::builder().workers(2).build().unwrap()
+/// A runtime with `workers` processors (the same helper in every crate's tests).
+pub(crate) fn rt(workers: usize) -> goro_runtime::Runtime {
+    goro_runtime::Runtime::builder()
+        .workers(workers)
+        .build()
+        .unwrap()
 }

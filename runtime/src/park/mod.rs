@@ -138,14 +138,6 @@ impl Unparker {
         };
         Unparker { inner }
     }
-
-    /// The id of the green thread this wakes (`None` for an OS thread).
-    pub fn green_thread_id(&self) -> Option<u64> {
-        match &self.inner {
-            Inner::Green(g) => Some(g.id()),
-            Inner::Thread(_) => None,
-        }
-    }
 }
 
 #[cfg(not(loom))]

@@ -87,7 +87,11 @@ impl WaitingOn {
 
     /// A channel operation (`reason` is [`WaitReason::ChanSend`] or
     /// [`WaitReason::ChanRecv`]) on the channel at `channel`, of capacity `capacity`.
-    pub fn channel<T: ?Sized>(reason: WaitReason, channel: *const T, capacity: usize) -> Self {
+    pub(crate) fn channel<T: ?Sized>(
+        reason: WaitReason,
+        channel: *const T,
+        capacity: usize,
+    ) -> Self {
         WaitingOn {
             reason,
             object: channel.cast::<()>() as usize,
@@ -96,7 +100,7 @@ impl WaitingOn {
     }
 
     /// A select over `cases` cases.
-    pub const fn select(cases: usize) -> WaitingOn {
+    pub(crate) const fn select(cases: usize) -> WaitingOn {
         WaitingOn {
             reason: WaitReason::Select,
             object: 0,

@@ -9,7 +9,7 @@
 mod child;
 pub(crate) use child::*;
 
-/// A runtime with `workers` worker threads.
+/// A runtime with `workers` processors (the same helper in every crate's tests).
 pub(crate) fn rt(workers: usize) -> goro_runtime::Runtime {
     goro_runtime::Runtime::builder()
         .workers(workers)
