@@ -141,13 +141,13 @@ fn metrics_count_spawns_parks_and_steals() {
         drop(tx);
         assert_eq!(consumer.join().unwrap(), 499_500);
         let m = goro::metrics().expect("inside a runtime");
-        assert_eq!(m.workers, 2);
-        assert!(m.live_green_threads >= 1);
+        assert_eq!(m.processors, 2);
+        assert!(m.num_goroutines >= 1);
         assert!(m.parks > 0, "{m:?}");
     });
     let m = rt.metrics();
     assert_eq!(m.spawned, 2);
-    assert_eq!(m.live_green_threads, 0);
+    assert_eq!(m.num_goroutines, 0);
     assert!(m.resumes >= m.parks && m.parks >= 1000, "{m:?}");
     assert_eq!(m.global_queue_depth, 0);
     assert!(goro::metrics().is_none(), "outside a runtime");

@@ -1,6 +1,6 @@
 //! Runs the examples that terminate (small sizes) and checks what they print: the tour
 //! (the README's demo), the echo server's load test and idle-connection mode, and every
-//! workload of `examples/workloads.rs`, whose one-line
+//! workload of `examples/harness/workloads.rs`, whose one-line
 //! output format is the contract with `../shared/anchors/run.sh`.
 
 mod common;

@@ -240,7 +240,7 @@ fn a_locked_green_thread_that_finishes_releases_its_thread() {
         h.join().unwrap();
         // Its thread is free again: a spare, waiting to be handed a processor.
         let t = std::time::Instant::now();
-        while goro::metrics().unwrap().spare_workers == 0 {
+        while goro::metrics().unwrap().spare_threads == 0 {
             assert!(
                 t.elapsed() < Duration::from_secs(10),
                 "the thread stayed locked"

@@ -8,9 +8,8 @@
 //! installs. Where one is missing a test says so and skips that client, except under CI
 //! (`CI` set), where a missing client fails the test.
 //!
-//! The servers' parser unit tests run here too: their modules are included below.
-
-#![allow(dead_code)] // the included modules carry items only the servers' `main` uses
+//! The servers' parser and store unit tests are the `goro-servers` crate's own
+//! (`examples/servers/`).
 
 mod common;
 use common::example;
@@ -19,17 +18,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-#[path = "../examples/kv_server/commands.rs"]
-mod commands;
-#[path = "../examples/http_server/http.rs"]
-mod http;
-#[path = "../examples/kv_server/resp.rs"]
-mod resp;
-#[path = "../examples/kv_server/store.rs"]
-mod store;
-#[path = "../examples/support/mod.rs"]
-mod support;
 
 /// A server child process, killed on drop.
 struct Server {

@@ -5,58 +5,75 @@
 //! [`park`] API that `goro-chan` and `goro::sync` are built on.
 //!
 //! # Glossary
+//! goro uses Go's words for the scheduler's three parts: a **green thread** is a G, a
+//! **processor** is a P (what `Builder::workers` counts: Go's GOMAXPROCS), and a **worker
+//! thread** is an M, the OS thread that runs a processor's green threads (there are more
+//! worker threads than processors while some are blocked in calls: spares).
+//!
 //! | goro | Go | where |
 //! |---|---|---|
 //! | green thread | goroutine, `g` | `g/mod.rs` |
-//! | worker | `m` (OS thread) | `scheduler/worker.rs` |
+//! | worker thread | `m` (OS thread) | `scheduler/worker.rs` |
 //! | processor | `p` | `scheduler/processor.rs` |
 //! | scheduler state (`Sched`) | `sched` | `scheduler/mod.rs` |
+//! | thread context | `getg().m` | `g/context.rs` |
+//! | drivers (timers, netpoller) | `p.timers`, `netpoll` | `driver.rs`, `timer.rs`, `netpoll/` |
 //! | `runnext` | `p.runnext` | `scheduler/runnext.rs` |
 //! | global queue | `sched.runq` | `scheduler/mod.rs` |
-//! | searching worker | spinning `m` | `scheduler/idle.rs` |
+//! | searching worker | spinning `m` | `primitives/idle.rs` |
 //! | dead-G pool | `gFree` | `scheduler/gpool.rs` |
+//! | spare worker thread | idle `m` (`sched.midle`) | `scheduler/spares.rs` |
+//! | processor handoff | `retake`/`handoffp` | `scheduler/handoff.rs`, `sysmon.rs` |
 //! | waiter cache | `sudogcache` | `g/waiter_cache.rs` |
 //! | [`park::park`] / [`park::Unparker::unpark`] | `gopark` / `goready` | `park/` |
 //! | release step | `unlockf` | `g/mod.rs` (`ReleaseStep`) |
 //! | readiness word | `pollDesc.rg`/`wg` | `netpoll/readiness.rs` |
-//! | timekeeper | the `m` blocked in `netpoll(delay)` | `timer.rs` |
+//! | timekeeper | the `m` blocked in `netpoll(delay)` | `scheduler/mod.rs` (`timer_inserted`), `scheduler/worker.rs` (`sleep_until_work`) |
+//! | lock ranks | `lockrank.go` | `docs/12-lock-ranks.md` |
 //!
 //! "Park" means a green thread (or an OS thread inside a goro call) waiting to be woken; a
 //! worker with nothing to run *sleeps*.
 //!
 //! # Layers
-//! Bottom to top; each layer imports only the layers below it (the scheduler core is one
-//! import cycle, on purpose: it is the knot a runtime needs).
-//! 1. **Leaves** — `stacks/` (stacks: the arena `region.rs`, the mapping fallback and its
-//!    budget, `valgrind.rs`), `arena.rs` (the malloc arena),
-//!    `park/state.rs` (the park word), `park/thread.rs` (the OS-thread parker),
-//!    `scheduler/idle.rs`, `netpoll/gate.rs`, `lock.rs`, `loom.rs`.
+//! Bottom to top; each layer imports only the layers below it. Measured with an import
+//! graph of `crate::`/`super::` paths in which an edge into a module also counts for each
+//! ancestor module it passes through (and a child's `super::` edge to its parent counts):
+//! the largest cycle is 2 modules (`builder`/`runtime`, `net::common`/`net::source`).
+//! 1. **Leaves** — `primitives/` (the park word `park_state.rs`, the OS-thread parker
+//!    `thread_parker.rs`, the idle-worker counts `idle.rs`, the poll gate `poll_gate.rs`),
+//!    `stacks/` (the arena `region.rs`, the mapping fallback and its budget,
+//!    `valgrind.rs`), `arena.rs` (the malloc arena), `lock.rs`, `loom.rs`.
 //! 2. **The green thread** — `g/`: the G (`mod.rs`), `GRef` (`gref.rs`), its locals table
-//!    (`locals.rs`) and waiter cache (`waiter_cache.rs`). It knows the scheduler only
-//!    through `trait Schedule`.
-//! 3. **The scheduler core** — `scheduler/` (`context.rs`: the one thread-local; `mod.rs`:
-//!    `Sched`; `worker.rs`, `processor.rs`; beneath them the queues `runnext.rs`,
-//!    `registry.rs`, `gpool.rs`, the handoff protocol `handoff.rs`, the spare threads
-//!    `spares.rs`, and `locked.rs`, the worker side of `lock_os_thread`), `park/` (`mod.rs`,
-//!    `waiter_alloc.rs`, `waiting_on.rs`),
-//!    `timer.rs`, `netpoll/` (`mod.rs`, `readiness.rs`), and `overflow.rs`, the SIGSEGV
-//!    handler a worker installs, which reads the running G.
-//! 4. **Services** on the core — `sysmon.rs` (owns `Monitor`: coarse clock, network
-//!    backstop, stuck workers, deadlock verdicts), `diag/` (`dump.rs`, `metrics.rs`,
-//!    `leakcheck.rs`), `blocking.rs` (`goro::blocking`: the processor handed off before the call, `scheduler/syscall.rs`), `join.rs` (`JoinHandle`).
-//! 5. **Public API** — `runtime.rs` (`Runtime`, `run`), `builder.rs`, `spawn.rs` (`go`,
+//!    (`locals.rs`), waiter cache (`waiter_cache.rs`), and the thread context
+//!    (`context.rs`: the one thread-local, with the running G). It knows the scheduler
+//!    only through `trait Schedule` (ready a G, arm a timer for a G).
+//! 3. **Parking** — `park/` (`mod.rs`, `waiter_alloc.rs`, `waiting_on.rs`): park on the
+//!    running G, wake through its `Schedule`.
+//! 4. **Drivers** — `timer.rs` (the heap), `netpoll/` (`mod.rs`, `readiness.rs`), and
+//!    `driver.rs`, which holds both for a runtime and finds the caller's own through the
+//!    thread context.
+//! 5. **The scheduler** — `scheduler/` (`mod.rs`: `Sched`, which holds the drivers;
+//!    `worker.rs`, `processor.rs`, `context.rs`: its typed view of the thread context;
+//!    beneath them the queues `runnext.rs`, `registry.rs`, `gpool.rs`, the handoff
+//!    protocol `handoff.rs`, the spare threads `spares.rs`, `locked.rs` (the worker side of
+//!    `lock_os_thread`) and `syscall.rs` (of `blocking`)), and `overflow.rs`, the SIGSEGV
+//!    handler a worker installs.
+//! 6. **Services** on the core — `sysmon.rs` (owns `Monitor`: coarse clock, network
+//!    backstop, handoffs, deadlock verdicts), `diag/` (`dump.rs`, `metrics.rs`,
+//!    `leakcheck.rs`), `blocking.rs` (`goro::blocking`), `join.rs` (`JoinHandle`).
+//! 7. **Public API** — `runtime.rs` (`Runtime`, `run`), `builder.rs`, `spawn.rs` (`go`,
 //!    `try_go`, `Spawn`, `sleep`, `yield_now`, `num_goroutines`, `catch_unwind`, and
 //!    `spawn_on` beneath them), `local.rs` (`goro::local!`), `os_thread.rs`
 //!    (`lock_os_thread`), `stack.rs` (`maybe_grow`, `remaining`).
-//! 6. **Libraries** — `sync/` (`waiter.rs`: the parked-waiter kit; `sema.rs`: the
+//! 8. **Libraries** — `sync/` (`waiter.rs`: the parked-waiter kit; `sema.rs`: the
 //!    semaphore under `Mutex`, `RwLock`, `Semaphore`; `WaitGroup`, `Once`, `Condvar`,
-//!    `OnceLock`, `LazyLock`), `net/` (TCP, UDP, Unix sockets on the netpoller),
+//!    `OnceLock`, `LazyLock`), `net/` (TCP, UDP and Unix sockets on the netpoller),
 //!    `scope.rs`; then goro-chan, which reaches the plumbing it needs through
 //!    [`__private`].
 //!
-//! Measured with an import graph of `crate::`/`super::` paths: the largest cycle is the
-//! core's 9 modules (`scheduler`, `scheduler::{context, worker, processor}`, `park`,
-//! `timer`, `netpoll`, `netpoll::readiness`, `overflow`).
+//! A socket read that would block runs downward — `net` → `netpoll` (the poller the driver
+//! found) → `park` — and its wake-up goes up once: the netpoller unparks the G, and the
+//! G's `Schedule` queues it.
 
 //! # Thread-locals in green threads
 //! A green thread may resume on a different OS thread after any call that can block
@@ -75,7 +92,7 @@ mod primitives;
 mod stacks;
 // The green thread (G, GRef, its locals and waiter cache).
 mod g;
-// The scheduler core: the knot a runtime needs.
+// Parking, the drivers, the scheduler.
 mod driver;
 mod netpoll;
 mod overflow;

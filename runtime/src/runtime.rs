@@ -165,7 +165,7 @@ impl Runtime {
 
     /// Number of processors (worker threads).
     pub fn workers(&self) -> usize {
-        self.sched.num_workers()
+        self.sched.num_processors()
     }
 }
 

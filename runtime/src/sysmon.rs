@@ -322,7 +322,7 @@ impl Sysmon {
     /// off (its new owner may block right away), `Busy` while one is held by a blocked or
     /// stuck thread.
     fn retake(&mut self, sched: &Arc<Sched>, now: Instant) -> Pace {
-        let n = sched.num_workers();
+        let n = sched.num_processors();
         self.seen_ticks.resize(n, (0, now));
         let mut pace = Pace::Idle;
         for i in 0..n {
@@ -525,7 +525,7 @@ fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
 /// worker inside a green thread after a handoff (module docs).
 fn is_quiescent(sched: &Sched) -> bool {
     let (_, sleeping) = sched.idle.counts();
-    sleeping == sched.num_workers()
+    sleeping == sched.num_processors()
         && sched.live() > 0
         && sched
             .lost_running

@@ -201,7 +201,7 @@ fn builder_run_uses_the_builders_options() {
     let (workers, depth) = goro_runtime::Runtime::builder()
         .workers(1)
         .stack_size(8 << 20)
-        .run(|| (goro_runtime::metrics().unwrap().workers, deep(1000)));
+        .run(|| (goro_runtime::metrics().unwrap().processors, deep(1000)));
     assert_eq!(workers, 1);
     assert!(depth <= 1000);
 }

@@ -89,7 +89,7 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
     let (_, sleeping) = sched.idle.counts();
     let mut out = format!(
         "{} workers ({sleeping} asleep), {} live green threads\n",
-        sched.num_workers(),
+        sched.num_processors(),
         gs.len()
     );
     for g in gs {

@@ -20,21 +20,23 @@ use crate::scheduler::Sched;
 /// });
 /// let m = rt.metrics();
 /// assert_eq!(m.spawned, 101);               // 100 + the block_on green thread
-/// assert_eq!(m.live_green_threads, 0);
+/// assert_eq!(m.num_goroutines, 0);
 /// assert!(m.resumes >= 201);                // each yielded once
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// Processors (worker threads).
-    pub workers: usize,
-    /// Workers asleep right now.
-    pub workers_idle: usize,
-    /// Workers searching for work (Go's spinning Ms) right now.
-    pub workers_searching: usize,
-    /// Green threads alive (started, not finished).
-    pub live_green_threads: usize,
+    /// Processors (Go's GOMAXPROCS; `Builder::workers`).
+    pub processors: usize,
+    /// Processors whose worker thread sleeps right now (Go's `npidle`).
+    pub processors_idle: usize,
+    /// Processors whose worker thread searches other queues for work right now (Go's
+    /// spinning Ms).
+    pub processors_searching: usize,
+    /// Green threads alive (started, not finished): what
+    /// [`num_goroutines`](crate::num_goroutines) returns inside the runtime.
+    pub num_goroutines: usize,
     /// Green threads started since the runtime began.
     pub spawned: u64,
     /// Times a green thread was resumed (Go's `schedtick`).
@@ -62,8 +64,8 @@ pub struct Metrics {
     /// still inside a blocked green thread after their processor was handed off.
     pub worker_threads: usize,
     /// Spare worker threads waiting for a processor right now.
-    pub spare_workers: usize,
-    /// Processors handed from a worker stuck in one green thread to another thread.
+    pub spare_threads: usize,
+    /// Processors handed from a worker thread stuck in one green thread to another.
     pub handoffs: u64,
 }
 
@@ -73,10 +75,10 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
     };
     let (searching, idle) = sched.idle.counts();
     Metrics {
-        workers: sched.num_workers(),
-        workers_idle: idle,
-        workers_searching: searching,
-        live_green_threads: sched.live(),
+        processors: sched.num_processors(),
+        processors_idle: idle,
+        processors_searching: searching,
+        num_goroutines: sched.live(),
         spawned: sched.started(),
         resumes: sum(|r| r.ticks.load(Ordering::Relaxed)),
         parks: sum(|r| r.parks.load(Ordering::Relaxed)),
@@ -89,7 +91,7 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         retired_green_threads: sched.gpool.retired(),
         blocking_in_progress: crate::blocking::in_progress(),
         worker_threads: sched.spares.threads(),
-        spare_workers: sched.spares.idle_count(),
+        spare_threads: sched.spares.idle_count(),
         handoffs: sched.handoffs.load(Ordering::Relaxed),
     }
 }

@@ -240,7 +240,7 @@ impl Sched {
         t.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
-    pub(crate) fn num_workers(&self) -> usize {
+    pub(crate) fn num_processors(&self) -> usize {
         self.remotes.len()
     }
 

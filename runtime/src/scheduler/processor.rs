@@ -185,7 +185,7 @@ impl Processor {
         if sched.injector.is_empty() {
             return None;
         }
-        let share = sched.injector.len() / sched.num_workers() + 1;
+        let share = sched.injector.len() / sched.num_processors() + 1;
         let limit = share.min(LOCAL_CAP / 2);
         steal_retry(|| {
             sched
@@ -198,7 +198,7 @@ impl Processor {
     /// queue. Executed while searching.
     #[doc(alias = "runqsteal")]
     pub(crate) fn steal(&self, sched: &Sched) -> Option<GRef> {
-        let n = sched.num_workers();
+        let n = sched.num_processors();
         for _ in 0..2 {
             let mut retry = false;
             let start = (self.rand() % n as u64) as usize;
@@ -230,7 +230,7 @@ impl Processor {
     /// Steals a victim's `runnext` G if it stayed there across a short pause: its worker
     /// is busy with something long (Go: `usleep(3)` in `runqgrab`).
     pub(crate) fn steal_runnext(&self, sched: &Sched) -> Option<GRef> {
-        let n = sched.num_workers();
+        let n = sched.num_processors();
         let start = (self.rand() % n as u64) as usize;
         for i in 0..n {
             let victim = (start + i) % n;

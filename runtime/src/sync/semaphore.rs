@@ -2,6 +2,7 @@
 //! public face of [`Sema`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::sema::Sema;
 
@@ -61,6 +62,36 @@ impl Semaphore {
             .then(|| SemaphorePermit { sem: self })
     }
 
+    /// Takes a permit, parking until one is free, as a permit that owns a reference to
+    /// the semaphore: it can move into a green thread (`go`) and is returned when dropped
+    /// there (tokio's `acquire_owned`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// goro_runtime::run(|| {
+    ///     let slots = Arc::new(goro_runtime::sync::Semaphore::new(2));
+    ///     let hs: Vec<_> = (0..10)
+    ///         .map(|_| {
+    ///             let permit = slots.acquire_owned();
+    ///             goro_runtime::go(move || drop(permit)) // the slot returns here
+    ///         })
+    ///         .collect();
+    ///     hs.into_iter().for_each(|h| h.join().unwrap());
+    ///     assert_eq!(slots.available_permits(), 2);
+    /// });
+    /// ```
+    pub fn acquire_owned(self: &Arc<Self>) -> OwnedSemaphorePermit {
+        self.sema.acquire();
+        OwnedSemaphorePermit { sem: self.clone() }
+    }
+
+    /// [`try_acquire`](Self::try_acquire), as an [`OwnedSemaphorePermit`].
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.sema
+            .try_acquire()
+            .then(|| OwnedSemaphorePermit { sem: self.clone() })
+    }
+
     /// Adds `n` permits (waking up to `n` waiters). Pairs with [`SemaphorePermit::forget`].
     ///
     /// # Panics
@@ -89,6 +120,32 @@ impl SemaphorePermit<'_> {
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
         self.sem.sema.release();
+    }
+}
+
+/// A permit of an `Arc<Semaphore>` ([`Semaphore::acquire_owned`]); returned when dropped,
+/// wherever that is.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+}
+
+impl OwnedSemaphorePermit {
+    /// The semaphore this permit belongs to.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        self.sem.sema.release();
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnedSemaphorePermit")
     }
 }
 

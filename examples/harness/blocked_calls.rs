@@ -181,9 +181,13 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let (addr, _server) = server();
-    let workers = goro::Runtime::builder().build().unwrap().metrics().workers;
+    let processors = goro::Runtime::builder()
+        .build()
+        .unwrap()
+        .metrics()
+        .processors;
     println!(
-        "{n} requests, server answers after {REPLY_AFTER:?}; client runtime: {workers} processors"
+        "{n} requests, server answers after {REPLY_AFTER:?}; client runtime: {processors} processors"
     );
     println!("| client | time | peak threads | after 15 s |");
     println!("|---|---:|---:|---:|");

@@ -20,7 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Calls `handle` for every accepted connection, forever. Temporary errors (out of
 /// descriptors or memory, a connection reset before it was accepted) are logged with a
 /// growing pause; any other error ends the loop and is returned (a closed listener, say).
-pub(crate) fn accept_loop(
+pub fn accept_loop(
     listener: &TcpListener,
     mut handle: impl FnMut(TcpStream, SocketAddr),
 ) -> io::Error {

@@ -11,21 +11,22 @@
 //! ```
 //!
 //! Routes: `GET /` ("Hello, World!"), `GET /json` (a small JSON object), `POST /echo` (the
-//! request body back). Limits and statuses are in `http.rs`. When `--max-conns`
+//! request body back). Limits and statuses are in `conn.rs`. When `--max-conns`
 //! connections are open, the accept loop waits for one to close (new connections queue
 //! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
 //! on stderr. SIGINT/SIGTERM shut it down gracefully (`goro::signal`): the listener closes,
 //! open connections get 5 s to finish, then the process exits.
 
-mod http;
-#[path = "../support/mod.rs"]
-mod support;
+mod conn;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use goro::sync::Semaphore;
-use support::shutdown::OpenConns;
+
+use crate::support;
+use crate::support::shutdown::OpenConns;
+pub use conn::{serve_connection, Timeouts};
 
 /// How long open connections may go on after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
@@ -37,19 +38,11 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-/// One open connection's place under the limit, given back when it closes.
-struct ConnSlot(Arc<Semaphore>);
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        self.0.add_permits(1);
-    }
-}
-
-fn main() {
+/// The `http_server` example: parses its command line and serves until a shutdown signal.
+pub fn main() {
     let mut addr = "127.0.0.1:8080".to_string();
     let mut max_conns = 10_000;
-    let mut timeouts = http::Timeouts::default();
+    let mut timeouts = Timeouts::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -75,7 +68,8 @@ fn main() {
         let mut at_limit = false;
         let err = support::accept::accept_loop(&listener, |stream, _| {
             // Say so once each time the limit is reached, not once per waiting client.
-            let permit = match slots.try_acquire() {
+            // The connection's place under the limit, given back when it closes.
+            let slot = match slots.try_acquire_owned() {
                 Some(p) => {
                     at_limit = false;
                     p
@@ -87,13 +81,12 @@ fn main() {
                              wait in the listen backlog (raise --max-conns)"
                         );
                     }
-                    slots.acquire()
+                    slots.acquire_owned()
                 }
             };
-            permit.forget();
-            let (slot, conn) = (ConnSlot(slots.clone()), open.open());
+            let conn = open.open();
             goro::go(move || {
-                http::serve_connection(stream, timeouts);
+                serve_connection(stream, timeouts);
                 drop((slot, conn));
             });
         });

@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::resp::{self, Command};
-use crate::store::{Db, IncrError};
+use crate::kv::resp::{self, Command};
+use crate::kv::store::{Db, IncrError};
 
 /// Runs `requests` in order (emptying it), appending each reply to `out`. Returns true
 /// if one of them (`QUIT`) closes the connection; the requests after it are dropped.

@@ -1,5 +1,5 @@
 //! What both servers share: the accept loop, the read buffer and graceful shutdown.
 
-pub(crate) mod accept;
+pub mod accept;
 pub(crate) mod read_buf;
 pub(crate) mod shutdown;

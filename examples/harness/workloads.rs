@@ -4,8 +4,9 @@
 //! Usage: `workloads <workload> <n>`; prints one line `<workload> goro <value> <unit>`.
 //! The servers (`echo-server`, `kv-server`, `http-server <secs>`) print `LISTEN <addr>`
 //! and serve until `secs` have passed; the anchors' real clients measure them. The kv and
-//! http servers are the `kv_server` and `http_server` examples' own code, included below;
-//! `GORO_KV_STORE=owner` picks the kv server's owner-green-thread store (default: shared).
+//! http servers are the `kv_server` and `http_server` examples' own code (the
+//! `goro-servers` crate, `examples/servers/`); `GORO_KV_STORE=owner` picks the kv server's
+//! owner-green-thread store (default: shared).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,20 +14,8 @@ use std::time::{Duration, Instant};
 
 use goro::chan::{bounded, Receiver};
 
-// The example servers' modules, at the crate root where they expect each other.
-#[path = "kv_server/commands.rs"]
-mod commands;
-#[path = "kv_server/conn.rs"]
-mod conn;
-#[path = "http_server/http.rs"]
-mod http;
-#[path = "kv_server/resp.rs"]
-mod resp;
-#[path = "kv_server/store.rs"]
-mod store;
-#[allow(dead_code)] // graceful shutdown: the benchmark servers just exit
-#[path = "support/mod.rs"]
-mod support;
+use goro_servers::support::accept::accept_loop;
+use goro_servers::{http, kv};
 
 fn report(w: &str, v: f64, unit: &str) {
     println!("{w} goro {v:.1} {unit}");
@@ -424,11 +413,11 @@ fn kv_server(secs: usize) {
     let shape = std::env::var("GORO_KV_STORE").unwrap_or_else(|_| "shared".into());
     goro::run(move || {
         let backend =
-            conn::Backend::start(&shape).unwrap_or_else(|| die("GORO_KV_STORE: owner|shared"));
+            kv::Store::start(&shape).unwrap_or_else(|| die("GORO_KV_STORE: owner|shared"));
         let listener = listen();
-        support::accept::accept_loop(&listener, |stream, _| {
+        accept_loop(&listener, |stream, _| {
             let backend = backend.clone();
-            goro::go(move || conn::serve_connection(stream, &backend));
+            goro::go(move || kv::serve_connection(stream, &backend));
         });
     })
 }
@@ -438,7 +427,7 @@ fn http_server(secs: usize) {
     exit_after(secs);
     goro::run(|| {
         let listener = listen();
-        support::accept::accept_loop(&listener, |stream, _| {
+        accept_loop(&listener, |stream, _| {
             goro::go(move || http::serve_connection(stream, http::Timeouts::default()));
         });
     })

@@ -27,13 +27,13 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// A server's timeouts (Go's `http.Server` fields of the same names).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Timeouts {
+pub struct Timeouts {
     /// From a request's first byte to its last (Go's `ReadTimeout`).
-    pub(crate) read: Duration,
+    pub read: Duration,
     /// How long a keep-alive connection may wait for its next request (`IdleTimeout`).
-    pub(crate) idle: Duration,
+    pub idle: Duration,
     /// How long one response write may wait for the client (`WriteTimeout`).
-    pub(crate) write: Duration,
+    pub write: Duration,
 }
 
 impl Default for Timeouts {
@@ -82,14 +82,44 @@ enum Framing {
     Chunked,
 }
 
-/// A response status with what its connection does next.
+/// The response statuses this server sends (RFC 9110 reason phrases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    HeaderFieldsTooLarge,
+    NotImplemented,
+}
+
+impl Status {
+    /// The status line's code and reason, as sent.
+    fn line(self) -> &'static str {
+        match self {
+            Status::Ok => "200 OK",
+            Status::BadRequest => "400 Bad Request",
+            Status::NotFound => "404 Not Found",
+            Status::MethodNotAllowed => "405 Method Not Allowed",
+            Status::RequestTimeout => "408 Request Timeout",
+            Status::PayloadTooLarge => "413 Payload Too Large",
+            Status::HeaderFieldsTooLarge => "431 Request Header Fields Too Large",
+            Status::NotImplemented => "501 Not Implemented",
+        }
+    }
+}
+
+/// A request the server refuses: the status it answers with, and why (in the body); the
+/// connection closes after it.
 #[derive(Debug)]
 struct Failure {
-    status: &'static str,
+    status: Status,
     why: &'static str,
 }
 
-fn fail(status: &'static str, why: &'static str) -> Failure {
+fn fail(status: Status, why: &'static str) -> Failure {
     Failure { status, why }
 }
 
@@ -105,7 +135,7 @@ enum Next {
 }
 
 /// Serves one connection until the client closes it, asks to close, or misbehaves.
-pub(crate) fn serve_connection(stream: TcpStream, timeouts: Timeouts) {
+pub fn serve_connection(stream: TcpStream, timeouts: Timeouts) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeouts.write));
     let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
@@ -163,13 +193,13 @@ fn read_more(
     buf: &mut ReadBuf,
     request_start: &mut Option<Instant>,
     timeouts: Timeouts,
-) -> Result<(), Option<&'static str>> {
+) -> Result<(), Option<Status>> {
     let left = match request_start {
         Some(t) => timeouts.read.saturating_sub(t.elapsed()),
         None => timeouts.idle,
     };
     if left.is_zero() {
-        return Err(Some("408 Request Timeout"));
+        return Err(Some(Status::RequestTimeout));
     }
     let _ = stream.set_read_timeout(Some(left));
     match buf.fill(stream) {
@@ -178,9 +208,9 @@ fn read_more(
             request_start.get_or_insert_with(Instant::now);
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Some("413 Payload Too Large")),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Some(Status::PayloadTooLarge)),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && request_start.is_some() => {
-            Err(Some("408 Request Timeout"))
+            Err(Some(Status::RequestTimeout))
         }
         Err(_) => Err(None),
     }
@@ -212,19 +242,13 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
     let len = match req.parse(data) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if data.len() > MAX_HEAD => {
-            return Err(fail(
-                "431 Request Header Fields Too Large",
-                "head too large",
-            ))
+            return Err(fail(Status::HeaderFieldsTooLarge, "head too large"))
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(fail(
-                "431 Request Header Fields Too Large",
-                "too many headers",
-            ))
+            return Err(fail(Status::HeaderFieldsTooLarge, "too many headers"))
         }
-        Err(_) => return Err(fail("400 Bad Request", "malformed request")),
+        Err(_) => return Err(fail(Status::BadRequest, "malformed request")),
     };
     let http11 = req.version == Some(1);
     let mut head = Head {
@@ -248,19 +272,19 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
     let (mut length, mut chunked) = (None, false);
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value)
-            .map_err(|_| fail("400 Bad Request", "header value is not text"))?
+            .map_err(|_| fail(Status::BadRequest, "header value is not text"))?
             .trim();
         if h.name.eq_ignore_ascii_case("content-length") {
             let n: usize = value
                 .parse()
-                .map_err(|_| fail("400 Bad Request", "bad Content-Length"))?;
+                .map_err(|_| fail(Status::BadRequest, "bad Content-Length"))?;
             if length.is_some_and(|m| m != n) {
-                return Err(fail("400 Bad Request", "conflicting Content-Length"));
+                return Err(fail(Status::BadRequest, "conflicting Content-Length"));
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             if !value.eq_ignore_ascii_case("chunked") {
-                return Err(fail("501 Not Implemented", "only chunked is supported"));
+                return Err(fail(Status::NotImplemented, "only chunked is supported"));
             }
             chunked = true;
         } else if h.name.eq_ignore_ascii_case("connection") {
@@ -277,10 +301,10 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
     }
     head.body = match (chunked, length) {
         // Both framings at once is how requests are smuggled (RFC 9112 §6.3): refuse.
-        (true, Some(_)) => return Err(fail("400 Bad Request", "both chunked and a length")),
+        (true, Some(_)) => return Err(fail(Status::BadRequest, "both chunked and a length")),
         (true, None) => Framing::Chunked,
         (false, Some(n)) if n > MAX_BODY => {
-            return Err(fail("413 Payload Too Large", "body too large"))
+            return Err(fail(Status::PayloadTooLarge, "body too large"))
         }
         (false, n) => Framing::Length(n.unwrap_or(0)),
     };
@@ -290,7 +314,7 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
 /// Decodes a chunked body at the front of `data`: the body and the bytes it took, or
 /// `None` if the last chunk has not arrived.
 fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
-    let bad = || fail("400 Bad Request", "malformed chunked body");
+    let bad = || fail(Status::BadRequest, "malformed chunked body");
     let (mut body, mut pos) = (Vec::new(), 0);
     loop {
         let (start, size) = match httparse::parse_chunk_size(&data[pos..]) {
@@ -299,7 +323,7 @@ fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
             Err(_) => return Err(bad()),
         };
         if body.len() + size > MAX_BODY {
-            return Err(fail("413 Payload Too Large", "body too large"));
+            return Err(fail(Status::PayloadTooLarge, "body too large"));
         }
         if size == 0 {
             // The last chunk; trailers (ignored) end at an empty line.
@@ -326,19 +350,19 @@ const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
 
 /// Appends the response to one request.
 fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
-    let (status, content_type, payload): (&str, &str, &[u8]) = match (&head.route, &head.method) {
+    let (status, content_type, payload): (Status, &str, &[u8]) = match (&head.route, &head.method) {
         (Route::Hello, Method::Get | Method::Head) => {
-            ("200 OK", "text/plain; charset=utf-8", HELLO)
+            (Status::Ok, "text/plain; charset=utf-8", HELLO)
         }
-        (Route::Json, Method::Get | Method::Head) => ("200 OK", "application/json", JSON),
-        (Route::Echo, Method::Post) => ("200 OK", "application/octet-stream", body),
+        (Route::Json, Method::Get | Method::Head) => (Status::Ok, "application/json", JSON),
+        (Route::Echo, Method::Post) => (Status::Ok, "application/octet-stream", body),
         (Route::NotFound, _) => (
-            "404 Not Found",
+            Status::NotFound,
             "text/plain; charset=utf-8",
             b"404 page not found\n",
         ),
         _ => (
-            "405 Method Not Allowed",
+            Status::MethodNotAllowed,
             "text/plain; charset=utf-8",
             b"method not allowed\n",
         ),
@@ -358,16 +382,17 @@ fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Appends an error response; the connection closes after it.
-fn error_response(status: &str, why: &str, date: &[u8], out: &mut Vec<u8>) {
+fn error_response(status: Status, why: &str, date: &[u8], out: &mut Vec<u8>) {
     status_line(out, status, date);
+    let status = status.line();
     let body = format!("{status}{}{why}\n", if why.is_empty() { "" } else { ": " });
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n");
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
 }
 
-fn status_line(out: &mut Vec<u8>, status: &str, date: &[u8]) {
+fn status_line(out: &mut Vec<u8>, status: Status, date: &[u8]) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(status.line().as_bytes());
     out.extend_from_slice(b"\r\nServer: goro\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");

@@ -151,7 +151,7 @@ pub(crate) trait Db {
 #[derive(Debug, Default)]
 pub(crate) struct Work {
     /// The requests, in arrival order; the owner empties it.
-    pub(crate) requests: Vec<crate::resp::Command>,
+    pub(crate) requests: Vec<crate::kv::resp::Command>,
     /// Where the owner appends the replies, in the same order.
     pub(crate) out: Vec<u8>,
     /// Set by the owner when a request (`QUIT`) closes the connection.
@@ -209,7 +209,7 @@ fn owner_loop(batches: Receiver<Batch>) {
             recv(batches) -> batch => {
                 let Ok(Batch { mut work, reply }) = batch else { return };
                 let mut db = Owned { map: &mut map, expiry: &mut expiry };
-                work.close = crate::commands::run_all(&mut work.requests, &mut db, &mut work.out);
+                work.close = crate::kv::commands::run_all(&mut work.requests, &mut db, &mut work.out);
                 let _ = reply.send(work); // the connection may be gone; nothing to do
             },
             recv(timer) -> _ => {

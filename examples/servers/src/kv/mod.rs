@@ -22,14 +22,28 @@ mod commands;
 mod conn;
 mod resp;
 mod store;
-#[path = "../support/mod.rs"]
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support;
+use crate::support::shutdown::OpenConns;
+pub use conn::serve_connection;
 use conn::Backend;
-use support::shutdown::OpenConns;
+
+/// A store for [`serve_connection`]: one of the two shapes, started once and shared by
+/// every connection (cloning it is cheap).
+#[derive(Clone, Debug)]
+pub struct Store(Backend);
+
+impl Store {
+    /// Starts a store of the named shape: `"owner"` (one green thread owns the map and
+    /// serves commands over a channel) or `"shared"` (a sharded map behind `RwLock`s).
+    /// `None` for any other name.
+    pub fn start(shape: &str) -> Option<Store> {
+        Backend::start(shape).map(Store)
+    }
+}
 
 /// How long open connections may go on after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
@@ -39,7 +53,8 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-fn main() {
+/// The `kv_server` example: parses its command line and serves until a shutdown signal.
+pub fn main() {
     let (mut addr, mut shape) = ("127.0.0.1:6380".to_string(), "shared".to_string());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -51,7 +66,7 @@ fn main() {
         }
     }
     goro::run(move || {
-        let backend = Backend::start(&shape).unwrap_or_else(|| usage());
+        let store = Store::start(&shape).unwrap_or_else(|| usage());
         let listener = goro::net::TcpListener::bind(&addr).unwrap_or_else(|e| {
             eprintln!("kv_server: cannot listen on {addr}: {e}");
             std::process::exit(1)
@@ -63,9 +78,9 @@ fn main() {
         support::shutdown::close_on_signal(listener.clone());
         let open = OpenConns::default();
         let err = support::accept::accept_loop(&listener, |stream, _| {
-            let (backend, conn) = (backend.clone(), open.open());
+            let (store, conn) = (store.clone(), open.open());
             goro::go(move || {
-                conn::serve_connection(stream, &backend);
+                serve_connection(stream, &store);
                 drop(conn);
             });
         });

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use goro::chan::{bounded, Sender};
 use goro::net::TcpStream;
 
-use crate::resp::{self, RequestReader};
-use crate::store::{Batch, Shared, Work};
+use crate::kv::commands;
+use crate::kv::resp::{self, RequestReader};
+use crate::kv::store::{Batch, Shared, Work};
 
 /// Where a connection's commands run: the store's shape.
 #[derive(Clone, Debug)]
@@ -29,7 +30,7 @@ impl Backend {
     /// Starts a store of the named shape, `"owner"` or `"shared"`.
     pub(crate) fn start(shape: &str) -> Option<Backend> {
         match shape {
-            "owner" => Some(Backend::Owner(crate::store::owner())),
+            "owner" => Some(Backend::Owner(crate::kv::store::owner())),
             "shared" => Some(Backend::Shared(Shared::start())),
             _ => None,
         }
@@ -37,11 +38,12 @@ impl Backend {
 }
 
 /// Serves one connection until the client closes it, sends `QUIT`, or breaks the protocol.
-pub(crate) fn serve_connection(mut stream: TcpStream, backend: &Backend) {
+pub fn serve_connection(mut stream: TcpStream, store: &super::Store) {
+    let backend = &store.0;
     let _ = stream.set_nodelay(true);
     let mut reader = RequestReader::new();
     // The owner shape's reply channel, made once per connection.
-    let replies = bounded::<Work>(1);
+    let (reply_tx, reply_rx) = bounded::<Work>(1);
     let mut work = Work::default();
     loop {
         match reader.fill(&stream) {
@@ -64,18 +66,18 @@ pub(crate) fn serve_connection(mut stream: TcpStream, backend: &Backend) {
         };
         match backend {
             Backend::Shared(store) => {
-                work.close =
-                    crate::commands::run_all(&mut work.requests, &mut &**store, &mut work.out)
+                let mut db: &Shared = store;
+                work.close = commands::run_all(&mut work.requests, &mut db, &mut work.out);
             }
             Backend::Owner(owner) => {
                 let batch = Batch {
                     work,
-                    reply: replies.0.clone(),
+                    reply: reply_tx.clone(),
                 };
                 if owner.send(batch).is_err() {
                     return; // the owner is gone: the server is shutting down
                 }
-                work = replies.1.recv().expect("the owner replies to every batch");
+                work = reply_rx.recv().expect("the owner replies to every batch");
             }
         }
         if let Some(why) = invalid.filter(|_| !work.close) {
