@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 fn main() {
     goro::run(|| {
         println!(
-            "goro tour — {} workers (GORO_MAXPROCS to change)\n",
+            "goro tour — {} processors (GORO_MAXPROCS to change)\n",
             worker_count()
         );
 

@@ -39,7 +39,9 @@
 //! | `std::thread::Builder` (Go has no per-goroutine options) | [`goro::Spawn::new()`](Spawn)`.name("parser").stack_size(8 << 20).go(f)` / `.try_go(f)` |
 //! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
-//! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call loses its processor to a spare thread after ~1 ms (10 ms when computing) |
+//! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call or a sync crate's lock loses its processor to a spare thread as soon as sysmon sees it (within 1 ms; 10 ms when computing), any number at once |
+//! | `fatal error: all goroutines are asleep - deadlock!` | the same, from [`run`]; where a thread goro does not know could still wake a green thread, a "possible deadlock" report instead ([`Builder::possible_deadlock_after`]) |
+//! | `semaphore.Weighted` with a permit moved into a goroutine | [`sync::Semaphore::acquire_owned`] on an `Arc<Semaphore>` → [`sync::OwnedSemaphorePermit`] |
 //! | a call known to block (`entersyscallblock`) | [`goro::blocking(f)`](blocking): the processor goes to a spare thread before `f` runs in place |
 //! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
 //!
@@ -52,7 +54,8 @@ pub use goro_runtime::{
     blocking, catch_unwind, dump, go, local, lock_os_thread, metrics, num_goroutines, run, scope,
     sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics,
     Runtime, Scope, ScopedJoinHandle, Spawn, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS,
-    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    SHUTDOWN_PAYLOAD,
 };
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.

@@ -2,7 +2,7 @@
 //! (`SIGQUIT`, `runtime.Stack(buf, true)`) in text form.
 //!
 //! ```text
-//! goro runtime 1: 2 workers (0 running, 2 asleep), 3 live green threads
+//! goro runtime 1: 2 processors (2 idle), 3 live green threads
 //!
 //! goroutine 1 [chan receive, 1.204s]:
 //!         channel 0x55d0c2a1b2c0 (capacity 0)
@@ -88,7 +88,7 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
     gs.sort_by_key(|g| g.id());
     let (_, sleeping) = sched.idle.counts();
     let mut out = format!(
-        "{} workers ({sleeping} asleep), {} live green threads\n",
+        "{} processors ({sleeping} idle), {} live green threads\n",
         sched.num_processors(),
         gs.len()
     );
