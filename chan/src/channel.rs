@@ -87,9 +87,9 @@ impl<T> Sender<T> {
         self.chan.close()
     }
 
-    /// Values buffered right now.
+    /// Values buffered right now (0 for a timer channel, as Go 1.23's).
     pub fn len(&self) -> usize {
-        self.chan.len()
+        self.chan.visible_len()
     }
 
     /// True if nothing is buffered right now.
@@ -103,9 +103,9 @@ impl<T> Sender<T> {
         self.len() == self.capacity()
     }
 
-    /// The buffer's capacity (0: unbuffered).
+    /// The buffer's capacity (0: unbuffered; also 0 for a timer channel, as Go 1.23's).
     pub fn capacity(&self) -> usize {
-        self.chan.cap()
+        self.chan.visible_cap()
     }
 
     /// True once the channel is closed (or every receiver is gone).
@@ -166,9 +166,9 @@ impl<T> Receiver<T> {
         self.chan.close()
     }
 
-    /// Values buffered right now.
+    /// Values buffered right now (0 for a timer channel, as Go 1.23's).
     pub fn len(&self) -> usize {
-        self.chan.len()
+        self.chan.visible_len()
     }
 
     /// True if nothing is buffered right now.
@@ -182,9 +182,9 @@ impl<T> Receiver<T> {
         self.len() == self.capacity()
     }
 
-    /// The buffer's capacity (0: unbuffered).
+    /// The buffer's capacity (0: unbuffered; also 0 for a timer channel, as Go 1.23's).
     pub fn capacity(&self) -> usize {
-        self.chan.cap()
+        self.chan.visible_cap()
     }
 
     /// True once the channel is closed (values may still be buffered).

@@ -63,6 +63,14 @@ impl fmt::Display for ContextError {
 
 impl std::error::Error for ContextError {}
 
+impl ContextError {
+    /// True for a passed deadline (Go's `DeadlineExceeded.Timeout()`, which `net.Error`
+    /// callers test), false for a cancellation.
+    pub fn is_timeout(&self) -> bool {
+        *self == ContextError::DeadlineExceeded
+    }
+}
+
 /// A cancellation signal and optional deadline, passed down a tree of calls (Go's
 /// `context.Context`). Cheap to clone; `Send + Sync`.
 ///
@@ -239,17 +247,58 @@ impl Context {
     /// `deadline` — or at this context's deadline if that is earlier (Go's
     /// `context.WithDeadline`).
     pub fn with_deadline(&self, deadline: Instant) -> (Context, CancelHandle) {
+        self.deadline_child(deadline, None)
+    }
+
+    /// [`with_timeout`](Self::with_timeout), recording `cause` for [`cause`](Self::cause)
+    /// when the deadline passes (Go 1.21's `context.WithTimeoutCause`); `err` is still
+    /// [`ContextError::DeadlineExceeded`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// goro_runtime::run(|| {
+    ///     let bg = goro_chan::context::Context::background();
+    ///     let (ctx, _cancel) = bg.with_timeout_cause(Duration::from_millis(1), "backend too slow");
+    ///     let _ = ctx.done().recv();
+    ///     assert!(ctx.err().unwrap().is_timeout());
+    ///     assert_eq!(ctx.cause().unwrap().to_string(), "backend too slow");
+    /// });
+    /// ```
+    pub fn with_timeout_cause(
+        &self,
+        d: Duration,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> (Context, CancelHandle) {
+        match Instant::now().checked_add(d) {
+            Some(deadline) => self.with_deadline_cause(deadline, cause),
+            None => self.with_cancel(),
+        }
+    }
+
+    /// [`with_deadline`](Self::with_deadline), recording `cause` for
+    /// [`cause`](Self::cause) when the deadline passes (Go 1.21's
+    /// `context.WithDeadlineCause`).
+    pub fn with_deadline_cause(
+        &self,
+        deadline: Instant,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> (Context, CancelHandle) {
+        self.deadline_child(deadline, Some(Arc::from(cause.into())))
+    }
+
+    /// A child cancelled at `deadline` with `cause` (default: `DeadlineExceeded`).
+    fn deadline_child(&self, deadline: Instant, cause: Option<Cause>) -> (Context, CancelHandle) {
         if self.deadline().is_some_and(|parent| parent <= deadline) {
             return self.with_cancel(); // invariant 4: the parent's timer cancels us
         }
         let (ctx, handle) = self.child(Some(deadline));
         if Instant::now() >= deadline {
-            handle.node.cancel(ContextError::DeadlineExceeded, None);
+            handle.node.cancel(ContextError::DeadlineExceeded, cause);
         } else {
             let weak = Arc::downgrade(&handle.node);
             let timer = call_at(deadline, move || {
                 if let Some(node) = weak.upgrade() {
-                    node.cancel(ContextError::DeadlineExceeded, None);
+                    node.cancel(ContextError::DeadlineExceeded, cause);
                 }
             });
             let mut st = handle.node.state.lock();

@@ -74,6 +74,9 @@ pub(crate) struct Chan<T> {
     state: UnsafeCell<State<T>>,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
+    /// A timer channel: `len` and `capacity` answer 0, as Go 1.23's synchronous timer
+    /// channels do, although one value is buffered (`time.rs`).
+    unbuffered_view: AtomicBool,
 }
 
 // SAFETY: `state` is only accessed with `lock` held (see `locked`); values of type `T: Send`
@@ -101,11 +104,31 @@ impl<T> Chan<T> {
             send_waiters_hint: AtomicUsize::new(0),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            unbuffered_view: AtomicBool::new(false),
         })
     }
 
-    pub(crate) fn cap(&self) -> usize {
-        self.cap
+    /// Makes `len` and `capacity` report an unbuffered channel (a timer channel).
+    pub(crate) fn report_unbuffered(&self) {
+        self.unbuffered_view.store(true, Ordering::Relaxed);
+    }
+
+    /// The length users see: 0 for a timer channel.
+    pub(crate) fn visible_len(&self) -> usize {
+        if self.unbuffered_view.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.len()
+        }
+    }
+
+    /// The capacity users see: 0 for a timer channel.
+    pub(crate) fn visible_cap(&self) -> usize {
+        if self.unbuffered_view.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.cap
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -118,8 +118,11 @@ struct State {
     tx: Option<Sender<Instant>>,
     /// `Some` for a ticker: the period it re-arms with.
     period: Option<Duration>,
-    /// An `after_func` timer's function, run in a new green thread when it fires.
+    /// An `after_func` timer's function, run in a new green thread when it fires (taken
+    /// then: it runs once).
     func: Option<Func>,
+    /// An `after_func` timer (its `func` may be gone once it ran).
+    is_func: bool,
 }
 
 impl State {
@@ -149,30 +152,36 @@ impl Timer {
         &self.rx
     }
 
-    /// Stops the timer. True if this call stopped it, false if it had already fired or
-    /// been stopped. No value sent before `stop` returned is received afterwards.
+    /// Stops the timer. True if this call stopped it: it had not fired, or its value had
+    /// not been received (Go 1.23: a timer whose value nobody received is still running,
+    /// so `if !t.stop() { t.receiver().recv() }` never waits for a value that is gone).
+    /// False if it had been stopped, or had fired and its value was received. No value
+    /// sent before `stop` returned is received afterwards.
     pub fn stop(&self) -> bool {
         let mut st = self.state.lock();
         let was_active = st.cancel();
-        drain(&self.rx);
-        was_active
+        let unreceived = drain(&self.rx);
+        was_active || unreceived
     }
 
-    /// Re-arms the timer to fire after `d`. True if it was active. No value from before
-    /// the reset is received afterwards.
+    /// Re-arms the timer to fire after `d`. True if it was active (as for
+    /// [`stop`](Self::stop): not fired, or fired with its value not yet received). No value
+    /// from before the reset is received afterwards. For an [`after_func`] timer whose
+    /// function already ran, there is nothing left to run: the reset arms nothing (Go runs
+    /// the function again; goro's takes an `FnOnce`, as its API asks, so it ran once).
     pub fn reset(&self, d: Duration) -> bool {
         let mut st = self.state.lock();
         let was_active = st.cancel();
-        drain(&self.rx);
+        let unreceived = drain(&self.rx);
         let f = arm(&self.state, &mut st, d);
         drop(st);
         start(f);
-        was_active
+        was_active || unreceived
     }
 }
 
-/// An `after_func` timer's function.
-type Func = Arc<dyn Fn() + Send + Sync>;
+/// An `after_func` timer's function: it runs at most once.
+type Func = Box<dyn FnOnce() + Send>;
 
 /// A timer's channel and state, armed for `d`.
 fn parts(
@@ -180,10 +189,12 @@ fn parts(
     period: Option<Duration>,
     func: Option<Func>,
 ) -> (Receiver<Instant>, Arc<Shared>) {
-    let (tx, rx) = if func.is_some() {
+    let is_func = func.is_some();
+    let (tx, rx) = if is_func {
         (None, never())
     } else {
         let (tx, rx) = bounded(1);
+        rx.chan.report_unbuffered(); // Go 1.23's timer channels: len 0, cap 0
         (Some(tx), rx)
     };
     let state = Arc::new(Mutex::new(State {
@@ -192,6 +203,7 @@ fn parts(
         tx,
         period,
         func,
+        is_func,
     }));
     let f = arm(&state, &mut state.lock(), d);
     start(f);
@@ -251,13 +263,18 @@ impl Ticker {
 ///     assert!(never.stop());
 /// });
 /// ```
-pub fn after_func(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
-    Timer::build(d, None, Some(Arc::new(f)))
+pub fn after_func(d: Duration, f: impl FnOnce() + Send + 'static) -> Timer {
+    Timer::build(d, None, Some(Box::new(f)))
 }
 
-/// Empties a timer's channel (under the timer's lock, so no callback interleaves).
-fn drain(rx: &Receiver<Instant>) {
-    while rx.try_recv().is_ok() {}
+/// Empties a timer's channel (under the timer's lock, so no callback interleaves); true if
+/// it held a value nobody had received.
+fn drain(rx: &Receiver<Instant>) -> bool {
+    let mut drained = false;
+    while rx.try_recv().is_ok() {
+        drained = true;
+    }
+    drained
 }
 
 /// Arms the timer for `d` from now, with the current generation. A zero `d` fires now, so
@@ -267,6 +284,9 @@ fn arm(shared: &Arc<Shared>, st: &mut State, d: Duration) -> Option<Func> {
     let Some(at) = Instant::now().checked_add(d) else {
         return None; // too far to represent: never fires
     };
+    if st.is_func && st.func.is_none() {
+        return None; // an `after_func` whose function already ran: nothing to run again
+    }
     if d.is_zero() && st.period.is_none() {
         return fire(st);
     }
@@ -274,7 +294,7 @@ fn arm(shared: &Arc<Shared>, st: &mut State, d: Duration) -> Option<Func> {
     // A channel timer is kept alive by its owner (a `Timer`, or an `after` channel's
     // receivers) and dies with it; an `after_func` timer keeps itself alive until it
     // fires, so discarding its handle does not cancel it (Go's idiom).
-    let owner = if st.func.is_some() {
+    let owner = if st.is_func {
         Owner::Strong(shared.clone())
     } else {
         Owner::Weak(Arc::downgrade(shared))
@@ -318,13 +338,13 @@ fn fire(st: &mut State) -> Option<Func> {
     if let Some(tx) = &st.tx {
         let _ = tx.try_send(Instant::now());
     }
-    st.func.clone()
+    st.func.take()
 }
 
 /// Starts an `after_func` function in a new green thread (an OS thread off the runtime).
 fn start(f: Option<Func>) {
     if let Some(f) = f {
-        crate::spawn_detached(move || f());
+        crate::spawn_detached(f);
     }
 }
 
@@ -350,7 +370,7 @@ fn rearm_tick(shared: &Arc<Shared>, st: &mut State, last: Instant, period: Durat
 impl Drop for Timer {
     fn drop(&mut self) {
         let mut st = self.state.lock();
-        if st.func.is_none() {
+        if !st.is_func {
             st.cancel(); // an `after_func` runs even if its handle is dropped
         }
     }

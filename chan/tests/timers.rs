@@ -21,7 +21,10 @@ fn timer_semantics() {
     // Fired, then reset: the old value is gone once reset returns.
     let t = Timer::new(Duration::from_millis(1));
     goro_runtime::sleep(Duration::from_millis(20));
-    assert!(!t.reset(Duration::from_secs(3600)), "it had fired");
+    assert!(
+        t.reset(Duration::from_secs(3600)),
+        "it fired, but its value was never received: still running (Go 1.23)"
+    );
     assert!(
         t.receiver().try_recv().is_err(),
         "no stale value after reset"
@@ -111,11 +114,22 @@ fn after_func_runs_in_a_green_thread_unless_stopped() {
             assert!(!t.stop(), "it already ran");
             assert!(
                 !t.reset(Duration::ZERO),
-                "reset of a fired timer runs it again"
+                "a fired after_func's FnOnce is spent: the reset arms nothing"
             );
-            wait_for(|| runs.load(SeqCst) == 2);
             goro_runtime::sleep(Duration::from_millis(10));
-            assert_eq!(runs.load(SeqCst), 2, "the stopped one never ran");
+            assert_eq!(
+                runs.load(SeqCst),
+                1,
+                "it ran once; the stopped one never ran"
+            );
+            // Stopped before it fired, then reset: it runs once, later.
+            let r = runs.clone();
+            let later = after_func(Duration::from_secs(3600), move || {
+                r.fetch_add(1, SeqCst);
+            });
+            assert!(later.stop());
+            assert!(!later.reset(Duration::from_millis(1)), "it was stopped");
+            wait_for(|| runs.load(SeqCst) == 2);
         });
     }
 }
@@ -139,5 +153,53 @@ fn dropping_timers_and_after_receivers_cancels_them_but_not_after_func() {
             );
         }
         wait_for(|| fired.load(SeqCst) == 100); // a dropped after_func handle still runs
+    });
+}
+
+/// Go 1.23's TestStopResult/TestResetResult shape: a timer that fired but whose value was
+/// never received is still "running" — `stop` and `reset` remove the value and return
+/// true, so `if !t.stop() { <-t.C }` never waits for a value that is gone.
+#[test]
+fn stop_and_reset_report_a_fired_value_nobody_received() {
+    goro_runtime::run(|| {
+        let hs: Vec<_> = (0..200)
+            .map(|i| {
+                goro_runtime::go(move || {
+                    let t = Timer::new(Duration::from_millis(1));
+                    goro_runtime::sleep(Duration::from_millis(5)); // fired, not received
+                    let removed = if i % 2 == 0 {
+                        t.stop()
+                    } else {
+                        t.reset(Duration::from_secs(3600))
+                    };
+                    assert!(removed, "the unreceived value counts as running");
+                    if !removed {
+                        t.receiver().recv().unwrap(); // Go's idiom: must not block
+                    }
+                    assert!(t.receiver().try_recv().is_err(), "no stale value");
+                    assert!(t.stop() == (i % 2 == 1), "stopped once / reset re-armed");
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        // Received: no longer running.
+        let t = Timer::new(Duration::from_millis(1));
+        t.receiver().recv().unwrap();
+        assert!(!t.stop());
+        assert!(!t.reset(Duration::from_millis(1)));
+    });
+}
+
+/// `after_func` takes an `FnOnce` (Go's `AfterFunc(d, func() { conn.Close() })` moves
+/// what it closes).
+#[test]
+fn after_func_runs_a_closure_that_consumes_what_it_captured() {
+    goro_runtime::run(|| {
+        let (tx, rx) = goro_chan::bounded::<String>(1);
+        let owned = String::from("closed");
+        let _t = goro_chan::time::after_func(Duration::from_millis(1), move || {
+            tx.send(owned).unwrap(); // consumes both captures
+        });
+        assert_eq!(rx.recv().unwrap(), "closed");
     });
 }

@@ -102,6 +102,43 @@ impl WaitGroup {
         });
     }
 
+    /// Runs `f` in a new green thread counted by this group (Go 1.25's `WaitGroup.Go`):
+    /// `add(1)` now, `done()` when `f` returns or panics.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    /// goro_runtime::run(|| {
+    ///     let (wg, sum) = (goro_runtime::sync::WaitGroup::new(), Arc::new(AtomicUsize::new(0)));
+    ///     for i in 1..=10 {
+    ///         let sum = sum.clone();
+    ///         wg.go(move || {
+    ///             sum.fetch_add(i, SeqCst);
+    ///         });
+    ///     }
+    ///     wg.wait();
+    ///     assert_eq!(sum.load(SeqCst), 55);
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a goro runtime, as [`go`](crate::go).
+    pub fn go(&self, f: impl FnOnce() + Send + 'static) {
+        /// Calls `done` however the green thread ends.
+        struct Done(WaitGroup);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.done();
+            }
+        }
+        self.add(1);
+        let done = Done(self.clone());
+        drop(crate::go(move || {
+            let _done = done;
+            f();
+        }));
+    }
+
     /// The counter right now (racy: for diagnostics).
     pub fn count(&self) -> usize {
         self.inner.count.load(Ordering::Relaxed)
