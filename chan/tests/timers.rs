@@ -203,3 +203,25 @@ fn after_func_runs_a_closure_that_consumes_what_it_captured() {
         assert_eq!(rx.recv().unwrap(), "closed");
     });
 }
+
+/// crossbeam-channel's `after::fairness`: two `after` channels of the same duration in
+/// one select, created by the select itself, each win at least a quarter of the time.
+#[test]
+fn two_afters_of_the_same_duration_in_a_select_win_equally() {
+    goro_runtime::run(|| {
+        const COUNT: usize = 400;
+        for ms in [0, 1] {
+            let mut hits = [0usize; 2];
+            for _ in 0..COUNT {
+                select! {
+                    recv(after(Duration::from_millis(ms))) -> _ => hits[0] += 1,
+                    recv(after(Duration::from_millis(ms))) -> _ => hits[1] += 1,
+                }
+            }
+            assert!(
+                hits.iter().all(|&h| h >= COUNT / 4),
+                "after({ms} ms): {hits:?}"
+            );
+        }
+    });
+}

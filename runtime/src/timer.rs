@@ -30,6 +30,26 @@ use std::time::{Duration, Instant};
 
 use crate::park::Unparker;
 
+/// Fires the timers of one batch in random order: timers due together are equal, and a
+/// select waiting on two expired timer channels must pick either (crossbeam's and Go's
+/// random choice), not always the one armed first. A Fisher–Yates pass with a splitmix64
+/// stream seeded by the batch's time and a process-wide counter.
+fn shuffle<T>(v: &mut [T], now: u64) {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut x = now ^ SEQ.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let mut next = move || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for i in (1..v.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
 impl crate::g::ArmedTimer for TimerWaker {
     fn cancel(&self) -> bool {
         TimerWaker::cancel(self)
@@ -229,6 +249,9 @@ impl Timers {
             }
             let next = h.entries.peek().map_or(u64::MAX, |Reverse(e)| e.when);
             self.next.store(next, Ordering::SeqCst);
+        }
+        if due.len() > 1 {
+            shuffle(&mut due, now);
         }
         for w in &due {
             w.fire();
