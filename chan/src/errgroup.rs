@@ -8,8 +8,9 @@
 //!    a task that died.
 //! 2. With a limit, `go` takes a semaphore permit before spawning; the same guard returns
 //!    it. At most `limit` tasks hold one.
-//! 3. Only the first error is kept (later ones are dropped); the first error cancels the
-//!    group's context, if it has one.
+//! 3. Only the first error is kept (later ones are dropped) until a `wait` returns it;
+//!    the first error cancels the group's context, if it has one, with that error as the
+//!    context's cause (Go's `context.Cause(ctx)`).
 //! 4. A task's panic is kept too (the first one) and resumed by `wait` after every task
 //!    finished, as current Go errgroup does; it wins over an error.
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use goro_runtime::sync::{Semaphore, WaitGroup};
 
-use crate::context::{CancelHandle, Context};
+use crate::context::{CancelCauseHandle, Context};
 
 /// A group of green threads working on subtasks of one task (Go's `errgroup.Group`).
 ///
@@ -45,8 +46,22 @@ pub struct Group<E> {
 
 struct Shared<E> {
     first: Mutex<Outcome<E>>,
-    cancel: Option<CancelHandle>,
+    cancel: Option<CancelCauseHandle>,
+    /// What the context's cause says for an error (`with_context`: its `Display`).
+    describe: Option<fn(&E) -> String>,
 }
+
+/// The cause a group's context is cancelled with: the failing task's error, as text.
+#[derive(Debug)]
+struct TaskFailed(String);
+
+impl fmt::Display for TaskFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TaskFailed {}
 
 struct Outcome<E> {
     err: Option<E>,
@@ -56,17 +71,32 @@ struct Outcome<E> {
 impl<E: Send + 'static> Group<E> {
     /// An empty group with no limit and no context.
     pub fn new() -> Group<E> {
-        Group::build(None)
+        Group::build(None, None)
     }
 
     /// A group whose returned context (a child of `parent`) is cancelled when a task
-    /// first fails or `wait` returns (Go's `errgroup.WithContext`).
-    pub fn with_context(parent: &Context) -> (Group<E>, Context) {
-        let (ctx, cancel) = parent.with_cancel();
-        (Group::build(Some(cancel)), ctx)
+    /// first fails — with that error as its [`cause`](Context::cause) — or when `wait`
+    /// returns (Go's `errgroup.WithContext`).
+    ///
+    /// ```
+    /// use goro_chan::{context::Context, errgroup::Group};
+    /// goro_runtime::run(|| {
+    ///     let (g, ctx) = Group::<String>::with_context(&Context::background());
+    ///     g.go(|| Err("disk full".to_string()));
+    ///     let _ = ctx.done().recv(); // cancelled by the failure
+    ///     assert_eq!(ctx.cause().unwrap().to_string(), "disk full");
+    ///     assert_eq!(g.wait(), Err("disk full".to_string()));
+    /// });
+    /// ```
+    pub fn with_context(parent: &Context) -> (Group<E>, Context)
+    where
+        E: fmt::Display,
+    {
+        let (ctx, cancel) = parent.with_cancel_cause();
+        (Group::build(Some(cancel), Some(|e: &E| e.to_string())), ctx)
     }
 
-    fn build(cancel: Option<CancelHandle>) -> Group<E> {
+    fn build(cancel: Option<CancelCauseHandle>, describe: Option<fn(&E) -> String>) -> Group<E> {
         Group {
             wg: WaitGroup::new(),
             shared: Arc::new(Shared {
@@ -75,6 +105,7 @@ impl<E: Send + 'static> Group<E> {
                     panic: None,
                 }),
                 cancel,
+                describe,
             }),
             limit: None,
         }
@@ -91,6 +122,12 @@ impl<E: Send + 'static> Group<E> {
             "errgroup: set_limit(0) would block every go() forever"
         );
         self.limit = Some(Arc::new(Semaphore::new(n)));
+    }
+
+    /// Removes the limit (Go's `SetLimit(-1)`): `go` no longer waits. Tasks already
+    /// running keep their slots in the old limit.
+    pub fn remove_limit(&mut self) {
+        self.limit = None;
     }
 
     /// Runs `f` in a new green thread, waiting for a slot first if a limit is set.
@@ -138,11 +175,13 @@ impl<E: Send + 'static> Group<E> {
     }
 
     /// Waits for every task, then returns the first error (Go's `Wait`). Cancels the
-    /// group's context, if any.
+    /// group's context, if any. The group stays usable, as Go's: more tasks may be started
+    /// and waited for; the error returned here is not returned again (Go returns it from
+    /// every later `Wait`; here it has moved out).
     ///
     /// # Panics
     /// Resumes the first panic of a task, after all tasks have finished.
-    pub fn wait(self) -> Result<(), E> {
+    pub fn wait(&self) -> Result<(), E> {
         self.wg.wait();
         if let Some(c) = &self.shared.cancel {
             c.cancel();
@@ -169,10 +208,17 @@ impl<E> Shared<E> {
         if first.panic.is_none() {
             first.panic = panic;
         }
+        let cause = match (&first.err, self.describe) {
+            (Some(e), Some(describe)) if was_clean => Some(describe(e)),
+            _ => None,
+        };
         drop(first);
         if was_clean {
             if let Some(c) = &self.cancel {
-                c.cancel();
+                match cause {
+                    Some(why) => c.cancel_with(TaskFailed(why)),
+                    None => c.cancel(), // a panic: no error to name
+                }
             }
         }
     }

@@ -273,3 +273,23 @@ mod go_1_21 {
         after_func_runs_once_unless_stopped(2);
     }
 }
+
+/// Go's errgroup: `Wait` may be called again after more `Go` calls, and `SetLimit(-1)`
+/// removes the limit.
+#[test]
+fn errgroup_waits_again_and_drops_its_limit() {
+    rt(2).block_on(|| {
+        let mut g = Group::<String>::new();
+        g.set_limit(1);
+        g.go(|| Err("first".to_string()));
+        assert_eq!(g.wait(), Err("first".to_string()));
+        g.remove_limit();
+        let (tx, rx) = goro_chan::bounded::<()>(0);
+        // Two tasks that meet: possible only without the limit of one.
+        let tx2 = tx.clone();
+        g.go(move || tx2.send(()).map_err(|e| e.to_string()));
+        g.go(move || rx.recv().map_err(|e| e.to_string()));
+        drop(tx);
+        assert_eq!(g.wait(), Ok(()), "the second wait sees only the new tasks");
+    });
+}
