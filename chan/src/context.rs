@@ -120,6 +120,27 @@ pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub struct CancelHandle {
     node: Arc<Node>,
+    /// A listener that lives until this handle cancels or every clone of it is dropped
+    /// (`signal::notify_context`'s stop, Go's `stop()`).
+    stop: Option<Arc<StopOnDrop>>,
+}
+
+/// Closes its channel when cancelled or dropped: the end of a listener's life.
+pub(crate) struct StopOnDrop(Sender<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl CancelHandle {
+    /// This handle, which also ends a listener (closes `stop`'s channel) when it cancels
+    /// or its last clone drops.
+    pub(crate) fn stopping(mut self, stop: Sender<()>) -> CancelHandle {
+        self.stop = Some(Arc::new(StopOnDrop(stop)));
+        self
+    }
 }
 
 /// Cancels the context it came with, recording why (Go's `CancelCauseFunc`); see
@@ -370,7 +391,7 @@ impl Context {
                 node: Some(node.clone()),
                 values: self.values.clone(),
             },
-            CancelHandle { node },
+            CancelHandle { node, stop: None },
         )
     }
 }
@@ -380,6 +401,9 @@ impl CancelHandle {
     /// (and cancelling an already-expired context) do nothing.
     pub fn cancel(&self) {
         self.node.cancel(ContextError::Canceled, None);
+        if let Some(stop) = &self.stop {
+            stop.0.close();
+        }
     }
 }
 
@@ -462,6 +486,14 @@ impl fmt::Debug for AfterFuncHandle {
 }
 
 impl CancelCauseHandle {
+    /// A [`CancelHandle`] for the same context (it cancels without a cause of its own).
+    pub(crate) fn handle(&self) -> CancelHandle {
+        CancelHandle {
+            node: self.node.clone(),
+            stop: None,
+        }
+    }
+
     /// Cancels with [`ContextError::Canceled`], recording `cause` for
     /// [`Context::cause`]. Only the first cancellation counts.
     pub fn cancel_with(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) {

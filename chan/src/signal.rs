@@ -123,24 +123,58 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
 }
 
 /// A child of `parent` that is cancelled when one of `signals` arrives (Go's
-/// `signal.NotifyContext`). Cancelling it through the handle stops listening.
+/// `signal.NotifyContext`), with a cause that names the signal ("signal 2 received").
+///
+/// As in Go, the signals stay caught until the returned handle's
+/// [`cancel`](CancelHandle::cancel) (Go's `stop()`) or until every clone of the handle is
+/// dropped: a second Ctrl-C during a graceful shutdown is caught too, not left to kill
+/// the process. After that, the signals' previous actions come back at their next
+/// delivery.
+///
+/// ```no_run
+/// use goro_chan::context::Context;
+/// goro_runtime::run(|| {
+///     let (ctx, stop) = goro_chan::signal::notify_context(&Context::background(), &[libc::SIGINT]);
+///     let _ = ctx.done().recv(); // parks until Ctrl-C
+///     eprintln!("shutting down: {}", ctx.cause().unwrap());
+///     // ... graceful shutdown; another Ctrl-C is still caught ...
+///     stop.cancel(); // from here, Ctrl-C has its default action again
+/// });
+/// ```
 ///
 /// # Panics
 /// If a signal cannot be caught (see [`notify`]).
 pub fn notify_context(parent: &Context, signals: &[i32]) -> (Context, CancelHandle) {
     let rx = notify(signals).unwrap_or_else(|e| panic!("{e}"));
-    let (ctx, cancel) = parent.with_cancel();
-    let (done, on_signal) = (ctx.done(), cancel.clone());
-    let wait = move || {
+    let (ctx, cancel) = parent.with_cancel_cause();
+    let (stop_tx, stopped) = bounded::<()>(0);
+    let handle = cancel.handle().stopping(stop_tx);
+    let listen = move || loop {
         crate::select! {
-            recv(rx) -> _ => on_signal.cancel(),
-            recv(done) -> _ => {},
+            // Later signals find the context cancelled already: caught, and nothing more.
+            recv(rx) -> sig => match sig {
+                Ok(sig) => cancel.cancel_with(SignalReceived(sig)),
+                Err(_) => return,
+            },
+            // Stopped: `rx` drops as this returns, and this listener is gone.
+            recv(stopped) -> _ => return,
         }
-        // `rx` drops here: this listener is gone.
     };
-    crate::spawn_detached(wait);
-    (ctx, cancel)
+    crate::spawn_detached(listen);
+    (ctx, handle)
 }
+
+/// The cause of a context cancelled by a signal.
+#[derive(Debug)]
+struct SignalReceived(i32);
+
+impl std::fmt::Display for SignalReceived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "signal {} received", self.0)
+    }
+}
+
+impl std::error::Error for SignalReceived {}
 
 /// Installs the handler for `sig`, returning the action it replaces (invariant 2).
 fn install(sig: i32) -> io::Result<libc::sigaction> {

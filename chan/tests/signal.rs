@@ -96,3 +96,41 @@ fn dropping_the_last_receiver_restores_the_default_action() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Go's `NotifyContext` listens until `stop()`: a second SIGTERM during a graceful
+/// shutdown is caught, not left to kill the process; after `stop` (here `cancel`), the
+/// default action is back. The context's cause names the signal. In a child process.
+#[test]
+fn notify_context_keeps_catching_until_stop() {
+    const NAME: &str = "notify_context_keeps_catching_until_stop";
+    if is_child(NAME) {
+        goro_runtime::run(|| {
+            let (ctx, stop) = notify_context(&Context::background(), &[libc::SIGTERM]);
+            goro_runtime::sleep(Duration::from_millis(10));
+            raise(libc::SIGTERM);
+            let _ = ctx.done().recv_timeout(Duration::from_secs(10));
+            let cause = ctx.cause().unwrap().to_string();
+            assert_eq!(cause, format!("signal {} received", libc::SIGTERM));
+            // "Graceful shutdown": a second SIGTERM arrives and must be caught.
+            raise(libc::SIGTERM);
+            goro_runtime::sleep(Duration::from_millis(100));
+            println!("CHILD survived the second signal");
+            stop.cancel();
+            goro_runtime::sleep(Duration::from_millis(50)); // the listener leaves
+                                                            // No listener now: the dispatcher restores the default action at this
+                                                            // delivery and raises the signal again, which ends the process.
+            raise(libc::SIGTERM);
+            goro_runtime::sleep(Duration::from_secs(10));
+        });
+        unreachable!("SIGTERM did not end the process after stop");
+    }
+    let out = child_command(NAME).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("CHILD survived the second signal"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM));
+}
