@@ -266,3 +266,49 @@ fn a_stuck_worker_does_not_strand_its_queue() {
         helper.join().unwrap();
     });
 }
+
+/// `dump` names the primitive a green thread waits on, in Go's words.
+#[test]
+fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
+    goro::run(|| {
+        use std::sync::Arc;
+        let m = Arc::new(goro::sync::Mutex::new(()));
+        let rw = Arc::new(goro::sync::RwLock::new(()));
+        let wg = goro::sync::WaitGroup::new();
+        let sem = Arc::new(goro::sync::Semaphore::new(0));
+        let held = m.lock();
+        let written = rw.write();
+        wg.add(1);
+        let mut parked = Vec::new();
+        {
+            let m = m.clone();
+            parked.push(goro::go(move || drop(m.lock())));
+        }
+        {
+            let rw = rw.clone();
+            parked.push(goro::go(move || drop(rw.read())));
+        }
+        {
+            let wg = wg.clone();
+            parked.push(goro::go(move || wg.wait()));
+        }
+        {
+            let sem = sem.clone();
+            parked.push(goro::go(move || drop(sem.acquire())));
+        }
+        goro::sleep(std::time::Duration::from_millis(50));
+        let d = goro::dump();
+        for what in [
+            "[sync.Mutex.Lock",
+            "[sync.RWMutex.RLock",
+            "[sync.WaitGroup.Wait",
+            "[semacquire",
+        ] {
+            assert!(d.contains(what), "{what} missing:\n{d}");
+        }
+        drop((held, written));
+        wg.done();
+        sem.add_permits(1);
+        parked.into_iter().for_each(|h| h.join().unwrap());
+    });
+}

@@ -65,6 +65,8 @@ fn a_named_green_thread_is_named_when_it_panics_and_when_it_overflows() {
         goro::run(|| {
             let h = goro::Spawn::new().name("loader").go(|| panic!("boom"));
             assert!(h.join().is_err());
+            let unnamed = goro::go(|| panic!("bang"));
+            assert!(unnamed.join().is_err());
             #[allow(unconditional_recursion)]
             fn unbounded(n: u64) -> u64 {
                 let pad = std::hint::black_box([n as u8; 512]);
@@ -80,7 +82,17 @@ fn a_named_green_thread_is_named_when_it_panics_and_when_it_overflows() {
     }
     let out = child_command(NAME).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("\"loader\" panicked"), "{stderr}");
+    assert!(
+        stderr.contains("\"loader\" panicked (spawned at tests/spawn_options.rs:"),
+        "{stderr}"
+    );
+    // Unnamed ones are named by id and spawn site too (std names only the worker thread).
+    let unnamed = stderr.lines().any(|l| {
+        l.starts_with("goro: green thread ")
+            && !l.contains('"')
+            && l.contains(" panicked (spawned at tests/spawn_options.rs:")
+    });
+    assert!(unnamed, "{stderr}");
     assert!(stderr.contains("\"recurser\""), "{stderr}");
     assert!(stderr.contains("has overflowed its stack"), "{stderr}");
     assert!(stderr.contains("64 KiB"), "{stderr}");

@@ -70,6 +70,7 @@ impl Runtime {
         max_threads: usize,
         monitor: Monitor,
     ) -> io::Result<Runtime> {
+        crate::spawn::name_panics();
         crate::overflow::install();
         let sched = Sched::new(workers, stack_size, max_threads)?;
         let mut rt = Runtime {
@@ -134,18 +135,33 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        match self.block_on_outcome(f) {
+            Outcome::Value(v) => v,
+            Outcome::Panicked(p) => resume_unwind(p),
+            Outcome::Deadlock(report) => panic!("{report}"),
+        }
+    }
+
+    /// [`block_on`](Self::block_on)'s three endings, without panicking: the caller panics
+    /// in its own frame, so the deadlock panic's location is the user's call.
+    #[track_caller]
+    fn block_on_outcome<F, T>(&self, f: F) -> Outcome<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let h = self.spawn(f);
         let r = if self.monitor.detects_deadlocks() {
             match h.join_watching(&self.monitor) {
                 Ok(r) => r,
-                Err(report) => panic!("{report}"),
+                Err(report) => return Outcome::Deadlock(report),
             }
         } else {
             h.join()
         };
         match r {
-            Ok(v) => v,
-            Err(p) => resume_unwind(p),
+            Ok(v) => Outcome::Value(v),
+            Err(p) => Outcome::Panicked(p),
         }
     }
 
@@ -317,10 +333,22 @@ impl Builder {
             .detect_deadlocks(true)
             .build()
             .unwrap_or_else(|e| panic!("goro::run: cannot start the runtime: {e}"));
-        let value = catch_unwind(AssertUnwindSafe(|| rt.block_on(f)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| rt.block_on_outcome(f)));
         rt.close_or_abandon(EXIT_GRACE);
-        value.unwrap_or_else(|p| resume_unwind(p))
+        // Panicked here, not inside the closure: a deadlock's location is the caller's.
+        match outcome {
+            Ok(Outcome::Value(v)) => v,
+            Ok(Outcome::Deadlock(report)) => panic!("{report}"),
+            Ok(Outcome::Panicked(p)) | Err(p) => resume_unwind(p),
+        }
     }
+}
+
+/// How a `block_on` ended.
+enum Outcome<T> {
+    Value(T),
+    Panicked(Box<dyn std::any::Any + Send>),
+    Deadlock(Arc<str>),
 }
 
 /// How long `run` waits, after its closure returned, for the workers to leave the green

@@ -113,6 +113,28 @@ where
 }
 
 impl<'scope> Scope<'scope, '_> {
+    /// [`go`](Self::go) under std's name: code moved from `std::thread::scope` keeps its
+    /// `s.spawn(...)` (an alias rather than a compile error, since the two mean the same
+    /// here: a green thread instead of an OS thread is the only difference).
+    ///
+    /// ```
+    /// let mut v = vec![1, 2, 3];
+    /// goro_runtime::run(move || {
+    ///     goro_runtime::scope(|s| {
+    ///         s.spawn(|| v.push(4));
+    ///     });
+    ///     assert_eq!(v.len(), 4);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.go(f)
+    }
+
     /// Starts a green thread running `f`, which may borrow anything that outlives the
     /// scope (std's `Scope::spawn`).
     #[track_caller]

@@ -235,9 +235,6 @@ impl Spawn {
                 ));
             }
         }
-        if self.name.is_some() {
-            name_panics();
-        }
         context::with_worker(|w| {
             let Some(ctx) = w else {
                 panic!(
@@ -250,9 +247,11 @@ impl Spawn {
     }
 }
 
-/// Installs, once, a panic hook that names a named green thread before the panic message
-/// (std's message names the OS thread, a worker). Chains to the hook installed before.
-fn name_panics() {
+/// Installs, once, a panic hook that names the green thread before the panic message —
+/// its id, its name if it has one, and where it was spawned (std's message names only the
+/// OS thread, a worker, as `goro-worker-1`). Chains to the hook installed before. Every
+/// runtime installs it when it starts.
+pub(crate) fn name_panics() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     if std::thread::panicking() {
         return; // std refuses to change the hook from a panicking thread
@@ -263,8 +262,20 @@ fn name_panics() {
             if let Some(g) = crate::g::context::running_g() {
                 // SAFETY: the running G is alive while it runs; we are on its stack.
                 let g = unsafe { &*g };
-                if let Some(name) = g.name() {
-                    eprintln!("goro: green thread {} {name:?} panicked:", g.id());
+                let site = g
+                    .spawn_site()
+                    .map_or_else(|| "?".to_string(), |l| l.to_string());
+                match g.name() {
+                    Some(name) => eprintln!(
+                        "goro: green thread {} {name:?} panicked (spawned at {site}):",
+                        g.id()
+                    ),
+                    None => {
+                        eprintln!(
+                            "goro: green thread {} panicked (spawned at {site}):",
+                            g.id()
+                        )
+                    }
                 }
             }
             previous(info);

@@ -27,11 +27,25 @@ pub enum WaitReason {
     Blocking,
     /// Anything else.
     Other,
+    /// `goro::sync::Mutex::lock` (Go's `sync.Mutex.Lock`).
+    MutexLock,
+    /// `goro::sync::RwLock::read` (Go's `sync.RWMutex.RLock`).
+    RwLockRead,
+    /// `goro::sync::RwLock::write` (Go's `sync.RWMutex.Lock`).
+    RwLockWrite,
+    /// `goro::sync::WaitGroup::wait` (Go's `sync.WaitGroup.Wait`).
+    WaitGroupWait,
+    /// `goro::sync::Condvar::wait` (Go's `sync.Cond.Wait`).
+    CondWait,
+    /// `goro::sync::Semaphore::acquire` (Go's `semacquire`).
+    Semacquire,
+    /// Another green thread runs a `goro::sync::Once`/`OnceLock` initialiser.
+    OnceWait,
 }
 
 impl WaitReason {
     pub(crate) fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 10] = [
+        const ALL: [WaitReason; 17] = [
             WaitReason::Unknown,
             WaitReason::Sleep,
             WaitReason::Join,
@@ -42,6 +56,13 @@ impl WaitReason {
             WaitReason::Io,
             WaitReason::Blocking,
             WaitReason::Other,
+            WaitReason::MutexLock,
+            WaitReason::RwLockRead,
+            WaitReason::RwLockWrite,
+            WaitReason::WaitGroupWait,
+            WaitReason::CondWait,
+            WaitReason::Semacquire,
+            WaitReason::OnceWait,
         ];
         ALL.get(usize::from(v))
             .copied()
@@ -61,6 +82,13 @@ impl WaitReason {
             WaitReason::Io => "IO wait",
             WaitReason::Blocking => "blocking call",
             WaitReason::Other => "other",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::RwLockRead => "sync.RWMutex.RLock",
+            WaitReason::RwLockWrite => "sync.RWMutex.Lock",
+            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::CondWait => "sync.Cond.Wait",
+            WaitReason::Semacquire => "semacquire",
+            WaitReason::OnceWait => "sync.Once.Do",
         }
     }
 }

@@ -159,13 +159,13 @@ impl Condvar {
         let mut timed_out = false;
         while !me.notified.load(Ordering::Acquire) {
             match deadline {
-                None => park::park(WaitReason::Sync, || {}),
+                None => park::park(WaitReason::CondWait, || {}),
                 Some(d) if Instant::now() >= d => {
                     // Invariant 2: still queued means no notify claimed us.
                     timed_out = queued.withdraw();
                     break;
                 }
-                Some(d) => park::park_until(WaitReason::Sync, d, || {}),
+                Some(d) => park::park_until(WaitReason::CondWait, d, || {}),
             }
         }
         std::mem::forget(queued);

@@ -9,6 +9,7 @@
 //! A `MutexGuard` exists exactly while the permit is held; `data` is accessed only through
 //! a guard (or `&mut self`).
 
+use crate::park::WaitReason;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -63,7 +64,7 @@ impl<T> Mutex<T> {
     /// A new unlocked mutex.
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            sema: Sema::new(1),
+            sema: Sema::new(1, WaitReason::MutexLock),
             data: UnsafeCell::new(value),
         }
     }

@@ -11,6 +11,7 @@
 //! `waiters` is a leaf lock.
 
 use crate::lock::Mutex;
+use crate::park::WaitReason;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -75,7 +76,7 @@ impl Once {
         if self.state.load(Ordering::Acquire) == DONE {
             return; // invariant 2
         }
-        let me = Waiter::new();
+        let me = Waiter::new(WaitReason::OnceWait);
         waiters.push(me.clone());
         me.wait(waiters, || {
             self.waiters.lock().remove_waiter(&me);

@@ -18,6 +18,7 @@
 //! # Lock order
 //! `waiters` is a leaf.
 
+use crate::park::WaitReason;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -157,7 +158,7 @@ impl<T> OnceLock<T> {
         if self.state.load(Ordering::Acquire) != RUNNING {
             return; // invariant 3
         }
-        let me = Waiter::new();
+        let me = Waiter::new(WaitReason::OnceWait);
         let mut waiters = waiters;
         waiters.push(me.clone());
         me.wait(waiters, || {

@@ -17,6 +17,7 @@
 //! uncontended `read` costs two uncontended lock round trips (tens of nanoseconds).
 
 use crate::lock::Mutex;
+use crate::park::WaitReason;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -99,7 +100,7 @@ impl<T: ?Sized> RwLock<T> {
         if !st.writer && st.waiting_writers.is_empty() {
             st.readers += 1;
         } else {
-            let me = Waiter::new();
+            let me = Waiter::new(WaitReason::RwLockRead);
             st.waiting_readers.push(me.clone());
             // Invariant 4: counted as a reader when granted.
             me.wait(st, || {
@@ -129,7 +130,7 @@ impl<T: ?Sized> RwLock<T> {
         if !st.writer && st.readers == 0 {
             st.writer = true;
         } else {
-            let me = Waiter::new();
+            let me = Waiter::new(WaitReason::RwLockWrite);
             st.waiting_writers.push_back(me.clone());
             // Invariant 4: `writer` set for us when granted.
             me.wait(st, || {

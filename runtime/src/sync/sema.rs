@@ -34,6 +34,7 @@
 //!
 //! The loom models at the bottom check invariant 3 and the hand-off.
 
+use crate::park::WaitReason;
 use std::collections::VecDeque;
 
 use super::waiter::{Waiter, WaiterList, STARVATION};
@@ -51,6 +52,8 @@ pub(crate) struct Sema {
     /// Free permits in the low half, announced waiters in the high half (invariants 1–3).
     state: AtomicUsize,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
+    /// What a waiter is shown waiting for (`dump`): the primitive built on this.
+    reason: WaitReason,
 }
 
 const WAITER_SHIFT: u32 = usize::BITS / 2;
@@ -74,20 +77,22 @@ impl Sema {
     /// # Panics
     /// If `permits > MAX_PERMITS`.
     #[cfg(not(loom))]
-    pub(crate) const fn new(permits: usize) -> Sema {
+    pub(crate) const fn new(permits: usize, reason: WaitReason) -> Sema {
         assert!(permits <= MAX_PERMITS, "semaphore permit count too large");
         Sema {
             state: AtomicUsize::new(permits),
             queue: Mutex::new(VecDeque::new()),
+            reason,
         }
     }
 
     /// A semaphore holding `permits` permits.
     #[cfg(loom)]
-    pub(crate) fn new(permits: usize) -> Sema {
+    pub(crate) fn new(permits: usize, reason: WaitReason) -> Sema {
         Sema {
             state: AtomicUsize::new(permits),
             queue: Mutex::new(VecDeque::new()),
+            reason,
         }
     }
 
@@ -174,7 +179,7 @@ impl Sema {
                 Err(now) => s = now,
             }
         }
-        let waiter = Waiter::new();
+        let waiter = Waiter::new(self.reason);
         let started = *since.get_or_insert_with(std::time::Instant::now);
         if started.elapsed() >= STARVATION {
             waiter.starving.store(true, Ordering::Relaxed);
@@ -303,7 +308,7 @@ mod loom_tests {
 
     fn mutual_exclusion(starving: bool) {
         loom::model(move || {
-            let sema = Arc::new(Sema::new(1));
+            let sema = Arc::new(Sema::new(1, WaitReason::Sync));
             let inside = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..2)
                 .map(|_| {
@@ -329,7 +334,7 @@ mod loom_tests {
     #[test]
     fn loom_sema_release_races_park() {
         loom::model(|| {
-            let sema = Arc::new(Sema::new(0));
+            let sema = Arc::new(Sema::new(0, WaitReason::Sync));
             let s2 = sema.clone();
             let releaser = thread::spawn(move || s2.release());
             sema.acquire_locked_for_test(false);

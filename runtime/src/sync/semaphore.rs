@@ -1,6 +1,7 @@
 //! `Semaphore`: a counting semaphore (Go's `golang.org/x/sync/semaphore`, weight 1), the
 //! public face of [`Sema`].
 
+use crate::park::WaitReason;
 use std::fmt;
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ impl Semaphore {
     /// If `permits` exceeds `u32::MAX` (on 64-bit targets).
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
-            sema: Sema::new(permits),
+            sema: Sema::new(permits, WaitReason::Semacquire),
         }
     }
 

@@ -27,6 +27,8 @@ use std::sync::Arc;
 #[cfg(loom)]
 use loom::sync::Arc;
 
+use crate::park::WaitReason;
+
 /// How a waiter is woken: the runtime's `Unparker` (a green thread or an OS thread); under
 /// loom, a model thread's `ThreadParker`.
 #[cfg(not(loom))]
@@ -39,8 +41,8 @@ mod wake {
         crate::park::current()
     }
 
-    pub(crate) fn park(release: impl FnOnce()) {
-        crate::park::park(WaitReason::Sync, release);
+    pub(crate) fn park(reason: WaitReason, release: impl FnOnce()) {
+        crate::park::park(reason, release);
     }
 
     pub(crate) fn unpark(w: &Wake) {
@@ -63,7 +65,7 @@ mod wake {
         PARKER.with(Arc::clone)
     }
 
-    pub(crate) fn park(release: impl FnOnce()) {
+    pub(crate) fn park(_reason: crate::park::WaitReason, release: impl FnOnce()) {
         release();
         PARKER.with(|p| p.park());
     }
@@ -83,6 +85,8 @@ pub(crate) struct Waiter {
     /// then hands it the permit instead of letting it compete.
     pub(crate) starving: AtomicBool,
     wake: Wake,
+    /// What `dump` says the parked party waits for.
+    reason: WaitReason,
 }
 
 const WAITING: usize = 0;
@@ -94,12 +98,14 @@ const GRANTED: usize = 2;
 pub(crate) const STARVATION: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Waiter {
-    /// A waiter for the calling green thread (or OS thread).
-    pub(crate) fn new() -> Arc<Waiter> {
+    /// A waiter for the calling green thread (or OS thread), which `dump` shows as
+    /// waiting for `reason`.
+    pub(crate) fn new(reason: WaitReason) -> Arc<Waiter> {
         Arc::new(Waiter {
             status: AtomicUsize::new(WAITING),
             starving: AtomicBool::new(false),
             wake: wake::current(),
+            reason,
         })
     }
 
@@ -117,7 +123,7 @@ impl Waiter {
         let mut guard = Some(guard);
         let mut status = self.status.load(Ordering::Acquire);
         while status == WAITING {
-            wake::park(|| drop(guard.take()));
+            wake::park(self.reason, || drop(guard.take()));
             status = self.status.load(Ordering::Acquire);
         }
         drop(guard);

@@ -13,6 +13,7 @@
 //! `waiters` is a leaf lock.
 
 use crate::lock::Mutex;
+use crate::park::WaitReason;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -95,7 +96,7 @@ impl WaitGroup {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return; // invariant 2
         }
-        let me = Waiter::new();
+        let me = Waiter::new(WaitReason::WaitGroupWait);
         waiters.push(me.clone());
         me.wait(waiters, || {
             self.inner.waiters.lock().remove_waiter(&me);
