@@ -33,7 +33,10 @@
 //! | `sync.Cond` | [`goro::sync::Condvar`](sync::Condvar) |
 //! | `sync.OnceValue` | [`goro::sync::OnceLock`](sync::OnceLock), [`goro::sync::LazyLock`](sync::LazyLock) |
 //! | `go` + `WaitGroup` over borrowed data | [`goro::scope`](scope) |
-//! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) |
+//! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) (caught until its handle's `cancel`, Go's `stop`) |
+//! | `signal.Reset` / `Ignore` / `Ignored` | [`goro::signal::reset`](signal::reset) / [`ignore`](signal::ignore) / [`ignored`](signal::ignored) |
+//! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
+//! | `context.WithTimeoutCause`, `DeadlineExceeded.Timeout()` | [`Context::with_timeout_cause`](context::Context::with_timeout_cause), [`ContextError::is_timeout`](context::ContextError::is_timeout) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
 //! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
 //! | `std::thread::Builder` (Go has no per-goroutine options) | [`goro::Spawn::new()`](Spawn)`.name("parser").stack_size(8 << 20).go(f)` / `.try_go(f)` |
@@ -102,7 +105,7 @@ pub mod context {
 /// context (`notify_context`).
 pub mod signal {
     #[doc(inline)]
-    pub use goro_chan::signal::{notify, notify_context};
+    pub use goro_chan::signal::{ignore, ignored, notify, notify_context, reset};
 }
 
 /// Go's `errgroup`: run tasks, wait for all, keep the first error; `set_limit`.

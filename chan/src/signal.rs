@@ -75,16 +75,20 @@ const REFUSED: [i32; 6] = [
 /// });
 /// ```
 ///
-/// Errors: `InvalidInput` for an empty list, for a signal that cannot be caught (SIGKILL, SIGSTOP) or that
+/// An empty list relays every signal a program may catch (Go's `signal.Notify(c)`): all
+/// of `1..=SIGRTMAX` but the refused ones below.
+///
+/// Errors: `InvalidInput` for a signal that cannot be caught (SIGKILL, SIGSTOP) or that
 /// goro needs (SIGSEGV, SIGBUS, SIGILL, SIGFPE), or that is out of range; the OS error
 /// if the pipe or the dispatcher thread cannot be created.
 pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
-    if signals.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "goro::signal::notify: name at least one signal",
-        ));
-    }
+    let every: Vec<i32>;
+    let signals = if signals.is_empty() {
+        every = catchable().collect();
+        &every[..]
+    } else {
+        signals
+    };
     if let Some(&bad) = signals
         .iter()
         .find(|&&s| !(1..=libc::SIGRTMAX()).contains(&s) || REFUSED.contains(&s))
@@ -175,6 +179,85 @@ impl std::fmt::Display for SignalReceived {
 }
 
 impl std::error::Error for SignalReceived {}
+
+/// Every signal a program may catch: `1..=SIGRTMAX` but the refused ones (and the
+/// realtime signals glibc keeps for itself, between 31 and `SIGRTMIN`).
+fn catchable() -> impl Iterator<Item = i32> {
+    (1..=31)
+        .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .filter(|s| !REFUSED.contains(s))
+}
+
+/// Undoes every earlier [`notify`] for `signals` (all signals goro catches, if empty):
+/// their channels get nothing more, and each signal gets back the action it had before
+/// goro first caught it (Go's `signal.Reset`).
+pub fn reset(signals: &[i32]) {
+    let mut reg = REGISTRY.lock();
+    let Some(reg) = reg.as_mut() else { return };
+    let which: Vec<i32> = if signals.is_empty() {
+        reg.signals.keys().copied().collect()
+    } else {
+        signals.to_vec()
+    };
+    for sig in which {
+        if let Some(caught) = reg.signals.remove(&sig) {
+            // SAFETY: restoring the action saved when we installed ours (invariant 2).
+            unsafe { libc::sigaction(sig, &caught.previous, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// Ignores `signals` (every catchable signal, if empty): they are neither delivered to a
+/// channel nor given their default action (Go's `signal.Ignore`). A later [`notify`]
+/// catches them again.
+///
+/// Errors: `InvalidInput` for a signal that cannot be ignored or that goro needs (as for
+/// [`notify`]).
+pub fn ignore(signals: &[i32]) -> io::Result<()> {
+    let every: Vec<i32>;
+    let signals = if signals.is_empty() {
+        every = catchable().collect();
+        &every[..]
+    } else {
+        signals
+    };
+    if let Some(&bad) = signals
+        .iter()
+        .find(|&&s| !(1..=libc::SIGRTMAX()).contains(&s) || REFUSED.contains(&s))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("goro::signal::ignore: signal {bad} cannot be ignored by goro"),
+        ));
+    }
+    let mut reg = REGISTRY.lock();
+    for &sig in signals {
+        if let Some(reg) = reg.as_mut() {
+            reg.signals.remove(&sig); // its channels get nothing more
+        }
+        // SAFETY: sigaction with a zeroed (valid) struct setting SIG_IGN.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_IGN;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True if `sig` is ignored right now — by [`ignore`], or because the process started
+/// with it ignored (`nohup` does that to SIGHUP) — (Go's `signal.Ignored`).
+pub fn ignored(sig: i32) -> bool {
+    // SAFETY: querying the current action into a zeroed struct.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
 
 /// Installs the handler for `sig`, returning the action it replaces (invariant 2).
 fn install(sig: i32) -> io::Result<libc::sigaction> {

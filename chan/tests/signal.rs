@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use goro_chan::context::{Context, ContextError};
-use goro_chan::signal::{notify, notify_context};
+use goro_chan::signal::{ignore, ignored, notify, notify_context, reset};
 
 mod common;
 use common::{child_command, is_child};
@@ -69,7 +69,7 @@ fn notify_context_is_cancelled_by_its_signal() {
 
 #[test]
 fn refused_signals_are_errors() {
-    for bad in [&[libc::SIGKILL][..], &[libc::SIGSEGV], &[0], &[]] {
+    for bad in [&[libc::SIGKILL][..], &[libc::SIGSEGV], &[0]] {
         let e = notify(bad).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
     }
@@ -129,6 +129,43 @@ fn notify_context_keeps_catching_until_stop() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("CHILD survived the second signal"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM));
+}
+
+/// Go's `Notify(c)` with no signals relays every one; `Ignore`/`Ignored`; `Reset` gives a
+/// signal its earlier action back. In a child process (process-wide dispositions).
+#[test]
+fn notify_all_ignore_and_reset() {
+    const NAME: &str = "notify_all_ignore_and_reset";
+    if is_child(NAME) {
+        let all = notify(&[]).unwrap();
+        raise(libc::SIGUSR1);
+        raise(libc::SIGWINCH);
+        let mut got = [all.recv().unwrap(), all.recv().unwrap()];
+        got.sort();
+        let mut want = [libc::SIGUSR1, libc::SIGWINCH];
+        want.sort();
+        assert_eq!(got, want, "every signal is relayed");
+        assert!(!ignored(libc::SIGUSR2));
+        ignore(&[libc::SIGUSR2]).unwrap();
+        assert!(ignored(libc::SIGUSR2));
+        raise(libc::SIGUSR2); // ignored: neither relayed nor fatal
+        assert!(all.recv_timeout(Duration::from_millis(50)).is_err());
+        assert!(ignore(&[libc::SIGKILL]).is_err());
+        reset(&[libc::SIGTERM]); // back to the action before goro: termination
+        println!("CHILD before the reset signal");
+        raise(libc::SIGTERM);
+        std::thread::sleep(Duration::from_secs(10));
+        unreachable!("SIGTERM did not end the process after reset");
+    }
+    let out = child_command(NAME).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("CHILD before the reset signal"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
