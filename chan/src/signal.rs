@@ -82,22 +82,8 @@ const REFUSED: [i32; 6] = [
 /// goro needs (SIGSEGV, SIGBUS, SIGILL, SIGFPE), or that is out of range; the OS error
 /// if the pipe or the dispatcher thread cannot be created.
 pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
-    let every: Vec<i32>;
-    let signals = if signals.is_empty() {
-        every = catchable().collect();
-        &every[..]
-    } else {
-        signals
-    };
-    if let Some(&bad) = signals
-        .iter()
-        .find(|&&s| !(1..=libc::SIGRTMAX()).contains(&s) || REFUSED.contains(&s))
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("goro::signal::notify: signal {bad} cannot be caught by a program"),
-        ));
-    }
+    let signals = resolve("notify", signals)?;
+    let signals = &signals[..];
     let (tx, rx) = bounded(16);
     let mut reg = REGISTRY.lock();
     if reg.is_none() {
@@ -180,6 +166,24 @@ impl std::fmt::Display for SignalReceived {
 
 impl std::error::Error for SignalReceived {}
 
+/// The signals a call names (every catchable one for an empty list), checked: `InvalidInput`
+/// names the first that a program cannot catch or that goro needs.
+fn resolve(call: &str, signals: &[i32]) -> io::Result<Vec<i32>> {
+    if signals.is_empty() {
+        return Ok(catchable().collect());
+    }
+    match signals
+        .iter()
+        .find(|&&s| !(1..=libc::SIGRTMAX()).contains(&s) || REFUSED.contains(&s))
+    {
+        Some(bad) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("goro::signal::{call}: signal {bad} cannot be caught by a program"),
+        )),
+        None => Ok(signals.to_vec()),
+    }
+}
+
 /// Every signal a program may catch: `1..=SIGRTMAX` but the refused ones (and the
 /// realtime signals glibc keeps for itself, between 31 and `SIGRTMIN`).
 fn catchable() -> impl Iterator<Item = i32> {
@@ -214,24 +218,9 @@ pub fn reset(signals: &[i32]) {
 /// Errors: `InvalidInput` for a signal that cannot be ignored or that goro needs (as for
 /// [`notify`]).
 pub fn ignore(signals: &[i32]) -> io::Result<()> {
-    let every: Vec<i32>;
-    let signals = if signals.is_empty() {
-        every = catchable().collect();
-        &every[..]
-    } else {
-        signals
-    };
-    if let Some(&bad) = signals
-        .iter()
-        .find(|&&s| !(1..=libc::SIGRTMAX()).contains(&s) || REFUSED.contains(&s))
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("goro::signal::ignore: signal {bad} cannot be ignored by goro"),
-        ));
-    }
+    let signals = resolve("ignore", signals)?;
     let mut reg = REGISTRY.lock();
-    for &sig in signals {
+    for &sig in &signals {
         if let Some(reg) = reg.as_mut() {
             reg.signals.remove(&sig); // its channels get nothing more
         }

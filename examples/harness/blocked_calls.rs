@@ -62,22 +62,22 @@ fn server() -> (std::net::SocketAddr, goro::Runtime) {
     (addr, rt)
 }
 
-/// One request with std's blocking socket; returns the reply's length.
-fn std_request(addr: std::net::SocketAddr) -> usize {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+/// One request on a connected socket, std's or goro's; returns the reply's length.
+fn request(mut s: impl Read + Write) -> usize {
     s.write_all(REQUEST).unwrap();
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).unwrap();
     reply.len()
 }
 
+/// One request with std's blocking socket.
+fn std_request(addr: std::net::SocketAddr) -> usize {
+    request(std::net::TcpStream::connect(addr).expect("connect"))
+}
+
 /// The same with goro::net.
 fn goro_request(addr: std::net::SocketAddr) -> usize {
-    let mut s = goro::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(REQUEST).unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    reply.len()
+    request(goro::net::TcpStream::connect(addr).expect("connect"))
 }
 
 #[derive(Clone, Copy, PartialEq)]
