@@ -11,7 +11,7 @@
 //!
 //! So the data path of a socket read that parks runs downward — `net` → `netpoll` (the
 //! poller found here) → `park` — and its wake-up goes up once, through the parked G's
-//! `Schedule::ready`.
+//! `Schedule` (`readier`).
 //!
 //! # Invariants
 //! 1. A worker's thread context points at the `Driver` of the runtime whose `Sched` the

@@ -76,7 +76,7 @@ pub(crate) struct WorkerCtx {
     /// its processor. A pointer, so `p_access` reads it without a bounds check.
     proc_ptr: Cell<*const Processor>,
     /// True while a green thread runs here and the processor is not being touched: this
-    /// thread's copy of the processor's `in_g` flag, read without atomics.
+    /// thread's copy of its flags' `in_g`, read without atomics.
     pub(super) in_g: Cell<bool>,
     /// The thread context (`g/context.rs`): the G being resumed right now (null in the
     /// scheduler loop), this worker, and the runtime's drivers.
@@ -161,13 +161,16 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         // green threads blocked in `std` calls: 1 000 of them took 2× longer).
         crate::arena::prewarm();
     }
+    let flags = sched.spares.worker_flags();
+    // The drivers live in the `Sched` this worker holds (`driver.rs`, invariant 1).
+    let context = ThreadContext::new(&sched.driver as *const Driver as *const ());
     let ctx = WorkerCtx {
-        sched: sched.clone(),
+        sched,
         token,
-        flags: sched.spares.worker_flags(),
+        flags,
         proc_ptr: Cell::new(ptr::null()),
         in_g: Cell::new(false),
-        context: ThreadContext::new(&sched.driver as *const Driver as *const ()),
+        context,
         spare,
         lock_depth: Cell::new(0),
         polling: Cell::new(false),
@@ -176,7 +179,6 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
     if let Some(p) = ctx.processor() {
         p.ownership.adopt(&ctx.flags); // an initial worker: its processor names its flags
     }
-    drop(sched);
     ctx.context
         .bind_worker(&ctx as *const WorkerCtx as *const ());
     crate::g::context::set(&ctx.context);
