@@ -44,7 +44,7 @@
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call or a sync crate's lock loses its processor to a spare thread as soon as sysmon sees it (within 1 ms; 10 ms when computing), any number at once |
 //! | `fatal error: all goroutines are asleep - deadlock!` | the same, from [`run`]; where a thread goro does not know could still wake a green thread, a "possible deadlock" report instead ([`Builder::possible_deadlock_after`]) |
-//! | `semaphore.Weighted` with a permit moved into a goroutine | [`sync::Semaphore::acquire_owned`] on an `Arc<Semaphore>` → [`sync::OwnedSemaphorePermit`] |
+//! | `semaphore.Weighted`: `Acquire(ctx, n)` / `TryAcquire(n)`; a permit moved into a goroutine | [`sync::Semaphore::acquire_many`] / [`try_acquire_many`](sync::Semaphore::try_acquire_many); [`acquire_owned`](sync::Semaphore::acquire_owned) on an `Arc<Semaphore>` → [`sync::OwnedSemaphorePermit`] |
 //! | a call known to block (`entersyscallblock`) | [`goro::blocking(f)`](blocking): the processor goes to a spare thread before `f` runs in place |
 //! | `context.WithValue` / `WithCancelCause` / `WithoutCancel` / `AfterFunc` | [`Context::with_value`](context::Context::with_value) / [`with_cancel_cause`](context::Context::with_cancel_cause) / [`without_cancel`](context::Context::without_cancel) / [`after_func`](context::after_func) |
 //!

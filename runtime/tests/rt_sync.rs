@@ -484,3 +484,94 @@ mod condvar_and_once_lock {
         assert!(msg.contains("poisoned"), "{msg}");
     }
 }
+
+/// x/sync/semaphore's TestWeighted shape: many green threads acquire random weights up to
+/// the size; the permits held never exceed it and every one comes back.
+#[test]
+fn weighted_semaphore_never_exceeds_its_size() {
+    rt(2).block_on(|| {
+        const SIZE: usize = 8;
+        let sem = Arc::new(Semaphore::new(SIZE));
+        let held = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..64usize)
+            .map(|i| {
+                let (sem, held) = (sem.clone(), held.clone());
+                go(move || {
+                    for j in 0..50usize {
+                        let n = 1 + (i * 7 + j * 3) % SIZE;
+                        let permit = sem.acquire_many(n);
+                        assert_eq!(permit.num_permits(), n);
+                        let now = held.fetch_add(n, SeqCst) + n;
+                        assert!(now <= SIZE, "{now} permits held of {SIZE}");
+                        yield_now();
+                        held.fetch_sub(n, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(sem.available_permits(), SIZE);
+    });
+}
+
+/// x/sync/semaphore's TestLargeAcquireDoesntStarve and TestAllocCancelDoesntStarve
+/// shapes: a big waiter at the head is served before small requests that arrive after it
+/// (they queue behind it, `try_acquire` refuses to overtake it), and it is not starved by
+/// a stream of small ones.
+#[test]
+fn a_big_waiter_at_the_head_is_served_first_and_not_starved() {
+    rt(2).block_on(|| {
+        let sem = Arc::new(Semaphore::new(2));
+        let small = sem.acquire(); // one of two held: the big request must wait
+        let big_done = Arc::new(AtomicBool::new(false));
+        let big = {
+            let (sem, big_done) = (sem.clone(), big_done.clone());
+            go(move || {
+                let p = sem.acquire_many(2);
+                big_done.store(true, SeqCst);
+                drop(p);
+            })
+        };
+        sleep(Duration::from_millis(20)); // the big waiter is queued
+        assert!(
+            sem.try_acquire().is_none(),
+            "a free permit is not taken past the queued big waiter"
+        );
+        // A stream of small acquirers arrives behind it; none may get in first.
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let smalls: Vec<_> = (0..8)
+            .map(|i| {
+                let (sem, order, big_done) = (sem.clone(), order.clone(), big_done.clone());
+                go(move || {
+                    let _p = sem.acquire();
+                    order.lock().unwrap().push((i, big_done.load(SeqCst)));
+                })
+            })
+            .collect();
+        sleep(Duration::from_millis(20));
+        drop(small); // now two are free: the big one goes first
+        big.join().unwrap();
+        smalls.into_iter().for_each(|h| h.join().unwrap());
+        let order = order.lock().unwrap();
+        assert_eq!(order.len(), 8);
+        assert!(
+            order.iter().all(|&(_, after_big)| after_big),
+            "every small acquirer ran after the big one: {order:?}"
+        );
+        assert_eq!(sem.available_permits(), 2);
+    });
+}
+
+/// Owned permits of several at once move into green threads; zero permits is a no-op.
+#[test]
+fn owned_weighted_permits_move_into_green_threads() {
+    rt(2).block_on(|| {
+        let sem = Arc::new(Semaphore::new(5));
+        assert_eq!(sem.acquire_many(0).num_permits(), 0);
+        let p = sem.acquire_many_owned(3);
+        assert!(sem.try_acquire_many_owned(3).is_none());
+        go(move || drop(p)).join().unwrap();
+        let all = sem.try_acquire_many_owned(5).expect("all five back");
+        assert_eq!(all.num_permits(), 5);
+    });
+}

@@ -223,19 +223,6 @@ impl Sema {
         }
     }
 
-    /// Adds `n` permits, or returns false (adding none) if that would exceed
-    /// [`MAX_PERMITS`].
-    pub(crate) fn release_many(&self, n: usize) -> bool {
-        let s = self.state.load(Ordering::Relaxed);
-        if permits(s).checked_add(n).map_or(true, |p| p > MAX_PERMITS) {
-            return false;
-        }
-        for _ in 0..n {
-            self.release();
-        }
-        true
-    }
-
     #[cold]
     fn hand_off(&self) {
         let mut queue = self.queue.lock();
