@@ -333,6 +333,39 @@ impl Context {
         (ctx, handle)
     }
 
+    /// Takes `n` permits of `sem`, parking until they are free or this context is done
+    /// (Go's `sem.Acquire(ctx, n)`): `Err` with the context's error then, holding nothing.
+    /// A done context fails even if permits are free, as Go's does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goro_chan::context::{Context, ContextError};
+    /// goro_runtime::run(|| {
+    ///     let sem = goro_runtime::sync::Semaphore::new(1);
+    ///     let _held = sem.acquire();
+    ///     let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(5));
+    ///     assert_eq!(ctx.acquire(&sem, 1).unwrap_err(), ContextError::DeadlineExceeded);
+    ///     assert_eq!(sem.available_permits(), 0, "nothing taken");
+    /// });
+    /// ```
+    pub fn acquire<'s>(
+        &self,
+        sem: &'s goro_runtime::sync::Semaphore,
+        n: usize,
+    ) -> Result<goro_runtime::sync::SemaphorePermit<'s>, ContextError> {
+        if let Some(err) = self.err() {
+            return Err(err);
+        }
+        let mut watcher = None;
+        let permit = sem.acquire_many_interruptible(n, |interrupt| {
+            watcher = Some(after_func(self, move || interrupt.interrupt()));
+        });
+        if let Some(w) = watcher {
+            w.stop();
+        }
+        permit.ok_or_else(|| self.err().unwrap_or(ContextError::Canceled))
+    }
+
     /// A channel that is closed when this context is cancelled or its deadline passes
     /// (Go's `ctx.Done()`); `recv` on it then returns `Err`. The background context's
     /// channel never closes.

@@ -293,3 +293,34 @@ fn errgroup_waits_again_and_drops_its_limit() {
         assert_eq!(g.wait(), Ok(()), "the second wait sees only the new tasks");
     });
 }
+
+/// x/sync/semaphore's TestAllocCancelDoesntStarve shape: a big request waiting at the head
+/// is cancelled through its context; the small request queued behind it then gets in, and
+/// the cancelled one holds nothing.
+#[test]
+fn a_cancelled_big_acquire_leaves_the_queue_and_lets_the_next_in() {
+    rt(2).block_on(|| {
+        let sem = Arc::new(goro_runtime::sync::Semaphore::new(10));
+        let held = sem.acquire(); // 9 free: the request for 10 must wait
+        let (ctx, cancel) = Context::background().with_cancel();
+        let big = {
+            let (sem, ctx) = (sem.clone(), ctx.clone());
+            go(move || ctx.acquire(&sem, 10).map(|p| p.num_permits()))
+        };
+        sleep(Duration::from_millis(20));
+        let small = {
+            let sem = sem.clone();
+            go(move || drop(sem.acquire())) // queued behind the big one
+        };
+        sleep(Duration::from_millis(20));
+        assert!(
+            !small.is_finished(),
+            "the small request waits behind the big one"
+        );
+        cancel.cancel();
+        assert_eq!(big.join().unwrap(), Err(ContextError::Canceled));
+        small.join().unwrap();
+        drop(held);
+        assert_eq!(sem.available_permits(), 10, "nothing leaked");
+    });
+}

@@ -61,6 +61,6 @@ pub use once_lock::{LazyLock, OnceLock};
 #[cfg(not(loom))]
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(loom))]
-pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+pub use semaphore::{Interrupt, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 #[cfg(not(loom))]
 pub use waitgroup::WaitGroup;

@@ -215,17 +215,43 @@ impl Semaphore {
 
     /// Takes `n` permits, queueing and parking until they are granted (invariant 2).
     fn take(&self, n: usize) {
+        let granted = self.take_interruptible(n, |_| {});
+        debug_assert!(granted, "nobody can interrupt this wait");
+    }
+
+    /// Takes `n` permits like [`acquire_many`](Self::acquire_many), unless the
+    /// [`Interrupt`] handed to `on_queue` (called only if the request has to wait) is used
+    /// first: then it returns `None` and holds nothing. The building block of a wait that a
+    /// context can end (goro-chan's `Context::acquire`, Go's `Acquire(ctx, n)`).
+    #[doc(hidden)]
+    pub fn acquire_many_interruptible(
+        &self,
+        n: usize,
+        on_queue: impl FnOnce(Interrupt),
+    ) -> Option<SemaphorePermit<'_>> {
+        self.take_interruptible(n, on_queue)
+            .then(|| SemaphorePermit { sem: self, n })
+    }
+
+    /// [`take`](Self::take), ending early (false, nothing held) if interrupted.
+    fn take_interruptible(&self, n: usize, on_queue: impl FnOnce(Interrupt)) -> bool {
         let mut st = self.state.lock();
         if st.waiters.is_empty() && st.available >= n {
             st.available -= n;
-            return;
+            return true;
         }
         let me = Waiter::new(WaitReason::Semacquire);
         st.waiters.push_back((n, me.clone()));
-        // Semaphore waiters are only ever granted, never just woken (`serve`): the permits
-        // are ours once it returns.
-        let granted = me.wait(st, || self.withdraw(&me, n));
-        debug_assert!(granted, "a semaphore waiter is only woken with its permits");
+        drop(st);
+        on_queue(Interrupt(me.clone()));
+        // Granted (the permits are ours) or interrupted (`Interrupt::interrupt` never
+        // overwrites a grant, so an interrupted waiter holds nothing yet). A grant that
+        // came before this park leaves the park's token: no wake-up is lost.
+        if me.wait((), || self.withdraw(&me, n)) {
+            return true;
+        }
+        self.withdraw(&me, n);
+        false
     }
 
     /// A waiter unwinding out of `take` (invariant 3): out of the queue, or, if it was
@@ -257,6 +283,24 @@ impl Semaphore {
             serve(&mut st)
         };
         wake_granted(granted);
+    }
+}
+
+/// Ends one queued [`Semaphore::acquire_many_interruptible`] early. Cheap to clone.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Interrupt(Arc<Waiter>);
+
+impl Interrupt {
+    /// Wakes the waiting request without permits (nothing if it was served already).
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+impl fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interrupt")
     }
 }
 

@@ -148,6 +148,20 @@ impl Waiter {
         wake::unpark(&self.wake);
     }
 
+    /// Wakes a waiter that is still waiting, without giving it anything (a cancellation);
+    /// false if it was granted or woken already. Unlike [`wake`](Self::wake) it never
+    /// overwrites a grant, so it may race with one.
+    pub(crate) fn interrupt(&self) -> bool {
+        let interrupted = self
+            .status
+            .compare_exchange(WAITING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if interrupted {
+            wake::unpark(&self.wake);
+        }
+        interrupted
+    }
+
     /// Wakes the waiter to try again, without giving it anything (Go's normal mode).
     pub(crate) fn wake(&self) {
         self.status.store(WOKEN, Ordering::Release);
