@@ -27,7 +27,9 @@
 //! | `sync.WaitGroup`, `sync.Mutex`, `sync.RWMutex`, `sync.Once` | [`goro::sync::{WaitGroup, Mutex, RwLock, Once}`](sync) |
 //! | `context.WithCancel/WithTimeout` | [`goro::context::Context`](context::Context) |
 //! | `errgroup.Group` + `SetLimit` | [`goro::errgroup::Group`](errgroup::Group) |
-//! | `net.Listen("tcp", ..)`, `net.Dial` | [`goro::net::{TcpListener, TcpStream, UdpSocket}`](net) |
+//! | `net.Listen("tcp", ..)`, `net.Dial` | [`goro::net::{TcpListener, TcpStream, UdpSocket}`](net) (backlog `net.core.somaxconn`, as Go's) |
+//! | `net.ListenConfig`, `DialTimeout`, `DialContext` | [`goro::net::ListenConfig`](net::ListenConfig), [`TcpStream::connect_timeout_to`](net::TcpStream::connect_timeout_to), [`Context::dial`](context::Context::dial) |
+//! | `sem.Acquire(ctx, n)` | [`Context::acquire`](context::Context::acquire) |
 //! | `time.After(d)` / `time.Tick(d)` | [`goro::time::after(d)`](time::after) / [`goro::time::tick(d)`](time::tick) |
 //! | `time.NewTimer` / `NewTicker` / `AfterFunc` (Go 1.23 semantics) | [`goro::time::Timer`](time::Timer) / [`Ticker`](time::Ticker) / [`after_func`](time::after_func) |
 //! | `sync.Cond` | [`goro::sync::Condvar`](sync::Condvar) |

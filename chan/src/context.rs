@@ -348,6 +348,7 @@ impl Context {
     ///     assert_eq!(sem.available_permits(), 0, "nothing taken");
     /// });
     /// ```
+    #[cfg(not(loom))] // goro::sync's Semaphore is not built for loom models
     pub fn acquire<'s>(
         &self,
         sem: &'s goro_runtime::sync::Semaphore,
@@ -364,6 +365,60 @@ impl Context {
             w.stop();
         }
         permit.ok_or_else(|| self.err().unwrap_or(ContextError::Canceled))
+    }
+
+    /// Connects to `addr` within this context (Go's `Dialer.DialContext`): the context's
+    /// deadline bounds the connect (as [`TcpStream::connect_timeout_to`]), and its
+    /// cancellation ends the wait — `ErrorKind::Interrupted` for a cancellation,
+    /// `TimedOut` for a passed deadline, the [`ContextError`] inside. A connect still in
+    /// progress then finishes in its own green thread and is closed.
+    ///
+    /// [`TcpStream::connect_timeout_to`]: goro_runtime::net::TcpStream::connect_timeout_to
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// goro_runtime::run(|| {
+    ///     let ln = goro_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = ln.local_addr().unwrap();
+    ///     let bg = goro_chan::context::Context::background();
+    ///     let (ctx, _cancel) = bg.with_timeout(Duration::from_secs(5));
+    ///     assert!(ctx.dial(addr).is_ok());
+    /// });
+    /// ```
+    #[cfg(not(loom))]
+    pub fn dial<A>(&self, addr: A) -> std::io::Result<goro_runtime::net::TcpStream>
+    where
+        A: std::net::ToSocketAddrs + Send + 'static,
+    {
+        use goro_runtime::net::TcpStream;
+        let as_io = |e: ContextError| {
+            let kind = if e.is_timeout() {
+                std::io::ErrorKind::TimedOut
+            } else {
+                std::io::ErrorKind::Interrupted
+            };
+            std::io::Error::new(kind, e)
+        };
+        if let Some(e) = self.err() {
+            return Err(as_io(e));
+        }
+        let deadline = self.deadline();
+        let (tx, rx) = bounded(1);
+        crate::spawn_detached(move || {
+            let r = match deadline {
+                Some(d) => TcpStream::connect_timeout_to(
+                    addr,
+                    d.saturating_duration_since(Instant::now())
+                        .max(Duration::from_nanos(1)),
+                ),
+                None => TcpStream::connect(addr),
+            };
+            let _ = tx.try_send(r); // nobody waits any more: the stream is dropped, closed
+        });
+        crate::select! {
+            recv(rx) -> r => r.expect("the dialer sends its result"),
+            recv(self.done()) -> _ => Err(as_io(self.err().unwrap_or(ContextError::Canceled))),
+        }
     }
 
     /// A channel that is closed when this context is cancelled or its deadline passes

@@ -324,3 +324,21 @@ fn a_cancelled_big_acquire_leaves_the_queue_and_lets_the_next_in() {
         assert_eq!(sem.available_permits(), 10, "nothing leaked");
     });
 }
+
+/// `Context::dial` (Go's `DialContext`): a done context fails at once with its error as
+/// an io error (`Interrupted` for a cancellation, `TimedOut` for a deadline).
+#[test]
+fn dial_with_a_done_context_fails_with_its_error() {
+    rt(2).block_on(|| {
+        let ln = goro_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let (ctx, cancel) = Context::background().with_cancel();
+        assert!(ctx.dial(addr).is_ok(), "a live context dials");
+        cancel.cancel();
+        let e = ctx.dial(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
+        let (late, _c) = Context::background().with_timeout(Duration::ZERO);
+        let e = late.dial(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    });
+}

@@ -703,3 +703,37 @@ fn a_small_netpoll_batch_of_long_green_threads_runs_in_parallel() {
         "ran one after the other: {gap:?} apart"
     );
 }
+
+/// Go's `ListenConfig`: `SO_REUSEPORT` lets two listeners share an address, a backlog of
+/// our own, and keep-alive on accepted connections; `TcpStream::set_keepalive`.
+#[test]
+fn listen_config_reuse_port_backlog_and_keep_alive() {
+    use goro_runtime::net::{ListenConfig, TcpStream};
+    use std::time::Duration;
+    goro_runtime::run(|| {
+        let cfg = ListenConfig::new().reuse_port(true).backlog(16);
+        let a = cfg.listen_tcp("127.0.0.1:0").unwrap();
+        let addr = a.local_addr().unwrap();
+        let b = cfg
+            .listen_tcp(addr)
+            .expect("SO_REUSEPORT: the same address twice");
+        assert_eq!(b.local_addr().unwrap(), addr);
+        assert!(
+            ListenConfig::new().listen_tcp(addr).is_err(),
+            "without SO_REUSEPORT the address is taken"
+        );
+        let ka = ListenConfig::new()
+            .keep_alive(Some(Duration::from_secs(30)))
+            .listen_tcp("127.0.0.1:0")
+            .unwrap();
+        let c = TcpStream::connect(ka.local_addr().unwrap()).unwrap();
+        let (s, _) = ka.accept().unwrap();
+        assert_eq!(s.keepalive().unwrap(), Some(Duration::from_secs(30)));
+        assert_eq!(c.keepalive().unwrap(), None);
+        c.set_keepalive(Some(Duration::from_secs(7))).unwrap();
+        assert_eq!(c.keepalive().unwrap(), Some(Duration::from_secs(7)));
+        let dialed =
+            TcpStream::connect_timeout_to(ka.local_addr().unwrap(), Duration::from_secs(5));
+        assert!(dialed.is_ok());
+    });
+}

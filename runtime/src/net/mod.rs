@@ -13,6 +13,7 @@
 //! [`wait_readable`]/[`wait_writable`] wait for readiness of any file descriptor.
 
 mod common;
+mod listen;
 mod resolve;
 mod source;
 mod sys;
@@ -24,6 +25,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+pub use listen::ListenConfig;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

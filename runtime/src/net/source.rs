@@ -51,11 +51,28 @@ pub(crate) struct Source {
     /// Set by a listener's `close`: every operation from then on fails (Go's
     /// `net.ErrClosed`). The fd itself stays open until the socket is dropped.
     closed: AtomicBool,
+    /// A TCP listener's keep-alive period for the connections it accepts, in seconds
+    /// (`ListenConfig::keep_alive`); 0: leave the kernel's default.
+    accepted_keep_alive: AtomicU64,
 }
 
 impl Source {
     pub(crate) fn new() -> Source {
         Source::default()
+    }
+
+    /// A listener's keep-alive period for accepted connections (`None`: kernel default).
+    pub(crate) fn set_accepted_keep_alive(&self, period: Option<Duration>) {
+        let secs = period.map_or(0, |p| p.as_secs().max(1));
+        self.accepted_keep_alive.store(secs, Ordering::Relaxed);
+    }
+
+    /// See [`set_accepted_keep_alive`](Self::set_accepted_keep_alive).
+    pub(crate) fn accepted_keep_alive(&self) -> Option<Duration> {
+        match self.accepted_keep_alive.load(Ordering::Relaxed) {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        }
     }
 
     /// A listener's `close`: marks the socket closed, `shutdown(2)`s it so the kernel

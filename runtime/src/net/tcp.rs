@@ -51,11 +51,12 @@ impl TcpListener {
     /// backlog: `net.core.somaxconn` (std's `bind` uses 128, which a burst of connects
     /// overflows).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| {
-            let ln = net::TcpListener::bind(a)?;
-            sys::relisten(&ln, sys::max_backlog())?;
-            TcpListener::from_std(ln)
-        })
+        super::ListenConfig::new().listen_tcp(addr)
+    }
+
+    /// Keep-alive for the connections this listener accepts (`ListenConfig::keep_alive`).
+    pub(crate) fn set_accepted_keep_alive(&self, period: Option<Duration>) {
+        self.source.set_accepted_keep_alive(period);
     }
 
     /// Accepts a connection, parking until one arrives. Errors such as `EMFILE` (too many
@@ -65,6 +66,9 @@ impl TcpListener {
         let (s, addr) = self
             .source
             .accept(self.inner.as_raw_fd(), || self.inner.accept())?;
+        if let Some(period) = self.source.accepted_keep_alive() {
+            super::listen::set_keep_alive(s.as_raw_fd(), Some(period))?;
+        }
         Ok((TcpStream::from_std(s)?, addr))
     }
 
@@ -171,6 +175,36 @@ impl TcpStream {
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm; Go sets it by default).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.set_nodelay(nodelay)
+    }
+
+    /// TCP keep-alive: probes after `period` of silence, every `period` (Go's
+    /// `SetKeepAlive` + `SetKeepAlivePeriod`); `None` turns it off.
+    pub fn set_keepalive(&self, period: Option<Duration>) -> io::Result<()> {
+        super::listen::set_keep_alive(self.inner.as_raw_fd(), period)
+    }
+
+    /// The keep-alive period, if keep-alive is on.
+    pub fn keepalive(&self) -> io::Result<Option<Duration>> {
+        super::listen::keep_alive(self.inner.as_raw_fd())
+    }
+
+    /// Connects to `addr`, trying each of its addresses in turn, all within `timeout`
+    /// (Go's `net.DialTimeout`; host names are resolved inside `goro::blocking`, and the
+    /// resolution counts against the timeout only as far as it delays the connects).
+    pub fn connect_timeout_to<A: ToSocketAddrs>(
+        addr: A,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        let deadline = Instant::now().checked_add(timeout);
+        each_addr(addr, |a| {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ));
+            }
+            TcpStream::connect_addr(a, deadline)
+        })
     }
 
     /// Reads `TCP_NODELAY`.

@@ -53,9 +53,7 @@ impl UnixListener {
     /// Binds to the socket file `path` and listens, with the backlog
     /// [`TcpListener::bind`](super::TcpListener::bind) uses.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        let ln = net::UnixListener::bind(path)?;
-        super::sys::relisten(&ln, super::sys::max_backlog())?;
-        UnixListener::from_std(ln)
+        super::ListenConfig::new().listen_unix(path)
     }
 
     /// Accepts a connection, parking until one arrives. After [`close`](Self::close) it
