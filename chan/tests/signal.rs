@@ -116,23 +116,28 @@ fn notify_context_keeps_catching_until_stop() {
             goro_runtime::sleep(Duration::from_millis(100));
             println!("CHILD survived the second signal");
             stop.cancel();
-            goro_runtime::sleep(Duration::from_millis(50)); // the listener leaves
-                                                            // No listener now: the dispatcher restores the default action at this
-                                                            // delivery and raises the signal again, which ends the process.
+            // The listener leaves; with none left, the dispatcher restores the default
+            // action at this delivery and raises the signal again, ending the process.
+            goro_runtime::sleep(Duration::from_millis(50));
             raise(libc::SIGTERM);
             goro_runtime::sleep(Duration::from_secs(10));
         });
         unreachable!("SIGTERM did not end the process after stop");
     }
-    let out = child_command(NAME).output().unwrap();
+    child_printed_then_died_of(NAME, "CHILD survived the second signal", libc::SIGTERM);
+}
+
+/// Runs child `name`; it must print `line` and then end by signal `sig`.
+fn child_printed_then_died_of(name: &str, line: &str, sig: i32) {
     use std::os::unix::process::ExitStatusExt;
+    let out = child_command(name).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("CHILD survived the second signal"),
+        stdout.contains(line),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.signal(), Some(libc::SIGTERM));
+    assert_eq!(out.status.signal(), Some(sig));
 }
 
 /// Go's `Notify(c)` with no signals relays every one; `Ignore`/`Ignored`; `Reset` gives a
@@ -161,13 +166,5 @@ fn notify_all_ignore_and_reset() {
         std::thread::sleep(Duration::from_secs(10));
         unreachable!("SIGTERM did not end the process after reset");
     }
-    let out = child_command(NAME).output().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("CHILD before the reset signal"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.signal(), Some(libc::SIGTERM));
+    child_printed_then_died_of(NAME, "CHILD before the reset signal", libc::SIGTERM);
 }
