@@ -124,9 +124,7 @@ pub fn sleep(d: Duration) {
 fn sleep_until_in(sched: &Sched, deadline: Instant) {
     let wakes_at = sched.coarse_of(deadline).max(1);
     let waker = TimerWaker::new(park::current());
-    if sched.driver.timers.insert(deadline, waker.clone()) {
-        sched.timer_inserted();
-    }
+    sched.arm_timer(deadline, waker.clone());
     while !waker.has_fired() {
         park::park_on(WaitingOn::sleep(wakes_at), || {});
     }

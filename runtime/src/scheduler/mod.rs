@@ -303,6 +303,15 @@ impl Sched {
 
     /// A timer became the earliest: re-arm the sleeping timekeeper, or make sure some
     /// worker will look at the timers.
+    /// Arms `waker` on this runtime's timer heap from one of its workers, waking the
+    /// timekeeper if it is now the earliest timer (the direct form of the driver's
+    /// callback, for callers that hold the `Sched`).
+    pub(crate) fn arm_timer(&self, deadline: Instant, waker: Arc<TimerWaker>) {
+        if self.driver.timers.insert(deadline, waker) {
+            self.timer_inserted();
+        }
+    }
+
     pub(crate) fn timer_inserted(&self) {
         // SeqCst: pairs with `try_become_timekeeper` + `Timers::next_deadline` (a Dekker
         // pair: either we see the keeper, or the keeper sees our timer).
@@ -408,9 +417,7 @@ impl Schedule for Sched {
 
     fn wake_at(&self, deadline: Instant, g: GRef) -> Arc<dyn crate::g::ArmedTimer> {
         let waker = TimerWaker::new(crate::park::Unparker::of_green(g));
-        if self.driver.timers.insert(deadline, waker.clone()) {
-            self.timer_inserted();
-        }
+        self.arm_timer(deadline, waker.clone());
         waker
     }
 }
