@@ -37,6 +37,8 @@
 //! | `go` + `WaitGroup` over borrowed data | [`goro::scope`](scope) |
 //! | `signal.Notify` / `signal.NotifyContext` | [`goro::signal::notify`](signal::notify) / [`goro::signal::notify_context`](signal::notify_context) (caught until its handle's `cancel`, Go's `stop`) |
 //! | `signal.Reset` / `Ignore` / `Ignored` | [`goro::signal::reset`](signal::reset) / [`ignore`](signal::ignore) / [`ignored`](signal::ignored) |
+//! | (Rust) an `async` crate from blocking code: `futures::executor::block_on`, `Runtime::block_on` | [`goro::block_on(fut)`](block_on): parks only the green thread; tokio's crates work with the `tokio` feature |
+//! | (Rust) await a thread, `async_channel`/`flume` async ends | `handle.await` ([`JoinHandle`] is a `Future`); [`rx.recv_async()`](chan::Receiver::recv_async) / [`tx.send_async(v)`](chan::Sender::send_async); [`ctx.cancelled()`](context::Context::cancelled) |
 //! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
 //! | `context.WithTimeoutCause`, `DeadlineExceeded.Timeout()` | [`Context::with_timeout_cause`](context::Context::with_timeout_cause), [`ContextError::is_timeout`](context::ContextError::is_timeout) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
@@ -56,12 +58,25 @@
 
 #[doc(inline)]
 pub use goro_runtime::{
-    blocking, catch_unwind, dump, go, local, lock_os_thread, metrics, num_goroutines, run, scope,
-    sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle, LeakCheck, LocalKey, Metrics,
-    Runtime, Scope, ScopedJoinHandle, Spawn, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS,
-    DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
-    SHUTDOWN_PAYLOAD,
+    block_on, blocking, catch_unwind, dump, go, local, lock_os_thread, metrics, num_goroutines,
+    run, scope, sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle, LeakCheck,
+    LocalKey, Metrics, Runtime, Scope, ScopedJoinHandle, Spawn, DEADLOCK_MESSAGE,
+    DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE, MAX_STACK_SIZE,
+    MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
+
+/// The async bridge: [`block_on`] (a future run by the green thread that waits for it),
+/// and goro awaited from async code — [`JoinHandle`] is a `Future`, channels have
+/// `recv_async`/`send_async` ([`RecvFuture`](future::RecvFuture),
+/// [`SendFuture`](future::SendFuture)), [`Context::cancelled`](context::Context::cancelled).
+/// With the `tokio` feature, green threads run inside a tokio runtime's context
+/// ([`Builder::tokio_handle`](Builder)).
+pub mod future {
+    #[doc(inline)]
+    pub use goro_chan::future::{RecvFuture, SendFuture};
+    #[doc(inline)]
+    pub use goro_runtime::block_on;
+}
 
 /// Go's `sync` for green threads: `Mutex`, `RwLock`, `WaitGroup`, `Once`, `Semaphore`.
 pub use goro_runtime::sync;
@@ -145,4 +160,6 @@ pub mod docs {
     pub mod ch11_a_server_end_to_end {}
     #[doc = include_str!("../docs/12-lock-ranks.md")]
     pub mod ch12_lock_ranks {}
+    #[doc = include_str!("../docs/13-async-and-green-threads.md")]
+    pub mod ch13_async_and_green_threads {}
 }

@@ -65,6 +65,25 @@ impl<T> Sender<T> {
         })
     }
 
+    /// Sends from async code: the future parks the *task* (not its thread) while the
+    /// buffer is full or, unbuffered, until a receiver takes the value. It waits in the
+    /// same queue as green threads and `select!`, so async and green parties mix freely
+    /// on one channel. `Err` hands the value back as [`send`](Self::send) does.
+    ///
+    /// Cancellation: dropping the future before a receiver took the value withdraws the
+    /// send and drops the value with it; once the value was taken, the send happened.
+    ///
+    /// ```
+    /// let rt = goro_runtime::Runtime::new().unwrap();
+    /// let (tx, rx) = goro_chan::bounded(0);
+    /// let h = rt.spawn(move || rx.recv().unwrap());
+    /// goro_runtime::block_on(tx.send_async(5)).unwrap();
+    /// assert_eq!(h.join().unwrap(), 5);
+    /// ```
+    pub fn send_async(&self, v: T) -> crate::future::SendFuture<'_, T> {
+        crate::future::SendFuture::new(&self.chan, v)
+    }
+
     /// Sends without waiting: `Full` if there is no room (unbuffered: no receiver waiting).
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
         self.chan.try_send(v).map_err(|e| match e {
@@ -132,6 +151,23 @@ impl<T> Receiver<T> {
     /// closed *and* drained (Go's `v, ok := <-ch` with `ok == false`).
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(None).map_err(|_| RecvError)
+    }
+
+    /// Receives from async code: the future parks the *task* (not its thread) until a value
+    /// arrives; `Err` once the channel is closed and drained, as [`recv`](Self::recv).
+    /// Waits in the same queue as green threads and `select!`.
+    ///
+    /// Cancel-safe: a value a sender handed to the future before it was dropped goes back
+    /// to the channel, and the next receive gets it.
+    ///
+    /// ```
+    /// let rt = goro_runtime::Runtime::new().unwrap();
+    /// let (tx, rx) = goro_chan::bounded(0);
+    /// rt.spawn(move || tx.send(3).unwrap());
+    /// assert_eq!(goro_runtime::block_on(rx.recv_async()), Ok(3));
+    /// ```
+    pub fn recv_async(&self) -> crate::future::RecvFuture<'_, T> {
+        crate::future::RecvFuture::new(&self.chan)
     }
 
     /// Receives without waiting: `Empty` if nothing is there (unbuffered: no sender waiting).

@@ -431,6 +431,20 @@ impl Context {
         }
     }
 
+    /// Completes once the context is cancelled or past its deadline: `<-ctx.Done()` for
+    /// async code (a task waits; no thread is blocked). Cancel-safe.
+    ///
+    /// ```
+    /// let (ctx, cancel) = goro_chan::context::Context::background().with_cancel();
+    /// cancel.cancel();
+    /// goro_runtime::block_on(ctx.cancelled());
+    /// assert!(ctx.is_done());
+    /// ```
+    pub async fn cancelled(&self) {
+        let done = self.done();
+        let _ = done.recv_async().await; // Err: closed, which is what "done" is
+    }
+
     /// `None` while the context is live; then why it is done (Go's `ctx.Err()`).
     pub fn err(&self) -> Option<ContextError> {
         self.node.as_ref().and_then(|n| n.state.lock().err)

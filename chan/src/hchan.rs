@@ -10,6 +10,12 @@
 //! 3. Once `closed` is set it is never cleared, and `sendq` is empty while `closed`.
 //! 4. The `*_hint` atomics mirror `ring.len()`, `closed` and the queue lengths; they are
 //!    written under the lock and read without it only by non-blocking fast paths.
+//! 5. The ring holds more than `cap` values (an unbuffered channel holds any) only after
+//!    a value delivered to an async receiver (`future.rs`) came back because its future
+//!    was dropped before taking it, with no receiver waiting: it goes to the head of the
+//!    ring, which grows if it must, and is received first. Sends count against `cap`, not
+//!    the ring's size, so the overfill only drains; invariant 2's `ring.len() > 0 ⇒ recvq
+//!    empty` holds for it too.
 //!
 //! # Locking
 //! `lock` guards `state` and the waiters linked into its queues. Never unpark while holding
@@ -65,7 +71,7 @@ pub(crate) enum RecvFail {
 /// counts (touched on clone and drop only) come last.
 #[repr(C)]
 pub(crate) struct Chan<T> {
-    lock: RawLock,
+    pub(crate) lock: RawLock,
     closed_hint: AtomicBool,
     cap: usize,
     len_hint: AtomicUsize,
@@ -172,7 +178,7 @@ impl<T> Chan<T> {
         if self.cap == 0 {
             self.recv_waiters_hint.load(Ordering::Relaxed) == 0
         } else {
-            self.len_hint.load(Ordering::Relaxed) == self.cap
+            self.len_hint.load(Ordering::Relaxed) >= self.cap
         }
     }
 
@@ -180,6 +186,7 @@ impl<T> Chan<T> {
     fn looks_empty(&self) -> bool {
         if self.cap == 0 {
             self.send_waiters_hint.load(Ordering::Relaxed) == 0
+                && self.len_hint.load(Ordering::Relaxed) == 0 // invariant 5
         } else {
             self.len_hint.load(Ordering::Relaxed) == 0
         }
@@ -217,7 +224,7 @@ impl<T> Chan<T> {
                 return Ok(Some(w.finish(DONE)));
             }
         }
-        if !s.ring.is_full() {
+        if s.ring.len() < self.cap {
             s.ring.push(v);
             return Ok(None);
         }
@@ -242,8 +249,9 @@ impl<T> Chan<T> {
                 )
             };
             let v = match s.ring.pop() {
-                // Full buffer (invariant 2): take the head, the sender's value goes to the
-                // tail, so FIFO order is kept (Go's `recv`).
+                // Full buffer (invariant 2), or values given back (invariant 5): take the
+                // head, the sender's value goes to the tail, so FIFO order is kept (Go's
+                // `recv`).
                 Some(head) => {
                     s.ring.push(sent);
                     head
@@ -265,7 +273,7 @@ impl<T> Chan<T> {
     /// the channel (select's park relies on it, see `select.rs`).
     ///
     /// Must be called with `lock` held.
-    fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         // SAFETY: only called by code holding the lock.
         self.sync_hints(unsafe { self.locked() });
         self.lock.unlock();

@@ -34,7 +34,8 @@
 //! # Files
 //! `hchan.rs` (the core and its invariants), `ring.rs`, `waitq.rs` (waiters and the select
 //! claim), `lock.rs`, `channel.rs` (the handles), `select.rs` (selectgo), `select_macro.rs`,
-//! `time.rs`, `error.rs`, `iter.rs`; `context.rs` and `errgroup.rs` (Go's `context` and
+//! `time.rs`, `error.rs`, `iter.rs`, `future.rs` (`recv_async`/`send_async`: async tasks
+//! in the wait queues); `context.rs` and `errgroup.rs` (Go's `context` and
 //! `errgroup`, built on channels and `goro::sync`); `loom.rs` and `loom_tests.rs` (the loom
 //! models of send/recv/close and of select).
 
@@ -45,6 +46,7 @@ pub mod context;
 #[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 pub mod errgroup;
 mod error;
+pub mod future;
 mod hchan;
 mod iter;
 mod lock;

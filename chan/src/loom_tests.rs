@@ -154,3 +154,31 @@ fn loom_select_claim_completes_exactly_one_case() {
         sender.join().unwrap();
     });
 }
+
+/// An async receive is polled once (queued) and dropped while a sender delivers: the
+/// value is received exactly once — by the future, or after the drop gave it back — on an
+/// unbuffered channel (the sender parks until someone takes it) and a buffered one.
+#[test]
+fn loom_dropped_recv_future_gives_the_value_back() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    for cap in [0usize, 1] {
+        model(move || {
+            let (tx, rx) = bounded::<u32>(cap);
+            let t = thread::spawn(move || tx.send(9).is_ok());
+            let mut fut = Box::pin(rx.recv_async());
+            let got_by_future = match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(r) => r.ok(),
+                Poll::Pending => None,
+            };
+            drop(fut);
+            let got = match got_by_future {
+                Some(v) => v,
+                None => rx.recv().expect("the value was given back"),
+            };
+            assert_eq!(got, 9);
+            assert!(t.join().unwrap());
+            assert!(rx.try_recv().is_err(), "received exactly once");
+        });
+    }
+}

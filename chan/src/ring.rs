@@ -48,6 +48,28 @@ impl<T> Ring<T> {
         self.len += 1;
     }
 
+    /// Puts `v` back at the head (a value an async receiver was given and dropped: it
+    /// comes out first again), growing the ring by one slot if it is full — the only way
+    /// it grows (`hchan.rs`, invariant 5).
+    pub(crate) fn push_front_growing(&mut self, v: T) {
+        if self.is_full() {
+            self.grow();
+        }
+        self.head = (self.head + self.buf.len() - 1) % self.buf.len();
+        self.buf[self.head].write(v);
+        self.len += 1;
+    }
+
+    /// One more slot, the values moved in order to the front of the new buffer.
+    #[cold]
+    fn grow(&mut self) {
+        let mut bigger = Ring::new(self.buf.len() + 1);
+        while let Some(v) = self.pop() {
+            bigger.push(v);
+        }
+        *self = bigger;
+    }
+
     /// Takes the head, if any.
     pub(crate) fn pop(&mut self) -> Option<T> {
         if self.len == 0 {
@@ -88,6 +110,22 @@ mod tests {
         r.push(3);
         assert!(r.is_full());
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn push_front_comes_out_first_and_grows_a_full_ring() {
+        let mut r = Ring::new(3);
+        r.push(2);
+        r.push_front_growing(1);
+        r.push(3);
+        assert!(r.is_full());
+        r.push_front_growing(0); // grows to 4 slots
+        assert_eq!(r.len(), 4);
+        let got: Vec<_> = std::iter::from_fn(|| r.pop()).collect();
+        assert_eq!(got, [0, 1, 2, 3]);
+        let mut unbuffered = Ring::new(0);
+        unbuffered.push_front_growing(9);
+        assert_eq!(unbuffered.pop(), Some(9));
     }
 
     #[test]

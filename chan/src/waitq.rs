@@ -141,6 +141,16 @@ impl<T> Waiter<T> {
         self.select.as_ref().map(|(c, i)| (&**c, *i))
     }
 
+    /// Replaces who is woken (an async task polled again with another `Waker`).
+    ///
+    /// # Safety
+    /// Owner side, channel lock held, waiter still queued (outcome `WAITING`): no waker
+    /// can be in `finish` meanwhile.
+    pub(crate) unsafe fn set_unparker(&self, u: Unparker) {
+        // SAFETY: forwarded.
+        unsafe { *self.unparker.get() = Some(u) };
+    }
+
     /// Publishes the outcome and hands the waker the `Unparker` to use after unlocking.
     /// This is the waker's last access to the waiter.
     ///

@@ -17,6 +17,9 @@ use goro::chan::{bounded, Receiver};
 use goro_servers::support::accept::accept_loop;
 use goro_servers::{http, kv};
 
+#[path = "async_workloads.rs"]
+mod async_workloads;
+
 fn report(w: &str, v: f64, unit: &str) {
     println!("{w} goro {v:.1} {unit}");
 }
@@ -455,8 +458,16 @@ fn main() {
         "echo-server" => echo_server(n(120)),
         "kv-server" => kv_server(n(60)),
         "http-server" => http_server(n(60)),
+        "async-bridge" => async_workloads::bridge_goro(n(10_000)),
+        "async-bridge-tokio" => async_workloads::bridge_tokio(n(10_000)),
+        "async-bridge-handmade" => async_workloads::bridge_handmade(n(10_000)),
+        "async-pingpong" => async_workloads::pingpong_tokio_green(n(200_000)),
+        "async-pingpong-goro" => async_workloads::pingpong_green_green(n(200_000)),
+        "async-pingpong-tokio" => async_workloads::pingpong_tokio_tokio(n(200_000)),
+        "future-ready" => async_workloads::future_ready(n(10_000_000)),
+        "future-wake" => async_workloads::future_wake(n(500_000)),
         _ => die(
-            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server> [n]",
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server|async-bridge[-tokio|-handmade]|async-pingpong[-goro|-tokio]|future-ready|future-wake> [n]",
         ),
     }
 }

@@ -32,6 +32,8 @@ pub struct Builder {
     possible_deadlock_after: Duration,
     warn_long_running: Option<Duration>,
     max_threads: usize,
+    #[cfg(all(feature = "tokio", not(loom)))]
+    tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Builder {
@@ -50,6 +52,8 @@ impl Builder {
             possible_deadlock_after: DEFAULT_POSSIBLE_DEADLOCK_AFTER,
             warn_long_running: warn_from_env(),
             max_threads: DEFAULT_MAX_THREADS,
+            #[cfg(all(feature = "tokio", not(loom)))]
+            tokio_handle: None,
         }
     }
 
@@ -99,6 +103,16 @@ impl Builder {
         self
     }
 
+    /// The tokio runtime whose context green threads run in (`tokio` feature), so
+    /// tokio-based futures work in [`block_on`](crate::block_on). Without it: the handle
+    /// current on the thread that calls `build` (a program under `#[tokio::main]`), or
+    /// else a small runtime goro hosts on one thread of its own (`future/tokio.rs`).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.tokio_handle = Some(handle);
+        self
+    }
+
     /// The most worker threads the runtime may have (default [`DEFAULT_MAX_THREADS`], as
     /// Go's `debug.SetMaxThreads`). Beyond the `workers` that own a processor, the runtime
     /// starts spare threads to take over the processor of a worker stuck for more than
@@ -139,7 +153,19 @@ impl Builder {
             Some(self.possible_deadlock_after),
             self.warn_long_running,
         );
-        Runtime::start(workers, self.stack_size, self.max_threads, monitor)
+        #[cfg(all(feature = "tokio", not(loom)))]
+        let tokio = crate::future::tokio::choose(self.tokio_handle)?;
+        let rt = Runtime::start(
+            workers,
+            self.stack_size,
+            self.max_threads,
+            monitor,
+            |_sched| {
+                #[cfg(all(feature = "tokio", not(loom)))]
+                let _ = _sched.tokio.set(tokio);
+            },
+        )?;
+        Ok(rt)
     }
 }
 

@@ -70,6 +70,39 @@ impl<T> JoinState<T> {
         unsafe { *self.result.get() = Some(r) };
     }
 
+    /// Publishes `waiter` as the one to wake at completion, replacing one published
+    /// before (a `JoinHandle` polled as a future again, maybe by another task). False if
+    /// the green thread has already finished (nothing is registered).
+    ///
+    /// Only the handle's owner calls it. To replace a published waiter it first takes
+    /// `WAITING` back (`WAITING → 0`): from then on `finish` will not read `waiter`, so the
+    /// cell is ours to write until the CAS `0 → WAITING` publishes it again.
+    fn register(&self, waiter: Unparker) -> bool {
+        if self
+            .status
+            .compare_exchange(WAITING, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+            && self.status.load(Ordering::Acquire) & DONE != 0
+        {
+            return false;
+        }
+        // SAFETY: status is 0 here (or DONE, set since; then `finish` ignores `waiter`):
+        // no `finish` reads the cell, and only the owner writes it.
+        unsafe { *self.waiter.get() = Some(waiter) };
+        // AcqRel: publish `waiter`; on failure (DONE) acquire `result`.
+        self.status
+            .compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The result, once `DONE` was seen (acquire).
+    fn take_result(&self) -> std::thread::Result<T> {
+        // SAFETY: DONE: the green thread wrote `result` and will not touch it again; only
+        // the handle's owner takes it, once.
+        unsafe { (*self.result.get()).take() }
+            .expect("goro: join result taken twice (a JoinHandle polled after it completed?)")
+    }
+
     fn finish(&self) {
         // AcqRel: release `result` to the joiner; acquire the joiner's `waiter`, or the
         // handle's drop.
@@ -154,14 +187,7 @@ impl<T> JoinHandle<T> {
         if s.status.load(Ordering::Acquire) & DONE == 0 {
             let me = park::current();
             let watcher = monitor.map(|m| (m, me.clone()));
-            // SAFETY: status is 0 (or DONE, then `complete` ignores `waiter`); only the
-            // joiner — us, the single handle owner — writes it.
-            unsafe { *s.waiter.get() = Some(me) };
-            // AcqRel: publish `waiter`; on failure acquire `result`.
-            if s.status
-                .compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if s.register(me) {
                 if let Some((m, me)) = &watcher {
                     if let Some(verdict) = m.watch(me.clone()) {
                         return Err(verdict);
@@ -183,8 +209,7 @@ impl<T> JoinHandle<T> {
                 }
             }
         }
-        // SAFETY: DONE: the green thread wrote `result` and will not touch it again.
-        Ok(unsafe { (*s.result.get()).take() }.expect("goro: join result taken twice"))
+        Ok(s.take_result())
     }
 
     /// True once the green thread has finished (`join` will not block).
@@ -195,6 +220,28 @@ impl<T> JoinHandle<T> {
     /// The green thread's id (as shown by diagnostics).
     pub fn id(&self) -> u64 {
         self.id
+    }
+}
+
+/// Awaiting a `JoinHandle` from async code waits for the green thread without blocking
+/// the executor's thread: the task's `Waker` is what the green thread's completion wakes.
+/// The output is what [`join`](JoinHandle::join) returns. Dropping the future (the handle)
+/// detaches the green thread, as dropping the handle does. Polling again after `Ready`
+/// panics.
+impl<T> std::future::Future for JoinHandle<T> {
+    type Output = std::thread::Result<T>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let s = &*self.state;
+        if s.status.load(Ordering::Acquire) & DONE == 0
+            && s.register(Unparker::from_waker(cx.waker().clone()))
+        {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(s.take_result())
     }
 }
 
@@ -246,6 +293,42 @@ mod loom_tests {
             assert_eq!(drops.load(Ordering::SeqCst), 1);
             drop(state);
             assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// A handle polled as a future twice (the second poll replaces the first waker)
+    /// while the green thread completes: the second waker is woken or the poll sees the
+    /// result — never a lost wake-up (the model would park forever), never a result read
+    /// before it is written.
+    #[test]
+    fn loom_join_future_reregisters_without_losing_the_wakeup() {
+        use std::future::Future;
+        use std::task::{Context, Poll};
+        loom::model(|| {
+            let state = Arc::new(JoinState::<u32>::new());
+            let mut handle = JoinHandle::new(state.clone(), 1);
+            let green = thread::spawn(move || {
+                // SAFETY: the green thread's one store, before completion.
+                unsafe { state.set(Ok(5)) };
+                state.complete();
+            });
+            // The first waker wakes nobody: only the second registration can wake us.
+            let first = std::task::Waker::noop();
+            let polled = std::pin::Pin::new(&mut handle).poll(&mut Context::from_waker(first));
+            let second = crate::future::waker_of(park::current());
+            let mut cx = Context::from_waker(&second);
+            let v = if let Poll::Ready(r) = polled {
+                r.unwrap()
+            } else {
+                loop {
+                    match std::pin::Pin::new(&mut handle).poll(&mut cx) {
+                        Poll::Ready(r) => break r.unwrap(),
+                        Poll::Pending => park::park(WaitReason::Join, || {}),
+                    }
+                }
+            };
+            assert_eq!(v, 5);
+            green.join().unwrap();
         });
     }
 }

@@ -102,6 +102,7 @@ mod timer;
 // Services on the core.
 mod blocking;
 mod diag;
+pub mod future;
 mod join;
 mod sysmon;
 // Public API.
@@ -125,6 +126,7 @@ pub use builder::{
 pub use diag::dump::dump;
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics};
+pub use future::block_on;
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use local::LocalKey;
 pub use os_thread::{lock_os_thread, unlock_os_thread};

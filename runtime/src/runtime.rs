@@ -69,10 +69,12 @@ impl Runtime {
         stack_size: usize,
         max_threads: usize,
         monitor: Monitor,
+        configure: impl FnOnce(&Sched),
     ) -> io::Result<Runtime> {
         crate::spawn::name_panics();
         crate::overflow::install();
         let sched = Sched::new(workers, stack_size, max_threads)?;
+        configure(&sched); // before any worker starts
         let mut rt = Runtime {
             sched: sched.clone(),
             monitor: Arc::new(monitor),

@@ -555,6 +555,22 @@ fn outside_wakers(sched: &Sched, monitor: &Monitor) -> Vec<String> {
              outside any green thread)"
         ));
     }
+    let futures = crate::future::parked_in_block_on();
+    if futures > 0 {
+        outside.push(format!(
+            "{futures} green thread(s) parked in goro::block_on: a future's waker can be \
+             called from any thread"
+        ));
+    }
+    #[cfg(all(feature = "tokio", not(loom)))]
+    {
+        let tasks = crate::future::tokio::hosted_tasks();
+        if tasks > 0 {
+            outside.push(format!(
+                "goro-tokio: {tasks} task(s) alive on the hosted tokio runtime"
+            ));
+        }
+    }
     if crate::driver::global_thread().1 {
         outside
             .push("a timer on goro's global timer thread (armed outside any green thread)".into());

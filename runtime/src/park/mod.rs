@@ -61,6 +61,10 @@ pub struct Unparker {
 enum Inner {
     Green(GRef),
     Thread(Arc<ThreadParker>),
+    /// An async task, woken through its `Waker` (a channel operation or a join awaited
+    /// from async code: `goro::future`). Boxed so that an `Unparker` stays two words:
+    /// the green-thread paths copy it on every park and wake.
+    Task(Box<std::task::Waker>),
 }
 
 impl std::fmt::Debug for Unparker {
@@ -68,9 +72,14 @@ impl std::fmt::Debug for Unparker {
         match &self.inner {
             Inner::Green(g) => write!(f, "Unparker(green thread {})", g.id()),
             Inner::Thread(_) => f.write_str("Unparker(OS thread)"),
+            Inner::Task(_) => f.write_str("Unparker(async task)"),
         }
     }
 }
+
+// Two words: the tag and one pointer (the green-thread paths move it on every park).
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Unparker>() == 2 * std::mem::size_of::<usize>());
 
 impl Unparker {
     /// Wakes the party (or leaves it a token). Callable from any thread, inside or outside
@@ -88,6 +97,31 @@ impl Unparker {
                 }
             }
             Inner::Thread(t) => t.unpark(),
+            Inner::Task(w) => w.wake(),
+        }
+    }
+
+    /// [`unpark`](Self::unpark) without consuming the `Unparker` (a `Waker`'s
+    /// `wake_by_ref`): a green thread's reference is cloned only when it must be queued.
+    pub fn unpark_by_ref(&self) {
+        match &self.inner {
+            Inner::Green(g) => {
+                if g.park.notify() == Notify::MustWake {
+                    let ready = g.sched.readier();
+                    ready(g.clone());
+                }
+            }
+            Inner::Thread(t) => t.unpark(),
+            Inner::Task(w) => w.wake_by_ref(),
+        }
+    }
+
+    /// An `Unparker` that wakes an async task: [`unpark`](Self::unpark) calls the task's
+    /// `Waker`. What goro's futures queue in a channel or a join slot, so green threads and
+    /// tasks wait in the same queues.
+    pub fn from_waker(waker: std::task::Waker) -> Unparker {
+        Unparker {
+            inner: Inner::Task(Box::new(waker)),
         }
     }
 
@@ -95,11 +129,11 @@ impl Unparker {
     pub(crate) fn green_ptr(&self) -> Option<*const G> {
         match &self.inner {
             Inner::Green(g) => Some(GRef::as_ptr(g)),
-            Inner::Thread(_) => None,
+            Inner::Thread(_) | Inner::Task(_) => None,
         }
     }
 
-    /// True if this wakes a green thread (false: an OS thread).
+    /// True if this wakes a green thread (false: an OS thread or an async task).
     pub fn is_green_thread(&self) -> bool {
         matches!(self.inner, Inner::Green(_))
     }
@@ -109,18 +143,22 @@ impl Unparker {
         match (&self.inner, &other.inner) {
             (Inner::Green(a), Inner::Green(b)) => GRef::ptr_eq(a, b),
             (Inner::Thread(a), Inner::Thread(b)) => Arc::ptr_eq(a, b),
+            (Inner::Task(a), Inner::Task(b)) => a.will_wake(b),
             _ => false,
         }
     }
 
-    /// Converts into one word for lock-free slots (the netpoller's): a pointer with bit 0
-    /// telling an OS thread's parker from a green thread. Never 0 or 1. No allocation.
+    /// Converts into one word for lock-free slots (the netpoller's, a `Waker`'s data): a
+    /// pointer whose low two bits tell a green thread (0) from an OS thread's parker (1)
+    /// and a boxed task `Waker` (2). Never 0 or 1. No allocation but for a task.
     pub(crate) fn into_raw(self) -> usize {
-        const _: () = assert!(std::mem::align_of::<G>() >= 2);
-        const _: () = assert!(std::mem::align_of::<ThreadParker>() >= 2);
+        const _: () = assert!(std::mem::align_of::<G>() >= 4);
+        const _: () = assert!(std::mem::align_of::<ThreadParker>() >= 4);
+        const _: () = assert!(std::mem::align_of::<std::task::Waker>() >= 4);
         match self.inner {
             Inner::Green(g) => GRef::into_raw(g) as usize,
             Inner::Thread(t) => Arc::into_raw(t) as usize | 1,
+            Inner::Task(w) => Box::into_raw(w) as usize | 2,
         }
     }
 
@@ -129,12 +167,13 @@ impl Unparker {
     /// # Safety
     /// `word` came from `into_raw` and is converted back exactly once.
     pub(crate) unsafe fn from_raw(word: usize) -> Unparker {
-        let inner = if word & 1 == 0 {
+        let inner = match word & 3 {
             // SAFETY: by the contract, a `GRef` leaked by `into_raw`.
-            Inner::Green(unsafe { GRef::from_raw(word as *const G) })
-        } else {
+            0 => Inner::Green(unsafe { GRef::from_raw(word as *const G) }),
             // SAFETY: by the contract, an `Arc<ThreadParker>` leaked by `into_raw`.
-            Inner::Thread(unsafe { Arc::from_raw((word & !1) as *const ThreadParker) })
+            1 => Inner::Thread(unsafe { Arc::from_raw((word & !3) as *const ThreadParker) }),
+            // SAFETY: by the contract, a `Box<Waker>` leaked by `into_raw`.
+            _ => Inner::Task(unsafe { Box::from_raw((word & !3) as *mut std::task::Waker) }),
         };
         Unparker { inner }
     }

@@ -41,11 +41,13 @@ pub enum WaitReason {
     Semacquire,
     /// Another green thread runs a `goro::sync::Once`/`OnceLock` initialiser.
     OnceWait,
+    /// `goro::block_on`: a future's `Waker` wakes it (from any thread).
+    Future,
 }
 
 impl WaitReason {
     pub(crate) fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 17] = [
+        const ALL: [WaitReason; 18] = [
             WaitReason::Unknown,
             WaitReason::Sleep,
             WaitReason::Join,
@@ -63,6 +65,7 @@ impl WaitReason {
             WaitReason::CondWait,
             WaitReason::Semacquire,
             WaitReason::OnceWait,
+            WaitReason::Future,
         ];
         ALL.get(usize::from(v))
             .copied()
@@ -89,6 +92,7 @@ impl WaitReason {
             WaitReason::CondWait => "sync.Cond.Wait",
             WaitReason::Semacquire => "semacquire",
             WaitReason::OnceWait => "sync.Once.Do",
+            WaitReason::Future => "future",
         }
     }
 }

@@ -153,6 +153,10 @@ pub(crate) struct Sched {
     /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
     /// state timestamps use, so recording one is a load instead of a clock read.
     clock: CachePadded<AtomicU64>,
+    /// The tokio runtime every worker thread enters (`future/tokio.rs`), set before the
+    /// first worker starts.
+    #[cfg(all(feature = "tokio", not(loom)))]
+    pub(crate) tokio: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Sched {
@@ -208,6 +212,8 @@ impl Sched {
             started_outside: AtomicU64::new(0),
             epoch: Instant::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
+            #[cfg(all(feature = "tokio", not(loom)))]
+            tokio: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&sched);
         sched.driver.set_timekeeper_wake(move || {

@@ -161,6 +161,11 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         // green threads blocked in `std` calls: 1 000 of them took 2× longer).
         crate::arena::prewarm();
     }
+    // tokio's context for this thread's whole life (`future/tokio.rs`, invariant 1).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    let tokio = sched.tokio.get().cloned();
+    #[cfg(all(feature = "tokio", not(loom)))]
+    let _tokio = tokio.as_ref().map(tokio::runtime::Handle::enter);
     let flags = sched.spares.worker_flags();
     // The drivers live in the `Sched` this worker holds (`driver.rs`, invariant 1).
     let context = ThreadContext::new(&sched.driver as *const Driver as *const ());

@@ -73,8 +73,15 @@ enum Route {
     Hello,
     Json,
     Echo,
+    /// `/delay/<ms>`: "Hello, World!" after `ms` milliseconds (at most [`MAX_DELAY_MS`]),
+    /// httpbin's `/delay` for load tests of clients that wait on a slow server. Only the
+    /// connection's green thread waits.
+    Delay(u64),
     NotFound,
 }
+
+/// The longest `/delay/<ms>` served; longer asks are capped.
+const MAX_DELAY_MS: u64 = 10_000;
 
 #[derive(Debug, PartialEq)]
 enum Framing {
@@ -262,7 +269,11 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
             Some("/") => Route::Hello,
             Some("/json") => Route::Json,
             Some("/echo") => Route::Echo,
-            _ => Route::NotFound,
+            Some(p) => match p.strip_prefix("/delay/").map(str::parse::<u64>) {
+                Some(Ok(ms)) => Route::Delay(ms.min(MAX_DELAY_MS)),
+                _ => Route::NotFound,
+            },
+            None => Route::NotFound,
         },
         keep_alive: http11,
         body: Framing::Length(0),
@@ -356,6 +367,10 @@ fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
         }
         (Route::Json, Method::Get | Method::Head) => (Status::Ok, "application/json", JSON),
         (Route::Echo, Method::Post) => (Status::Ok, "application/octet-stream", body),
+        (Route::Delay(ms), Method::Get | Method::Head) => {
+            goro::sleep(Duration::from_millis(*ms));
+            (Status::Ok, "text/plain; charset=utf-8", HELLO)
+        }
         (Route::NotFound, _) => (
             Status::NotFound,
             "text/plain; charset=utf-8",
@@ -463,6 +478,13 @@ mod tests {
             (head.route, head.keep_alive, head.len),
             (Route::Json, true, get.len())
         );
+        let delay = |p: &str| parse_head(format!("GET {p} HTTP/1.1\r\n\r\n").as_bytes());
+        assert_eq!(delay("/delay/50").unwrap().unwrap().route, Route::Delay(50));
+        assert_eq!(
+            delay("/delay/99999999").unwrap().unwrap().route,
+            Route::Delay(MAX_DELAY_MS)
+        );
+        assert_eq!(delay("/delay/x").unwrap().unwrap().route, Route::NotFound);
         let old = parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(
             !old.keep_alive,
