@@ -228,5 +228,5 @@ fn blocked_calls_prints_every_client() {
     let rows = out
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| client"));
-    assert_eq!(rows.count(), 4, "{out}");
+    assert_eq!(rows.count(), 5, "{out}"); // direct, blocking, goro::net, threads, ureq
 }

@@ -12,6 +12,9 @@
 //!   unbuffered goro channels (`send_async`/`recv_async` on the task's side); prints ns
 //!   per round trip. `async-pingpong-goro` does it between two green threads,
 //!   `async-pingpong-tokio` between two tokio tasks over `tokio::sync::mpsc` (capacity 1).
+//! * `std-echo N` / `goro-echo N` — echo with server and clients as green threads in one
+//!   runtime, over `std::net` (build with `--features hook` to have it park) and over
+//!   `goro::net` (`echo_inproc`).
 //! * `future-ready N` — the cost of `block_on` on a future that is ready at once;
 //!   `future-wake N` — two green threads ping-pong through `Waker`s in `block_on`.
 
@@ -330,4 +333,103 @@ pub(crate) fn future_wake(n: usize) {
         ns
     });
     report("future-wake", ns, "ns/rt");
+}
+
+/// Round trips per connection in `std-echo` / `goro-echo`.
+const ECHO_ROUNDS: usize = 200;
+
+/// `std-echo N` / `goro-echo N`: N connections, server and clients all green threads in
+/// one runtime, each client making 200 round trips of 64 bytes; round trips per second.
+/// `std-echo` uses `std::net` (the `hook` feature makes it park; without it every call
+/// blocks a worker and relies on handoff), `goro-echo` `goro::net`.
+pub(crate) fn echo_inproc<L, S>(
+    w: &str,
+    n: usize,
+    bind: fn() -> (L, std::net::SocketAddr),
+    accept: fn(&L) -> S,
+    connect: fn(std::net::SocketAddr) -> S,
+) where
+    L: Send + 'static,
+    S: std::io::Read + std::io::Write + Send + 'static,
+{
+    let rts = goro::run(move || {
+        let (listener, addr) = bind();
+        let server = goro::go(move || {
+            for _ in 0..n {
+                let mut s = accept(&listener);
+                goro::go(move || {
+                    let mut buf = [0u8; 64];
+                    while s.read_exact(&mut buf).is_ok() {
+                        if s.write_all(&buf).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let start = Instant::now();
+        let clients: Vec<_> = (0..n)
+            .map(|_| {
+                goro::go(move || {
+                    let mut s = connect(addr);
+                    let mut buf = [7u8; 64];
+                    for _ in 0..ECHO_ROUNDS {
+                        s.write_all(&buf).unwrap();
+                        s.read_exact(&mut buf).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        server.join().unwrap();
+        (n * ECHO_ROUNDS) as f64 / secs
+    });
+    report(w, rts, "rt/s");
+}
+
+pub(crate) fn std_echo(n: usize) {
+    echo_inproc(
+        "std-echo",
+        n,
+        || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        },
+        |l| {
+            let (s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        },
+        |a| {
+            let s = std::net::TcpStream::connect(a).unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        },
+    );
+}
+
+pub(crate) fn goro_echo(n: usize) {
+    echo_inproc(
+        "goro-echo",
+        n,
+        || {
+            let l = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        },
+        |l| {
+            let (s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        },
+        |a| {
+            let s = goro::net::TcpStream::connect(a).unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        },
+    );
 }

@@ -9,7 +9,13 @@
 //!   before the call;
 //! * `goro::net` — `goro::net::TcpStream`: the green thread parks on the netpoller and no
 //!   thread blocks;
-//! * `threads` — a pool of 512 OS threads making the same std calls.
+//! * `threads` — a pool of 512 OS threads making the same std calls;
+//! * `ureq` — a sync HTTP client crate (std::net underneath), called straight from the
+//!   green thread.
+//!
+//! Built with `--features hook`, the std calls of `direct` and `ureq` park the green
+//! thread on the netpoller instead of blocking its worker (docs ch.14); the table's title
+//! says which build ran.
 //!
 //! The server is a goro runtime of its own in this process (one worker, `goro::net`). The
 //! "peak threads" column is the client runtime's worker threads (`Metrics::worker_threads`;
@@ -75,6 +81,15 @@ fn std_request(addr: std::net::SocketAddr) -> usize {
     request(std::net::TcpStream::connect(addr).expect("connect"))
 }
 
+/// The same with ureq, through one agent shared by every green thread, as a program
+/// would (the server closes each connection after answering).
+fn ureq_request(addr: std::net::SocketAddr) -> usize {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    let agent = AGENT.get_or_init(ureq::Agent::new);
+    let r = agent.get(&format!("http://{addr}/")).call().expect("GET");
+    r.into_string().expect("body").len()
+}
+
 /// The same with goro::net.
 fn goro_request(addr: std::net::SocketAddr) -> usize {
     request(goro::net::TcpStream::connect(addr).expect("connect"))
@@ -86,6 +101,7 @@ enum Mode {
     Blocking,
     GoroNet,
     Threads,
+    Ureq,
 }
 
 impl Mode {
@@ -95,6 +111,7 @@ impl Mode {
             Mode::Blocking => "goro::blocking(std::net)",
             Mode::GoroNet => "goro::net",
             Mode::Threads => "thread pool (512)",
+            Mode::Ureq => "ureq, direct",
         }
     }
 }
@@ -151,6 +168,7 @@ fn measure(
                 goro::go(move || match mode {
                     Mode::Direct => std_request(addr),
                     Mode::Blocking => goro::blocking(|| std_request(addr)),
+                    Mode::Ureq => ureq_request(addr),
                     _ => goro_request(addr),
                 })
             })
@@ -186,12 +204,23 @@ fn main() {
         .unwrap()
         .metrics()
         .processors;
+    let build = if cfg!(feature = "hook") {
+        "built with the hook feature"
+    } else {
+        "built without the hook feature"
+    };
     println!(
-        "{n} requests, server answers after {REPLY_AFTER:?}; client runtime: {processors} processors"
+        "{n} requests, server answers after {REPLY_AFTER:?}; client runtime: {processors} processors; {build}"
     );
     println!("| client | time | peak threads | after 15 s |");
     println!("|---|---:|---:|---:|");
-    for mode in [Mode::Direct, Mode::Blocking, Mode::GoroNet, Mode::Threads] {
+    for mode in [
+        Mode::Direct,
+        Mode::Blocking,
+        Mode::GoroNet,
+        Mode::Threads,
+        Mode::Ureq,
+    ] {
         if only.as_deref().is_some_and(|o| !mode.name().starts_with(o)) {
             continue;
         }

@@ -466,8 +466,10 @@ fn main() {
         "async-pingpong-tokio" => async_workloads::pingpong_tokio_tokio(n(200_000)),
         "future-ready" => async_workloads::future_ready(n(10_000_000)),
         "future-wake" => async_workloads::future_wake(n(500_000)),
+        "std-echo" => async_workloads::std_echo(n(5000)),
+        "goro-echo" => async_workloads::goro_echo(n(5000)),
         _ => die(
-            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server|async-bridge[-tokio|-handmade]|async-pingpong[-goro|-tokio]|future-ready|future-wake> [n]",
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server|async-bridge[-tokio|-handmade]|async-pingpong[-goro|-tokio]|future-ready|future-wake|std-echo|goro-echo> [n]",
         ),
     }
 }

@@ -103,6 +103,9 @@ mod timer;
 mod blocking;
 mod diag;
 pub mod future;
+// Socket and sleep calls through libc park the green thread (opt-in: process-wide).
+#[cfg(all(feature = "hook", not(loom)))]
+mod hook;
 mod join;
 mod sysmon;
 // Public API.

@@ -15,7 +15,7 @@
 mod common;
 mod listen;
 mod resolve;
-mod source;
+pub(crate) mod source;
 mod sys;
 mod tcp;
 mod udp;

@@ -90,6 +90,17 @@ impl Source {
         }
     }
 
+    /// The `hook` feature's `close`: removes the fd from the poller while it is still
+    /// open, and wakes whoever waits on it (they see the descriptor closed).
+    #[cfg(feature = "hook")]
+    pub(crate) fn detach(&self) {
+        if let Some(reg) = self.reg.get() {
+            reg.deregister();
+            reg.desc.read.notify();
+            reg.desc.write.notify();
+        }
+    }
+
     /// A listener's `accept`: `op` until it does not would-block, failing with Go's
     /// `net.ErrClosed` once the listener is closed.
     pub(crate) fn accept<R>(
@@ -135,7 +146,12 @@ impl Source {
         let mut first = true;
         loop {
             if !std::mem::take(&mut wait_first) {
-                match op() {
+                // Past the `hook` feature's hooks: this socket is non-blocking already.
+                #[cfg(feature = "hook")]
+                let r = crate::hook::bypass(&mut op);
+                #[cfg(not(feature = "hook"))]
+                let r = op();
+                match r {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     r => return r,

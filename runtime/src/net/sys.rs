@@ -81,13 +81,18 @@ pub(crate) fn start_connect(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<bool>
     let (storage, len) = to_raw(addr);
     loop {
         // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
-        let r = unsafe {
+        let connect = || unsafe {
             libc::connect(
                 fd.as_raw_fd(),
                 (&storage as *const libc::sockaddr_storage).cast(),
                 len,
             )
         };
+        // Past the `hook` feature's hooks: the socket is non-blocking already.
+        #[cfg(feature = "hook")]
+        let r = crate::hook::bypass(connect);
+        #[cfg(not(feature = "hook"))]
+        let r = connect();
         if r == 0 {
             return Ok(true);
         }

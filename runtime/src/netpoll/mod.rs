@@ -66,6 +66,8 @@ pub(crate) struct Registration {
     fd: RawFd,
     /// Epoll holds a second strong reference to it, under the same address (invariant 2).
     pub(crate) desc: Arc<PollDesc>,
+    /// Removed from epoll already (`deregister`): the drop must not touch `fd` again.
+    deregistered: AtomicBool,
 }
 
 /// One runtime's epoll instance.
@@ -163,6 +165,7 @@ impl Poller {
             poller: self.clone(),
             fd,
             desc,
+            deregistered: AtomicBool::new(false),
         })
     }
 
@@ -363,11 +366,23 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// Removes the fd from epoll now, while it is still open (the `hook` feature's
+    /// `close`, which closes the fd before the last reference to the registration goes):
+    /// the drop will not name the fd again, which may by then be another file's.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn deregister(&self) {
+        if !self.deregistered.swap(true, Ordering::AcqRel) {
+            let _ = self.poller.ctl(libc::EPOLL_CTL_DEL, self.fd, 0, 0);
+        }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         // The fd is still open (the socket closes it after us): remove it explicitly so a
         // dup'd copy cannot keep delivering events for a freed token.
-        let _ = self.poller.ctl(libc::EPOLL_CTL_DEL, self.fd, 0, 0);
+        self.deregister();
         // Epoll's reference, made by `Arc::into_raw` in `register`: same address.
         let epoll_ref = Arc::as_ptr(&self.desc);
         self.poller.gate.release(Released(epoll_ref)); // invariant 2
