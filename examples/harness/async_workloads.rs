@@ -15,6 +15,8 @@
 //! * `std-echo N` / `goro-echo N` — echo with server and clients as green threads in one
 //!   runtime, over `std::net` (build with `--features hook` to have it park) and over
 //!   `goro::net` (`echo_inproc`).
+//! * `os-read N` — a libc `read` on a plain OS thread (with `--features hook`: what the
+//!   hook costs a call it passes through).
 //! * `future-ready N` — the cost of `block_on` on a future that is ready at once;
 //!   `future-wake N` — two green threads ping-pong through `Waker`s in `block_on`.
 
@@ -431,5 +433,26 @@ pub(crate) fn goro_echo(n: usize) {
             s.set_nodelay(true).unwrap();
             s
         },
+    );
+}
+
+/// `os-read N`: `read(2)` of one byte from `/dev/zero` on a plain OS thread, through
+/// libc; ns per call. Built with `--features hook` it measures what the hook adds to a
+/// call it passes through (one thread-local check).
+pub(crate) fn os_read(n: usize) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open("/dev/zero").unwrap();
+    let fd = f.as_raw_fd();
+    let mut b = [0u8; 1];
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: reads one byte into `b` from an open descriptor.
+        let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        assert_eq!(r, 1);
+    }
+    report(
+        "os-read",
+        start.elapsed().as_nanos() as f64 / n as f64,
+        "ns/call",
     );
 }

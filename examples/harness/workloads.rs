@@ -468,8 +468,9 @@ fn main() {
         "future-wake" => async_workloads::future_wake(n(500_000)),
         "std-echo" => async_workloads::std_echo(n(5000)),
         "goro-echo" => async_workloads::goro_echo(n(5000)),
+        "os-read" => async_workloads::os_read(n(2_000_000)),
         _ => die(
-            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server|async-bridge[-tokio|-handmade]|async-pingpong[-goro|-tokio]|future-ready|future-wake|std-echo|goro-echo> [n]",
+            "usage: workloads <spawn|pingpong|spsc|mpmc|select|yield|memory|cold-spawn|teardown|sieve|blocking|echo-server|kv-server|http-server|async-bridge[-tokio|-handmade]|async-pingpong[-goro|-tokio]|future-ready|future-wake|std-echo|goro-echo|os-read> [n]",
         ),
     }
 }

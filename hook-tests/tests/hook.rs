@@ -419,3 +419,73 @@ fn redis_sync_client_from_1000_green_threads_on_one_thread() {
         "one OS thread served them all"
     );
 }
+
+/// A green thread on `rt` that reads one byte from `a` (parking until it comes).
+fn read_one_byte(rt: &goro::Runtime, a: &Arc<UnixStream>) -> goro::JoinHandle<u8> {
+    let a = a.clone();
+    rt.spawn(move || {
+        let mut buf = [0u8; 1];
+        (&*a).read_exact(&mut buf).unwrap();
+        buf[0]
+    })
+}
+
+/// A socket a green thread has waited on (so it is registered with the netpoller) still
+/// works from an OS thread, blocking there as ever; and `dup3` over it drops the
+/// registration as `dup2` does.
+#[test]
+fn a_descriptor_shared_with_an_os_thread_still_works_there() {
+    let rt = one_worker();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let a = Arc::new(a);
+    // Registered by a green thread's wait.
+    let reader = read_one_byte(&rt, &a);
+    std::thread::sleep(Duration::from_millis(20));
+    b.write_all(b"g").unwrap();
+    assert_eq!(reader.join().unwrap(), b'g');
+    // Now an OS thread blocks on the same descriptor.
+    let os = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2];
+            (&*a).read_exact(&mut buf).unwrap();
+            buf
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    b.write_all(b"os").unwrap();
+    assert_eq!(&os.join().unwrap(), b"os");
+    // dup3 another socket over it: the next green wait registers the new file.
+    let (c, mut c_peer) = UnixStream::pair().unwrap();
+    // SAFETY: dup3 onto `a`'s descriptor, which `a` still owns and closes later.
+    assert!(unsafe { libc::dup3(c.as_raw_fd(), a.as_raw_fd(), libc::O_CLOEXEC) } >= 0);
+    drop(c);
+    let reader = read_one_byte(&rt, &a);
+    std::thread::sleep(Duration::from_millis(20));
+    c_peer.write_all(b"3").unwrap();
+    assert_eq!(reader.join().unwrap(), b'3');
+}
+
+/// `readv`/`writev` (std's vectored I/O) park too.
+#[test]
+fn vectored_io_parks() {
+    use std::io::{IoSlice, IoSliceMut};
+    let rt = one_worker();
+    rt.block_on(|| {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let r = goro::go(move || {
+            let (mut x, mut y) = ([0u8; 2], [0u8; 3]);
+            let n = a
+                .read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])
+                .unwrap();
+            (n, x, y)
+        });
+        goro::sleep(Duration::from_millis(10));
+        let sent = b
+            .write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cde")])
+            .unwrap();
+        assert_eq!(sent, 5);
+        let (n, x, y) = r.join().unwrap();
+        assert_eq!((n, &x, &y), (5, b"ab", b"cde"));
+    });
+}

@@ -29,6 +29,16 @@ unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ss
         // SAFETY: the caller's arguments, as for read(2).
         return unsafe { raw::read(fd, buf, len) };
     }
+    // SAFETY: the caller's arguments, as for read(2).
+    unsafe { read_green(fd, buf, len) }
+}
+
+/// `read` in a green thread, out of line: the pass-through path stays a few instructions.
+///
+/// # Safety
+/// As for read(2).
+#[inline(never)]
+unsafe fn read_green(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     // SAFETY: the caller's arguments, valid as the C function requires.
     let attempt = || unsafe {
         raw::recvfrom(
@@ -57,6 +67,16 @@ unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: size_t) ->
         // SAFETY: the caller's arguments, as for write(2).
         return unsafe { raw::write(fd, buf, len) };
     }
+    // SAFETY: the caller's arguments, as for write(2).
+    unsafe { write_green(fd, buf, len) }
+}
+
+/// `write` in a green thread, out of line (as [`read_green`]).
+///
+/// # Safety
+/// As for write(2).
+#[inline(never)]
+unsafe fn write_green(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     // No MSG_NOSIGNAL: SIGPIPE is raised exactly as write(2) raises it.
     // SAFETY: the caller's arguments, valid as the C function requires.
     let attempt = || unsafe { raw::sendto(fd, buf, len, DONTWAIT, std::ptr::null(), 0) };

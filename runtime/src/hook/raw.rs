@@ -6,6 +6,7 @@ use libc::{c_int, c_long, c_void, size_t, sockaddr, socklen_t};
 
 /// # Safety
 /// The arguments are valid for the system call `nr`.
+#[inline(always)]
 unsafe fn sys6(nr: c_long, a: [c_long; 6]) -> isize {
     // SAFETY: forwarded.
     unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) as isize }
