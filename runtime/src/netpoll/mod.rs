@@ -28,7 +28,13 @@
 //!    and a descriptor is never reused while an event may name it (tokio's
 //!    `pending_release`; Go keeps its `pollDesc`s type-stable and tags them with a
 //!    sequence number instead). The event path takes no lock and touches no count.
-//! 3. `wake` writes the eventfd at most once until the poller drains it (`woken`).
+//! 3. `wake` writes the eventfd at most once until the poller drains it (`woken`), and
+//!    only a poll that may block — the timekeeper's — drains it. A wake is meant for the
+//!    timekeeper, which may be between its commit to sleep and its `epoll_wait`; a
+//!    non-blocking poll by another worker in that window that drained the eventfd would
+//!    consume the wake and leave the timekeeper asleep with no deadline (a shutdown, or a
+//!    timer inserted earlier than its sleep, lost). Left readable, the eventfd returns the
+//!    timekeeper's `epoll_wait` at once.
 //!
 //! # Lock order
 //! The gate's release queue is a leaf, never held while waking anyone.
@@ -187,11 +193,14 @@ impl Poller {
         let turn = self.gate.enter()?;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
         let n = self.wait(&mut events, timeout);
+        let may_block = timeout != Some(Duration::ZERO);
         let mut notified = 0;
         for ev in &events[..n] {
             let (token, events) = (ev.u64, ev.events);
             if token == WAKE_TOKEN {
-                self.drain_wake();
+                if may_block {
+                    self.drain_wake(); // invariant 3: the timekeeper's wake, consumed by it
+                }
                 continue;
             }
             // SAFETY: invariant 2: the token is epoll's reference to a live descriptor,
@@ -417,6 +426,24 @@ mod tests {
         assert_eq!(Arc::strong_count(&desc), 2, "epoll's waits for a poll");
         poller.poll(Some(Duration::ZERO)).unwrap();
         assert_eq!(Arc::strong_count(&desc), 1);
+    }
+
+    /// A wake consumed by nobody but a poll that may block (invariant 3): a non-blocking
+    /// poll in between leaves it, so the blocking poll after it returns at once.
+    #[test]
+    fn a_non_blocking_poll_leaves_the_wake_for_the_timekeeper() {
+        let poller = Arc::new(Poller::new().unwrap());
+        poller.wake();
+        poller.poll(Some(Duration::ZERO)).unwrap();
+        poller.poll(Some(Duration::ZERO)).unwrap();
+        let t = std::time::Instant::now();
+        poller.poll(Some(Duration::from_secs(30))).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "the wake was kept");
+        // Drained now: the next wake writes again.
+        poller.wake();
+        let t = std::time::Instant::now();
+        poller.poll(None).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 
     /// An event reaches the descriptor it was registered with.
