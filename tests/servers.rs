@@ -365,9 +365,14 @@ fn http_malformed_requests_get_400_and_close() {
     for bad in [
         &b"GARBAGE\r\n\r\n"[..],
         b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
-        b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        // Strict where Go is: digits-only lengths, exactly one Host, one coding line.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
     ] {
         let mut s = server.connect();
         s.write_all(bad).unwrap();
@@ -379,9 +384,22 @@ fn http_malformed_requests_get_400_and_close() {
         assert!(reply.contains("Connection: close"), "{reply:?}");
     }
     let mut s = server.connect();
-    s.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n")
         .unwrap();
     assert!(read_to_close(&mut s).starts_with("HTTP/1.1 413"));
+    // A chunk size that would wrap the body's length: 413, no panic, and the server
+    // goes on serving.
+    let mut s = server.connect();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+          2\r\nab\r\nfffffffffffffffe\r\nxy\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    assert!(read_to_close(&mut s).starts_with("HTTP/1.1 413"));
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert!(read_to_close(&mut s).starts_with("HTTP/1.1 200"));
 }
 
 #[test]

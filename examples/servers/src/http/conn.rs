@@ -247,6 +247,10 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(data) {
+        // The limit holds however the head arrived: in pieces (Partial) or in one write.
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => {
+            return Err(fail(Status::HeaderFieldsTooLarge, "head too large"))
+        }
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if data.len() > MAX_HEAD => {
             return Err(fail(Status::HeaderFieldsTooLarge, "head too large"))
@@ -280,12 +284,17 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
         expects_continue: false,
         len,
     };
-    let (mut length, mut chunked) = (None, false);
+    let (mut length, mut chunked, mut hosts) = (None, false, 0);
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value)
             .map_err(|_| fail(Status::BadRequest, "header value is not text"))?
             .trim();
         if h.name.eq_ignore_ascii_case("content-length") {
+            // Digits only (RFC 9110 §8.6): `+5` or ` 5,5` are how proxies and servers
+            // are made to disagree about where a request ends.
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(fail(Status::BadRequest, "bad Content-Length"));
+            }
             let n: usize = value
                 .parse()
                 .map_err(|_| fail(Status::BadRequest, "bad Content-Length"))?;
@@ -294,10 +303,17 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if chunked {
+                // A second line is a second coding (RFC 9112 §6.1): chunked twice, or
+                // chunked hiding another; Go refuses it too.
+                return Err(fail(Status::BadRequest, "Transfer-Encoding given twice"));
+            }
             if !value.eq_ignore_ascii_case("chunked") {
                 return Err(fail(Status::NotImplemented, "only chunked is supported"));
             }
             chunked = true;
+        } else if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -309,6 +325,10 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
         } else if h.name.eq_ignore_ascii_case("expect") {
             head.expects_continue = value.eq_ignore_ascii_case("100-continue");
         }
+    }
+    if http11 && hosts != 1 {
+        // HTTP/1.1 requires exactly one Host (RFC 9112 §3.2), as Go's server does.
+        return Err(fail(Status::BadRequest, "missing or repeated Host"));
     }
     head.body = match (chunked, length) {
         // Both framings at once is how requests are smuggled (RFC 9112 §6.3): refuse.
@@ -329,13 +349,18 @@ fn decode_chunked(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
     let (mut body, mut pos) = (Vec::new(), 0);
     loop {
         let (start, size) = match httparse::parse_chunk_size(&data[pos..]) {
-            Ok(httparse::Status::Complete((n, size))) => (pos + n, size as usize),
+            Ok(httparse::Status::Complete((n, size))) => (pos + n, size),
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(bad()),
         };
-        if body.len() + size > MAX_BODY {
+        // Checked: a peer's chunk size must never wrap an index (`fffffffffffffffe`).
+        let total = usize::try_from(size)
+            .ok()
+            .and_then(|s| body.len().checked_add(s));
+        if total.map_or(true, |t| t > MAX_BODY) {
             return Err(fail(Status::PayloadTooLarge, "body too large"));
         }
+        let size = size as usize; // at most MAX_BODY now
         if size == 0 {
             // The last chunk; trailers (ignored) end at an empty line.
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -478,7 +503,7 @@ mod tests {
             (head.route, head.keep_alive, head.len),
             (Route::Json, true, get.len())
         );
-        let delay = |p: &str| parse_head(format!("GET {p} HTTP/1.1\r\n\r\n").as_bytes());
+        let delay = |p: &str| parse_head(format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         assert_eq!(delay("/delay/50").unwrap().unwrap().route, Route::Delay(50));
         assert_eq!(
             delay("/delay/99999999").unwrap().unwrap().route,
@@ -503,5 +528,48 @@ mod tests {
         assert_eq!((&body[..], used), (&b"abcde"[..], chunks.len() - 4));
         assert_eq!(decode_chunked(&chunks[..9]).unwrap(), None);
         assert!(decode_chunked(b"3\r\nabcX\r\n").is_err());
+    }
+
+    /// A peer's numbers never panic the connection: a chunk size that would wrap the
+    /// body's length is 413, not a slice-index panic.
+    #[test]
+    fn a_wrapping_chunk_size_is_refused() {
+        let r = decode_chunked(b"2\r\nab\r\nfffffffffffffffe\r\nxy\r\n0\r\n\r\n");
+        assert_eq!(r.unwrap_err().status, Status::PayloadTooLarge);
+        let r = decode_chunked(b"ffffffffffffffff\r\n");
+        assert_eq!(r.unwrap_err().status, Status::PayloadTooLarge);
+    }
+
+    /// Where Go's parser is strict, so is this one.
+    #[test]
+    fn strict_where_go_is_strict() {
+        let status = |req: &str| parse_head(req.as_bytes()).err().map(|f| f.status);
+        let ok = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(status(ok), None);
+        let plus = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n";
+        assert_eq!(status(plus), Some(Status::BadRequest));
+        assert_eq!(
+            status("GET / HTTP/1.1\r\n\r\n"),
+            Some(Status::BadRequest),
+            "no Host"
+        );
+        let two = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+        assert_eq!(status(two), Some(Status::BadRequest), "two Hosts");
+        assert_eq!(
+            status("GET / HTTP/1.0\r\n\r\n"),
+            None,
+            "HTTP/1.0 needs no Host"
+        );
+        let te = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status(te), Some(Status::BadRequest));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(127 * 1024)
+        );
+        assert_eq!(
+            status(&big),
+            Some(Status::HeaderFieldsTooLarge),
+            "one write, too big"
+        );
     }
 }
