@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use goro_runtime::park::Unparker;
 
 use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, RecvFail, SendFail};
+use crate::hchan::{wake, Chan, RecvFail, SendFail};
 use crate::waitq::{Waiter, CLOSED, DONE, WAITING};
 
 /// What a poll of a queued waiter found.
@@ -146,9 +146,7 @@ impl<T> Future for RecvFuture<'_, T> {
                 match unsafe { chan.recv_locked() } {
                     Ok((v, sender)) => {
                         chan.unlock();
-                        if let Some(u) = sender {
-                            u.unpark();
-                        }
+                        wake(sender);
                         Ok(v)
                     }
                     Err(RecvFail::Closed) => {
@@ -250,9 +248,7 @@ impl<T> Future for SendFuture<'_, T> {
         match unsafe { chan.send_locked(v) } {
             Ok(receiver) => {
                 chan.unlock();
-                if let Some(u) = receiver {
-                    u.unpark();
-                }
+                wake(receiver);
                 Poll::Ready(Ok(()))
             }
             Err(SendFail::Closed(v)) => {

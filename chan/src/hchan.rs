@@ -553,7 +553,8 @@ impl<T> Drop for Queued<'_, T> {
     }
 }
 
-fn wake(w: Option<Unparker>) {
+/// Wakes the party a locked operation handed back, if any (after unlocking).
+pub(crate) fn wake(w: Option<Unparker>) {
     if let Some(w) = w {
         w.unpark();
     }

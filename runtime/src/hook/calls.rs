@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, c_uint, c_void, size_t, sockaddr, socklen_t, ssize_t};
 
-use super::{
-    in_green_thread, prepare_wait, raw, socket_io, table, wait, wait_on, Prepared, WaitFail,
-};
+use super::{prepare_wait, raw, should_hook, socket_io, table, wait, wait_on, Prepared, WaitFail};
 use crate::net::source::Dir;
 
 /// A socket call made non-blocking for one call; `ENOTSOCK` sends the caller to the
@@ -25,7 +23,7 @@ const DONTWAIT: c_int = libc::MSG_DONTWAIT;
 
 #[no_mangle]
 unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, as for read(2).
         return unsafe { raw::read(fd, buf, len) };
     }
@@ -63,7 +61,7 @@ unsafe fn read_green(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
 
 #[no_mangle]
 unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, as for write(2).
         return unsafe { raw::write(fd, buf, len) };
     }
@@ -93,7 +91,7 @@ unsafe fn write_green(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
 
 #[no_mangle]
 unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, n: c_int) -> ssize_t {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, as for readv(2).
         return unsafe { raw::readv(fd, iov, n) };
     }
@@ -115,7 +113,7 @@ unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, n: c_int) 
 
 #[no_mangle]
 unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> ssize_t {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, as for writev(2).
         return unsafe { raw::writev(fd, iov, n) };
     }
@@ -181,7 +179,7 @@ unsafe extern "C-unwind" fn recvfrom(
     addr: *mut sockaddr,
     alen: *mut socklen_t,
 ) -> ssize_t {
-    if !in_green_thread() || flags & DONTWAIT != 0 {
+    if !should_hook() || flags & DONTWAIT != 0 {
         // SAFETY: the caller's arguments, as for recvfrom(2).
         return unsafe { raw::recvfrom(fd, buf, len, flags, addr, alen) };
     }
@@ -198,7 +196,7 @@ unsafe extern "C-unwind" fn recvfrom(
 
 #[no_mangle]
 unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
-    if !in_green_thread() || flags & DONTWAIT != 0 {
+    if !should_hook() || flags & DONTWAIT != 0 {
         // SAFETY: the caller's arguments, as for recvmsg(2).
         return unsafe { raw::recvmsg(fd, msg, flags) };
     }
@@ -233,7 +231,7 @@ unsafe extern "C-unwind" fn sendto(
     addr: *const sockaddr,
     alen: socklen_t,
 ) -> ssize_t {
-    if !in_green_thread() || flags & DONTWAIT != 0 {
+    if !should_hook() || flags & DONTWAIT != 0 {
         // SAFETY: the caller's arguments, as for sendto(2).
         return unsafe { raw::sendto(fd, buf, len, flags, addr, alen) };
     }
@@ -250,7 +248,7 @@ unsafe extern "C-unwind" fn sendto(
 
 #[no_mangle]
 unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
-    if !in_green_thread() || flags & DONTWAIT != 0 {
+    if !should_hook() || flags & DONTWAIT != 0 {
         // SAFETY: the caller's arguments, as for sendmsg(2).
         return unsafe { raw::sendmsg(fd, msg, flags) };
     }
@@ -267,7 +265,7 @@ unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: 
 
 #[no_mangle]
 unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, valid as the C function requires.
         return unsafe { raw::connect(fd, addr, len) } as c_int;
     }
@@ -351,7 +349,7 @@ unsafe extern "C-unwind" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    if !in_green_thread() {
+    if !should_hook() {
         // SAFETY: the caller's arguments, valid as the C function requires.
         return unsafe { raw::accept4(fd, addr, len, flags) } as c_int;
     }
@@ -393,7 +391,7 @@ unsafe extern "C-unwind" fn accept4(
 
 #[no_mangle]
 unsafe extern "C-unwind" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int {
-    if !in_green_thread() || n != 1 || timeout == 0 {
+    if !should_hook() || n != 1 || timeout == 0 {
         // SAFETY: the caller's arguments, valid as the C function requires.
         return unsafe { raw::poll(fds, n, timeout) } as c_int;
     }
@@ -460,7 +458,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
         clock,
         libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME
     );
-    if !in_green_thread() || !hooked_clock || req.is_null() {
+    if !should_hook() || !hooked_clock || req.is_null() {
         // SAFETY: the caller's arguments, as for clock_nanosleep(2).
         return unsafe { raw::clock_nanosleep(clock, flags, req, rem) };
     }
@@ -486,7 +484,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
 
 #[no_mangle]
 unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
-    if !in_green_thread() {
+    if !should_hook() {
         let ts = libc::timespec {
             tv_sec: (usec / 1_000_000) as libc::time_t,
             tv_nsec: ((usec % 1_000_000) * 1000) as libc::c_long,
@@ -505,7 +503,7 @@ unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
 
 #[no_mangle]
 unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
-    if !in_green_thread() {
+    if !should_hook() {
         let ts = libc::timespec {
             tv_sec: secs as libc::time_t,
             tv_nsec: 0,

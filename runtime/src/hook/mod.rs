@@ -60,7 +60,7 @@ thread_local! {
 /// True when the call should be hooked: the caller is a green thread, and not inside
 /// `goro::net`'s own I/O.
 #[inline]
-fn in_green_thread() -> bool {
+fn should_hook() -> bool {
     crate::park::in_green_thread() && !BYPASS.with(std::cell::Cell::get)
 }
 

@@ -12,52 +12,42 @@ unsafe fn sys6(nr: c_long, a: [c_long; 6]) -> isize {
     unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) as isize }
 }
 
+/// [`sys6`] for the calls that take three arguments.
+///
+/// # Safety
+/// As for [`sys6`].
+#[inline(always)]
+unsafe fn sys3(nr: c_long, a: c_long, b: c_long, c: c_long) -> isize {
+    // SAFETY: forwarded.
+    unsafe { sys6(nr, [a, b, c, 0, 0, 0]) }
+}
+
 /// # Safety
 /// `buf` is valid for writes of `len` bytes.
 pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, len: size_t) -> isize {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_read,
-            [fd as c_long, buf as c_long, len as c_long, 0, 0, 0],
-        )
-    }
+    unsafe { sys3(libc::SYS_read, fd as c_long, buf as c_long, len as c_long) }
 }
 
 /// # Safety
 /// `buf` is valid for reads of `len` bytes.
 pub(super) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> isize {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_write,
-            [fd as c_long, buf as c_long, len as c_long, 0, 0, 0],
-        )
-    }
+    unsafe { sys3(libc::SYS_write, fd as c_long, buf as c_long, len as c_long) }
 }
 
 /// # Safety
 /// `iov` points to `n` valid iovecs.
 pub(super) unsafe fn readv(fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_readv,
-            [fd as c_long, iov as c_long, n as c_long, 0, 0, 0],
-        )
-    }
+    unsafe { sys3(libc::SYS_readv, fd as c_long, iov as c_long, n as c_long) }
 }
 
 /// # Safety
 /// `iov` points to `n` valid iovecs.
 pub(super) unsafe fn writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_writev,
-            [fd as c_long, iov as c_long, n as c_long, 0, 0, 0],
-        )
-    }
+    unsafe { sys3(libc::SYS_writev, fd as c_long, iov as c_long, n as c_long) }
 }
 
 /// # Safety
@@ -109,9 +99,11 @@ pub(super) unsafe fn sendto(
 pub(super) unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // SAFETY: forwarded.
     unsafe {
-        sys6(
+        sys3(
             libc::SYS_recvmsg,
-            [fd as c_long, msg as c_long, flags as c_long, 0, 0, 0],
+            fd as c_long,
+            msg as c_long,
+            flags as c_long,
         )
     }
 }
@@ -121,9 +113,11 @@ pub(super) unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) ->
 pub(super) unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // SAFETY: forwarded.
     unsafe {
-        sys6(
+        sys3(
             libc::SYS_sendmsg,
-            [fd as c_long, msg as c_long, flags as c_long, 0, 0, 0],
+            fd as c_long,
+            msg as c_long,
+            flags as c_long,
         )
     }
 }
@@ -133,9 +127,11 @@ pub(super) unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) 
 pub(super) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> isize {
     // SAFETY: forwarded.
     unsafe {
-        sys6(
+        sys3(
             libc::SYS_connect,
-            [fd as c_long, addr as c_long, len as c_long, 0, 0, 0],
+            fd as c_long,
+            addr as c_long,
+            len as c_long,
         )
     }
 }
@@ -207,15 +203,17 @@ pub(super) unsafe fn clock_nanosleep(
 
 pub(super) fn close(fd: c_int) -> c_int {
     // SAFETY: closing a descriptor number has no memory-safety preconditions.
-    unsafe { sys6(libc::SYS_close, [fd as c_long, 0, 0, 0, 0, 0]) as c_int }
+    unsafe { sys3(libc::SYS_close, fd as c_long, 0, 0) as c_int }
 }
 
 pub(super) fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: plain integers.
     unsafe {
-        sys6(
+        sys3(
             libc::SYS_dup3,
-            [old as c_long, new as c_long, flags as c_long, 0, 0, 0],
+            old as c_long,
+            new as c_long,
+            flags as c_long,
         ) as c_int
     }
 }
@@ -286,24 +284,14 @@ pub(super) fn timeval_duration(tv: Option<&libc::timeval>) -> Option<std::time::
 /// `arg` is what `cmd` expects.
 pub(super) unsafe fn fcntl3(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_fcntl,
-            [fd as c_long, cmd as c_long, arg as c_long, 0, 0, 0],
-        ) as c_int
-    }
+    unsafe { sys3(libc::SYS_fcntl, fd as c_long, cmd as c_long, arg as c_long) as c_int }
 }
 
 /// # Safety
 /// `arg` is what `req` expects.
 pub(super) unsafe fn ioctl3(fd: c_int, req: libc::c_ulong, arg: libc::c_ulong) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys6(
-            libc::SYS_ioctl,
-            [fd as c_long, req as c_long, arg as c_long, 0, 0, 0],
-        ) as c_int
-    }
+    unsafe { sys3(libc::SYS_ioctl, fd as c_long, req as c_long, arg as c_long) as c_int }
 }
 
 /// # Safety
