@@ -11,12 +11,15 @@
 //! coding (`501`). A request that takes longer than the read timeout to arrive gets
 //! `408`; a keep-alive connection idle for longer than the idle timeout is closed.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use goro::net::TcpStream;
 
+use crate::support::budget::{Budget, Charge};
 use crate::support::read_buf::ReadBuf;
+use crate::support::shutdown::ConnGuard;
 
 /// Most headers in one request.
 const MAX_HEADERS: usize = 64;
@@ -24,6 +27,11 @@ const MAX_HEADERS: usize = 64;
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest request body, decoded.
 const MAX_BODY: usize = 1024 * 1024;
+/// How long, and for how many bytes, a refused client's input is drained before close.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+/// A response buffer larger than this is given back between requests.
+const OUT_KEPT: usize = 64 * 1024;
 
 /// A server's timeouts (Go's `http.Server` fields of the same names).
 #[derive(Clone, Copy, Debug)]
@@ -100,6 +108,8 @@ enum Status {
     PayloadTooLarge,
     HeaderFieldsTooLarge,
     NotImplemented,
+    /// The clients' memory budget is spent (`support/budget.rs`).
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -114,6 +124,7 @@ impl Status {
             Status::PayloadTooLarge => "413 Payload Too Large",
             Status::HeaderFieldsTooLarge => "431 Request Header Fields Too Large",
             Status::NotImplemented => "501 Not Implemented",
+            Status::ServiceUnavailable => "503 Service Unavailable",
         }
     }
 }
@@ -143,18 +154,51 @@ enum Next {
 
 /// Serves one connection until the client closes it, asks to close, or misbehaves.
 pub fn serve_connection(stream: TcpStream, timeouts: Timeouts) {
+    serve(Arc::new(stream), timeouts, None, None)
+}
+
+/// The same for a server that shuts down gracefully and bounds its clients' memory:
+/// between requests the connection is idle in `conn` (closed at once by a drain), during
+/// a drain its current request is answered with `Connection: close` (Go's `Shutdown`),
+/// and its buffers are charged to `budget` (past it: `503` and close).
+pub(crate) fn serve_tracked(
+    stream: TcpStream,
+    timeouts: Timeouts,
+    conn: &ConnGuard,
+    budget: &Budget,
+) {
+    serve(Arc::new(stream), timeouts, Some(conn), Some(budget))
+}
+
+fn serve(
+    stream: Arc<TcpStream>,
+    timeouts: Timeouts,
+    conn: Option<&ConnGuard>,
+    budget: Option<&Budget>,
+) {
+    let mut charge = budget.map(Charge::new);
+    let within_budget = |charge: &mut Option<Charge>, buf: &ReadBuf, out: &Vec<u8>| {
+        charge
+            .as_mut()
+            .map_or(true, |c| c.set(buf.capacity() + out.capacity()))
+    };
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeouts.write));
     let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
     let mut out = Vec::with_capacity(4096);
     let mut date = HttpDate::default();
-    let mut request_start = None;
+    // The first request's read timeout runs from the accept, as Go's does: a client that
+    // connects and sends nothing holds its place for `read`, not for `idle`.
+    let mut request_start = Some(Instant::now());
     let mut continue_sent = false;
     loop {
+        let draining = conn.is_some_and(ConnGuard::draining);
         // Answer every complete request already buffered, then write once.
         let close = loop {
             match next_request(&mut buf) {
-                Ok(Next::Request(head, body)) => {
+                Ok(Next::Request(mut head, body)) => {
+                    head.keep_alive &= !draining;
+                    request_start = None;
                     respond(&head, &body, date.now(), &mut out);
                     continue_sent = false;
                     if !head.keep_alive {
@@ -171,30 +215,94 @@ pub fn serve_connection(stream: TcpStream, timeouts: Timeouts) {
                 Ok(Next::Head) => break false,
                 Err(f) => {
                     error_response(f.status, f.why, date.now(), &mut out);
-                    break true;
+                    return refuse(&stream, &out, charge);
                 }
             }
         };
-        if !out.is_empty() && (&stream).write_all(&out).is_err() || close {
+        if !within_budget(&mut charge, &buf, &out) {
+            out.clear();
+            error_response(
+                Status::ServiceUnavailable,
+                "server busy",
+                date.now(),
+                &mut out,
+            );
+            return refuse(&stream, &out, charge);
+        }
+        if !out.is_empty() && (&*stream).write_all(&out).is_err() || close {
             return;
         }
         out.clear();
-        if buf.data().is_empty() {
-            request_start = None;
+        let between = buf.data().is_empty();
+        if !between {
+            // A pipelined request began with the bytes that ended the last one.
+            request_start.get_or_insert_with(Instant::now);
         }
-        if let Err(status) = read_more(&stream, &mut buf, &mut request_start, timeouts) {
+        if between {
+            // A large request or response does not pin its buffers for the life of the
+            // connection (an idle keep-alive connection held 2 MiB after one 1 MiB body).
+            buf.shrink();
+            if out.capacity() > OUT_KEPT {
+                out = Vec::with_capacity(4096);
+            }
+            if let Some(conn) = conn {
+                if draining || !conn.idle(&stream) {
+                    return; // shutting down: no next request
+                }
+            }
+        }
+        let read = read_more(&stream, &mut buf, &mut request_start, timeouts);
+        if let (true, Some(conn)) = (between, conn) {
+            conn.busy();
+        }
+        if !within_budget(&mut charge, &buf, &out) {
+            error_response(
+                Status::ServiceUnavailable,
+                "server busy",
+                date.now(),
+                &mut out,
+            );
+            return refuse(&stream, &out, charge);
+        }
+        if let Err(status) = read {
             if let Some(status) = status {
                 error_response(status, "", date.now(), &mut out);
-                let _ = (&stream).write_all(&out);
+                refuse(&stream, &out, charge);
             }
             return;
         }
     }
 }
 
+/// Sends an error response and closes the way Go's server does (`closeWriteAndWait`):
+/// the write side first, then what the client is still sending is read and dropped for
+/// a moment. Closing with unread bytes in the socket sends a reset, which can destroy
+/// the response before the client reads it. The connection's memory `charge` is given
+/// back first.
+fn refuse(mut stream: &TcpStream, out: &[u8], charge: Option<Charge>) {
+    drop(charge);
+    if stream.write_all(out).is_err() {
+        return;
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 16 * 1024];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
 /// Waits for more bytes: the idle timeout between requests, the read timeout (counted
-/// from the request's first byte, `request_start`) within one. `Err(Some(status))`
-/// answers before closing.
+/// from the request's first byte, or from the accept for the first request:
+/// `request_start`) within one. `Err(Some(status))` answers before closing.
 fn read_more(
     stream: &TcpStream,
     buf: &mut ReadBuf,
@@ -206,7 +314,7 @@ fn read_more(
         None => timeouts.idle,
     };
     if left.is_zero() {
-        return Err(Some(Status::RequestTimeout));
+        return Err((!buf.data().is_empty()).then_some(Status::RequestTimeout));
     }
     let _ = stream.set_read_timeout(Some(left));
     match buf.fill(stream) {
@@ -216,7 +324,9 @@ fn read_more(
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Some(Status::PayloadTooLarge)),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && request_start.is_some() => {
+        // A request that began and did not finish in time gets its 408; a connection
+        // that never sent a byte is closed without one (Go's server sends none either).
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !buf.data().is_empty() => {
             Err(Some(Status::RequestTimeout))
         }
         Err(_) => Err(None),

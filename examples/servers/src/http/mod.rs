@@ -14,8 +14,11 @@
 //! request body back). Limits and statuses are in `conn.rs`. When `--max-conns`
 //! connections are open, the accept loop waits for one to close (new connections queue
 //! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
-//! on stderr. SIGINT/SIGTERM shut it down gracefully (`goro::signal`): the listener closes,
-//! open connections get 5 s to finish, then the process exits.
+//! on stderr. All connections' buffers together stay under `--max-client-memory` (1 GiB by
+//! default): the connection that would pass it gets `503` and is closed. SIGINT/SIGTERM
+//! shut it down gracefully as Go's `Server.Shutdown` does (`goro::signal`): the listener
+//! and the idle keep-alive connections close at once, requests in progress are answered
+//! with `Connection: close` within 5 s, then the process exits.
 
 mod conn;
 
@@ -25,6 +28,7 @@ use std::time::Duration;
 use goro::sync::Semaphore;
 
 use crate::support;
+use crate::support::budget::Budget;
 use crate::support::shutdown::OpenConns;
 pub use conn::{serve_connection, Timeouts};
 
@@ -33,16 +37,18 @@ const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS]"
+        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS] [--max-client-memory BYTES]"
     );
     std::process::exit(2)
 }
 
 /// The `http_server` example: parses its command line and serves until a shutdown signal.
 pub fn main() {
+    support::large_allocations_go_back_to_the_kernel();
     let mut addr = "127.0.0.1:8080".to_string();
     let mut max_conns = 10_000;
     let mut timeouts = Timeouts::default();
+    let mut max_client_memory = crate::kv::DEFAULT_MAX_CLIENT_MEMORY;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -52,6 +58,7 @@ pub fn main() {
             "--max-conns" => max_conns = value.parse().unwrap_or_else(|_| usage()),
             "--read-timeout-ms" => timeouts.read = ms(),
             "--idle-timeout-ms" => timeouts.idle = ms(),
+            "--max-client-memory" => max_client_memory = value.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -62,8 +69,9 @@ pub fn main() {
         });
         println!("LISTEN {}", listener.local_addr().unwrap());
         let listener = Arc::new(listener);
-        support::shutdown::close_on_signal(listener.clone());
         let open = OpenConns::default();
+        let budget = Arc::new(Budget::new(max_client_memory));
+        support::shutdown::close_on_signal(listener.clone(), open.clone());
         let slots = Arc::new(Semaphore::new(max_conns));
         let mut at_limit = false;
         let err = support::accept::accept_loop(&listener, |stream, _| {
@@ -84,9 +92,9 @@ pub fn main() {
                     slots.acquire_owned()
                 }
             };
-            let conn = open.open();
+            let (conn, budget) = (open.open(), budget.clone());
             goro::go(move || {
-                serve_connection(stream, timeouts);
+                conn::serve_tracked(stream, timeouts, &conn, &budget);
                 drop((slot, conn));
             });
         });

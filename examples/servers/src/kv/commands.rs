@@ -7,16 +7,28 @@
 //! connect: `PING`, `ECHO`, `CONFIG GET`, `COMMAND`, `HELLO`, `SELECT 0`, `CLIENT
 //! SETNAME`/`SETINFO`, and `QUIT`.
 
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::kv::resp::{self, Command};
+use crate::kv::conn::REPLY_FLUSH;
+use crate::kv::resp::{self, parse_i64, Command};
 use crate::kv::store::{Db, IncrError};
 
-/// Runs `requests` in order (emptying it), appending each reply to `out`. Returns true
-/// if one of them (`QUIT`) closes the connection; the requests after it are dropped.
-pub(crate) fn run_all(requests: &mut Vec<Command>, db: &mut impl Db, out: &mut Vec<u8>) -> bool {
-    for mut args in requests.drain(..) {
+/// Runs `requests` in order, taking each from the front and appending its reply to
+/// `out`, until none is left or `out` holds [`REPLY_FLUSH`] bytes (the connection writes
+/// them before it asks for more). Returns true if one of them (`QUIT`) closes the
+/// connection; the requests after it are dropped.
+pub(crate) fn run_all(
+    requests: &mut VecDeque<Command>,
+    db: &mut impl Db,
+    out: &mut Vec<u8>,
+) -> bool {
+    while out.len() < REPLY_FLUSH {
+        let Some(mut args) = requests.pop_front() else {
+            return false;
+        };
         if !args.is_empty() && run(&mut args, db, out) {
+            requests.clear();
             return true;
         }
     }
@@ -106,23 +118,21 @@ fn reply_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
-/// `SET key value [EX seconds | PX milliseconds]`.
+/// `SET key value [EX seconds | PX milliseconds]`, with redis-server's checks: the
+/// number is a strict integer (no `+`, no leading zeros), positive, and its deadline
+/// fits in an `i64` of Unix milliseconds.
 fn set(args: &mut Command, db: &mut impl Db, out: &mut Vec<u8>) {
     let expires = match &args[3..] {
         [] => None,
         [unit, n] => {
-            let n = std::str::from_utf8(n)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            let ttl = match (unit.to_ascii_uppercase().as_slice(), n) {
-                (b"EX", Some(s)) if s > 0 => s.checked_mul(1000),
-                (b"PX", Some(ms)) if ms > 0 => Some(ms),
-                (b"EX" | b"PX", _) => {
-                    return resp::error(out, "ERR invalid expire time in 'set' command")
-                }
-                _ => return resp::error(out, "ERR syntax error"),
+            let unit = unit.to_ascii_uppercase();
+            if unit != b"EX" && unit != b"PX" {
+                return resp::error(out, "ERR syntax error");
+            }
+            let Some(n) = parse_i64(n) else {
+                return resp::error(out, "ERR value is not an integer or out of range");
             };
-            match ttl.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms))) {
+            match deadline(n, unit == b"EX") {
                 Some(at) => Some(at),
                 None => return resp::error(out, "ERR invalid expire time in 'set' command"),
             }
@@ -133,6 +143,20 @@ fn set(args: &mut Command, db: &mut impl Db, out: &mut Vec<u8>) {
     let key = std::mem::take(&mut args[1]);
     db.set(key, value, expires);
     resp::simple(out, "OK");
+}
+
+/// The instant `n` seconds (or milliseconds) from now, if redis-server would accept it:
+/// positive, and now plus it fits in an `i64` of Unix milliseconds.
+fn deadline(n: i64, seconds: bool) -> Option<Instant> {
+    if n <= 0 {
+        return None;
+    }
+    let ms = if seconds { n.checked_mul(1000)? } else { n };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    now_ms.checked_add(ms)?;
+    Instant::now().checked_add(Duration::from_millis(ms as u64))
 }
 
 /// What clients send about the connection itself rather than the data.
@@ -163,11 +187,25 @@ fn connection_command(name: &str, args: &Command, out: &mut Vec<u8>) {
         ("SELECT", _) => resp::error(out, "ERR DB index is out of range"),
         ("CLIENT", Some("SETNAME" | "SETINFO")) => resp::simple(out, "OK"),
         ("CLIENT", _) => resp::error(out, "ERR only CLIENT SETNAME and SETINFO are supported"),
-        _ => {
-            let shown: String = String::from_utf8_lossy(&args[0]).chars().take(64).collect();
-            resp::error(out, &format!("ERR unknown command '{shown}'"));
-        }
+        _ => resp::error(out, &unknown_command(args)),
     }
+}
+
+/// redis-server's text for a command it does not know: the name and the first
+/// arguments, each cut so the whole stays short.
+fn unknown_command(args: &Command) -> String {
+    let cut = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
+    let mut shown = String::new();
+    for arg in &args[1..] {
+        if shown.len() >= 128 {
+            break;
+        }
+        shown.push_str(&format!("'{}' ", cut(arg, 128 - shown.len())));
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {shown}",
+        cut(&args[0], 128)
+    )
 }
 
 /// `HELLO` in RESP2: the server's description as a flat array of names and values.

@@ -8,14 +8,23 @@
 //!   a `goro::sync::RwLock`, and every connection's green thread runs its commands
 //!   itself. See [`Shared`].
 //!
-//! Both keep keys with a time to live (`SET k v EX s`) in an [`Expiry`] queue. A key is
-//! dead from its deadline on (every read checks, as redis-server's passive expiry does)
-//! and its memory is freed by a goro timer that fires at the earliest deadline (the
-//! active expiry). A queue entry whose key was overwritten since is ignored: the entry
-//! removes the key only if the key still carries that deadline.
+//! Both keep keys with a time to live (`SET k v EX s`) in an [`Expiry`] set ordered by
+//! deadline. A key is dead from its deadline on (every read checks, as redis-server's
+//! passive expiry does) and its memory is freed by a goro timer that fires at the earliest
+//! deadline (the active expiry).
+//!
+//! # Invariants
+//! 1. `Expiry` holds at most one entry per key: the key's deadline in the map. Every
+//!    `SET` and `DEL` replaces or removes the key's entry, so the set's memory follows
+//!    the live keys with a deadline (4 M `SET k v EX …` on one key kept 4 M entries when
+//!    it was a queue that only grew).
+//! 2. An entry frees its key only if the key still carries that deadline: an entry popped
+//!    by the sweeper while a `SET` replaces the key is harmless.
+//!
+//! # Lock order (shared shape)
+//! A shard's lock, then `expiry`; the sweeper holds `expiry` alone, then a shard alone.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,14 +69,22 @@ impl Map {
             .map(|e| &e.value[..])
     }
 
+    /// The deadline `key` carries, live or not.
+    fn deadline(&self, key: &[u8]) -> Option<Instant> {
+        self.entries.get(key).and_then(|e| e.expires)
+    }
+
     /// Stores `value`, replacing any value and deadline `key` had.
     pub(crate) fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires: Option<Instant>) {
         self.entries.insert(key, Entry { value, expires });
     }
 
-    /// Removes `key`; true if it was live.
-    pub(crate) fn del(&mut self, key: &[u8]) -> bool {
-        self.entries.remove(key).is_some_and(|e| e.is_live())
+    /// Removes `key`: whether it was live, and the deadline it carried.
+    pub(crate) fn del(&mut self, key: &[u8]) -> (bool, Option<Instant>) {
+        match self.entries.remove(key) {
+            Some(e) => (e.is_live(), e.expires),
+            None => (false, None),
+        }
     }
 
     /// Adds one to the integer stored at `key` (a missing key counts as 0); keeps its
@@ -75,10 +92,8 @@ impl Map {
     pub(crate) fn incr(&mut self, key: &[u8]) -> Result<i64, IncrError> {
         let old = match self.entries.get(key).filter(|e| e.is_live()) {
             None => 0,
-            Some(e) => std::str::from_utf8(&e.value)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or(IncrError::NotAnInteger)?,
+            // Strict, as redis-server's: no `+`, no leading zeros, no `-0`.
+            Some(e) => crate::kv::resp::parse_i64(&e.value).ok_or(IncrError::NotAnInteger)?,
         };
         let n = old.checked_add(1).ok_or(IncrError::Overflow)?;
         let value = n.to_string().into_bytes();
@@ -97,30 +112,50 @@ impl Map {
     }
 }
 
-/// Deadlines of keys with a time to live, earliest first.
+/// Deadlines of keys with a time to live, earliest first: one entry per key
+/// (invariant 1).
 #[derive(Debug, Default)]
 pub(crate) struct Expiry {
-    heap: BinaryHeap<Reverse<(Instant, Vec<u8>)>>,
+    by_time: BTreeSet<(Instant, Vec<u8>)>,
 }
 
 impl Expiry {
-    /// Queues `key` to be freed at `at`; true if `at` is now the earliest deadline.
-    pub(crate) fn push(&mut self, at: Instant, key: Vec<u8>) -> bool {
+    /// `key`'s deadline goes from `old` to `new` (either may be none); true if `new` is
+    /// now the earliest deadline.
+    pub(crate) fn replace(
+        &mut self,
+        key: &[u8],
+        old: Option<Instant>,
+        new: Option<Instant>,
+    ) -> bool {
+        if old == new {
+            return false;
+        }
+        if let Some(old) = old {
+            self.by_time.remove(&(old, key.to_vec()));
+        }
+        let Some(at) = new else { return false };
         let earliest = self.next().map_or(true, |t| at < t);
-        self.heap.push(Reverse((at, key)));
+        self.by_time.insert((at, key.to_vec()));
         earliest
     }
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.by_time.first().map(|(t, _)| *t)
     }
 
-    /// Removes every queued key whose deadline has passed, handing each to `free`.
+    /// Keys with a deadline.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_time.len()
+    }
+
+    /// Removes every entry whose deadline has passed, handing each to `free`.
     pub(crate) fn pop_due(&mut self, mut free: impl FnMut(&[u8], Instant)) {
         let now = Instant::now();
         while self.next().is_some_and(|t| t <= now) {
-            let Reverse((at, key)) = self.heap.pop().expect("peeked");
+            let (at, key) = self.by_time.pop_first().expect("peeked");
             free(&key, at);
         }
     }
@@ -147,11 +182,12 @@ pub(crate) trait Db {
 
 // ---------------------------------------------------------------- owner
 
-/// A connection's requests, sent to the owner in one message per read.
+/// A connection's requests, sent to the owner in one message per read (and again while
+/// the replies are written out in chunks, `conn.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct Work {
-    /// The requests, in arrival order; the owner empties it.
-    pub(crate) requests: Vec<crate::kv::resp::Command>,
+    /// The requests, in arrival order; the owner runs them from the front.
+    pub(crate) requests: VecDeque<crate::kv::resp::Command>,
     /// Where the owner appends the replies, in the same order.
     pub(crate) out: Vec<u8>,
     /// Set by the owner when a request (`QUIT`) closes the connection.
@@ -178,13 +214,13 @@ impl Db for Owned<'_> {
         f(self.map.get(key))
     }
     fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires: Option<Instant>) {
-        if let Some(at) = expires {
-            self.expiry.push(at, key.clone());
-        }
+        self.expiry.replace(&key, self.map.deadline(&key), expires);
         self.map.set(key, value, expires);
     }
     fn del(&mut self, key: &[u8]) -> bool {
-        self.map.del(key)
+        let (live, deadline) = self.map.del(key);
+        self.expiry.replace(key, deadline, None);
+        live
     }
     fn incr(&mut self, key: &[u8]) -> Result<i64, IncrError> {
         self.map.incr(key)
@@ -265,15 +301,23 @@ impl Db for &Shared {
         f(self.shard(key).read().get(key))
     }
     fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires: Option<Instant>) {
-        if let Some(at) = expires {
-            if self.expiry.lock().push(at, key.clone()) {
-                let _ = self.wake.try_send(()); // full: a wake-up is already pending
-            }
+        let mut shard = self.shard(&key).write();
+        let old = shard.deadline(&key);
+        let earliest =
+            (old.is_some() || expires.is_some()) && self.expiry.lock().replace(&key, old, expires);
+        shard.set(key, value, expires);
+        drop(shard);
+        if earliest {
+            let _ = self.wake.try_send(()); // full: a wake-up is already pending
         }
-        self.shard(&key).write().set(key, value, expires);
     }
     fn del(&mut self, key: &[u8]) -> bool {
-        self.shard(key).write().del(key)
+        let mut shard = self.shard(key).write();
+        let (live, deadline) = shard.del(key);
+        if deadline.is_some() {
+            self.expiry.lock().replace(key, deadline, None);
+        }
+        live
     }
     fn incr(&mut self, key: &[u8]) -> Result<i64, IncrError> {
         self.shard(key).write().incr(key)
@@ -315,14 +359,41 @@ mod tests {
         assert_eq!(map.get(b"a"), None);
         assert_eq!(map.incr(b"a"), Ok(1), "an expired key counts as missing");
         let mut expiry = Expiry::default();
-        expiry.push(past, b"a".to_vec());
+        expiry.replace(b"a", None, Some(past));
         expiry.pop_due(|k, at| map.expire(k, at));
         assert_eq!(map.get(b"a"), Some(&b"1"[..]), "overwritten since: kept");
     }
 
     #[test]
+    fn the_expiry_set_holds_one_entry_per_key_with_a_deadline() {
+        let (mut map, mut expiry) = (Map::default(), Expiry::default());
+        let mut db = Owned {
+            map: &mut map,
+            expiry: &mut expiry,
+        };
+        let later = |s| Some(Instant::now() + Duration::from_secs(s));
+        for i in 0..10_000u64 {
+            db.set(b"k".to_vec(), b"v".to_vec(), later(100 + i % 7));
+        }
+        db.set(b"other".to_vec(), b"v".to_vec(), later(5));
+        assert_eq!(expiry.len(), 2, "overwrites replace the key's entry");
+        let mut db = Owned {
+            map: &mut map,
+            expiry: &mut expiry,
+        };
+        db.set(b"k".to_vec(), b"v".to_vec(), None);
+        assert!(db.del(b"other"));
+        assert_eq!(expiry.len(), 0, "SET without a deadline and DEL remove it");
+        assert_eq!(expiry.next(), None);
+    }
+
+    #[test]
     fn incr_refuses_non_integers_and_overflow() {
         let mut map = Map::default();
+        for strict in ["+5", "05", "-0", " 1"] {
+            map.set(b"x".to_vec(), strict.as_bytes().to_vec(), None);
+            assert_eq!(map.incr(b"x"), Err(IncrError::NotAnInteger), "{strict:?}");
+        }
         map.set(b"s".to_vec(), b"abc".to_vec(), None);
         map.set(b"m".to_vec(), i64::MAX.to_string().into_bytes(), None);
         assert_eq!(map.incr(b"s"), Err(IncrError::NotAnInteger));
