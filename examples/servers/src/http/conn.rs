@@ -598,6 +598,114 @@ fn imf_fixdate(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What a parsed request comes to, for comparing two parses.
+    fn summary(head: &Head, body: &[u8]) -> (String, bool, Vec<u8>) {
+        (
+            format!("{:?} {:?}", head.method, head.route),
+            head.keep_alive,
+            body.to_vec(),
+        )
+    }
+
+    /// Feeds `chunks` to a read buffer one at a time, collecting the requests until the
+    /// first failure.
+    fn requests_from<'a>(
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (Vec<(String, bool, Vec<u8>)>, Option<Status>) {
+        let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
+        let mut got = Vec::new();
+        for mut chunk in chunks {
+            while !chunk.is_empty() {
+                buf.fill(&mut chunk).unwrap();
+                loop {
+                    match next_request(&mut buf) {
+                        Ok(Next::Request(head, body)) => got.push(summary(&head, &body)),
+                        Ok(_) => break,
+                        Err(f) => return (got, Some(f.status)),
+                    }
+                }
+            }
+        }
+        (got, None)
+    }
+
+    /// A request as a client would send it: a GET, or a POST with its body framed by
+    /// length or in chunks.
+    fn encode(path: u8, body: &[u8], chunked: Option<usize>, close: bool) -> Vec<u8> {
+        let path = ["/", "/json", "/echo", "/nope", "/delay/0"][path as usize % 5];
+        let conn = if close { "Connection: close\r\n" } else { "" };
+        if body.is_empty() && chunked.is_none() {
+            return format!("GET {path} HTTP/1.1\r\nHost: t\r\n{conn}\r\n").into_bytes();
+        }
+        let mut out = format!("POST {path} HTTP/1.1\r\nHost: t\r\n{conn}").into_bytes();
+        match chunked {
+            None => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                out.extend_from_slice(body);
+            }
+            Some(size) => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                for piece in body.chunks(size.max(1)) {
+                    out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    out.extend_from_slice(piece);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn a_valid_request_parses_the_same_whole_or_split_anywhere(
+            reqs in prop::collection::vec(
+                (any::<u8>(), prop::collection::vec(any::<u8>(), 0..300),
+                 prop::option::of(1usize..64), any::<bool>()),
+                1..4,
+            ),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let bytes: Vec<u8> = reqs
+                .iter()
+                .flat_map(|(p, b, c, close)| encode(*p, b, *c, *close))
+                .collect();
+            let whole = requests_from([&bytes[..]]);
+            prop_assert_eq!(whole.0.len(), reqs.len());
+            prop_assert_eq!(whole.1, None);
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            at.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for &c in &at {
+                chunks.push(&bytes[from..c]);
+                from = c;
+            }
+            chunks.push(&bytes[from..]);
+            let chunks: Vec<&[u8]> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+            prop_assert_eq!(requests_from(chunks), whole);
+        }
+
+        #[test]
+        fn random_and_mutated_requests_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..100),
+            chunked in prop::option::of(1usize..16),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            noise in prop::collection::vec(any::<u8>(), 0..200),
+            chunk in 1usize..17,
+        ) {
+            let mut bytes = encode(2, &body, chunked, false);
+            for (i, b) in flips {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+            bytes.extend_from_slice(&noise);
+            let _ = requests_from(bytes.chunks(chunk));
+            let _ = requests_from([&noise[..]]);
+        }
+    }
 
     #[test]
     fn dates_are_imf_fixdate() {
