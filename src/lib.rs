@@ -40,6 +40,7 @@
 //! | (Rust) an `async` crate from blocking code: `futures::executor::block_on`, `Runtime::block_on` | [`goro::block_on(fut)`](block_on): parks only the green thread; tokio's crates work with the `tokio` feature |
 //! | (Rust) await a thread, `async_channel`/`flume` async ends | `handle.await` ([`JoinHandle`] is a `Future`); [`rx.recv_async()`](chan::Receiver::recv_async) / [`tx.send_async(v)`](chan::Sender::send_async); [`ctx.cancelled()`](context::Context::cancelled) |
 //! | (Rust) `std::net`, `std::thread::sleep` and sync crates (ureq, redis) in green threads | with the `hook` feature they park only the green thread (docs ch.14); without it, processor handoff keeps the runtime live at an OS thread per blocked call |
+//! | (Rust) `tracing` spans in goroutine-per-request code (tokio's `Instrument`) | with the `tracing` feature a span entered in a green thread stays its own across parks and migrations, and every line carries `g{id=N}` (docs ch.8) |
 //! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
 //! | `context.WithTimeoutCause`, `DeadlineExceeded.Timeout()` | [`Context::with_timeout_cause`](context::Context::with_timeout_cause), [`ContextError::is_timeout`](context::ContextError::is_timeout) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |

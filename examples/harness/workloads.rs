@@ -436,7 +436,22 @@ fn http_server(secs: usize) {
     })
 }
 
+/// Built with `--features tracing` and run with `GORO_TRACING=1`: a `tracing` subscriber
+/// (the bare registry, no output) is the global default, so every switch pays what the
+/// tracing bridge costs with a subscriber (docs ch.8).
+#[cfg(feature = "tracing")]
+fn install_tracing() {
+    if std::env::var_os("GORO_TRACING").is_some() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+        tracing::subscriber::set_global_default(subscriber).expect("a subscriber");
+    }
+}
+
 fn main() {
+    #[cfg(feature = "tracing")]
+    install_tracing();
     let args: Vec<String> = std::env::args().collect();
     let w = args.get(1).map(String::as_str).unwrap_or("");
     let n = |d: usize| {

@@ -47,6 +47,8 @@ use corosensei::{Coroutine, Yielder};
 pub(crate) mod context;
 pub(crate) mod gref;
 pub(crate) mod locals;
+#[cfg(feature = "tracing")]
+pub(crate) mod spans;
 pub(crate) mod waiter_cache;
 
 use crate::primitives::park_state::ParkState;
@@ -253,6 +255,9 @@ pub(crate) struct G {
     pub(crate) registry_slot: AtomicU32,
     /// What the G is parked on (`WaitReason as u8`), for diagnostics.
     pub(crate) wait_reason: AtomicU8,
+    /// Its `tracing` spans while switched out (`spans.rs`).
+    #[cfg(feature = "tracing")]
+    spans: UnsafeCell<spans::GSpans>,
     /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
     /// forced unwind through instead of reporting it as a panic.
     unwinding: AtomicBool,
@@ -360,6 +365,8 @@ impl G {
             spawn_site: AtomicPtr::new(std::ptr::null_mut()),
             park: ParkState::new(),
             wait_reason: AtomicU8::new(0),
+            #[cfg(feature = "tracing")]
+            spans: UnsafeCell::new(spans::GSpans::default()),
             diag: Diagnostics::default(),
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
@@ -474,12 +481,25 @@ impl G {
     /// The caller owns this G's execution (it popped it from a run queue).
     #[inline]
     pub(crate) unsafe fn resume(&self) -> corosensei::CoroutineResult<Suspend, ()> {
+        // SAFETY: exclusive by this function's contract (`spans.rs`, invariant 1).
+        #[cfg(feature = "tracing")]
+        let spans = unsafe { &mut *self.spans.get() };
+        #[cfg(feature = "tracing")]
+        spans.switch_in(self.id());
         // SAFETY: exclusive by this function's contract (module docs, "Ownership of `body`").
-        match unsafe { &mut *self.body.get() } {
+        let result = match unsafe { &mut *self.body.get() } {
             Body::Live(co) => co.resume(()),
             // SAFETY: as above.
             _ => unsafe { self.resume_pending() },
+        };
+        #[cfg(feature = "tracing")]
+        {
+            spans.switch_out();
+            if matches!(result, corosensei::CoroutineResult::Return(())) {
+                spans.finish();
+            }
         }
+        result
     }
 
     /// The first resume of a G spawned on a cold stack: make its coroutine here, then run it.

@@ -600,8 +600,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What a parsed request comes to, for comparing two parses.
-    fn summary(head: &Head, body: &[u8]) -> (String, bool, Vec<u8>) {
+    /// What a parsed request comes to, for comparing two parses: method and route,
+    /// keep-alive, body.
+    type Summary = (String, bool, Vec<u8>);
+
+    fn summary(head: &Head, body: &[u8]) -> Summary {
         (
             format!("{:?} {:?}", head.method, head.route),
             head.keep_alive,
@@ -613,7 +616,7 @@ mod tests {
     /// first failure.
     fn requests_from<'a>(
         chunks: impl IntoIterator<Item = &'a [u8]>,
-    ) -> (Vec<(String, bool, Vec<u8>)>, Option<Status>) {
+    ) -> (Vec<Summary>, Option<Status>) {
         let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
         let mut got = Vec::new();
         for mut chunk in chunks {
