@@ -257,7 +257,7 @@ pub(crate) struct G {
     pub(crate) wait_reason: AtomicU8,
     /// Its `tracing` spans while switched out (`spans.rs`).
     #[cfg(feature = "tracing")]
-    spans: UnsafeCell<spans::GSpans>,
+    spans: UnsafeCell<Option<Box<spans::GSpans>>>,
     /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
     /// forced unwind through instead of reporting it as a panic.
     unwinding: AtomicBool,
@@ -366,7 +366,7 @@ impl G {
             park: ParkState::new(),
             wait_reason: AtomicU8::new(0),
             #[cfg(feature = "tracing")]
-            spans: UnsafeCell::new(spans::GSpans::default()),
+            spans: UnsafeCell::new(None),
             diag: Diagnostics::default(),
             unwinding: AtomicBool::new(false),
             registry_slot: AtomicU32::new(u32::MAX),
@@ -485,7 +485,7 @@ impl G {
         #[cfg(feature = "tracing")]
         let spans = unsafe { &mut *self.spans.get() };
         #[cfg(feature = "tracing")]
-        spans.switch_in(self.id());
+        spans::switch_in(spans, self.id());
         // SAFETY: exclusive by this function's contract (module docs, "Ownership of `body`").
         let result = match unsafe { &mut *self.body.get() } {
             Body::Live(co) => co.resume(()),
@@ -493,12 +493,10 @@ impl G {
             _ => unsafe { self.resume_pending() },
         };
         #[cfg(feature = "tracing")]
-        {
-            spans.switch_out();
-            if matches!(result, corosensei::CoroutineResult::Return(())) {
-                spans.finish();
-            }
-        }
+        spans::switch_out(
+            spans,
+            matches!(result, corosensei::CoroutineResult::Return(())),
+        );
         result
     }
 

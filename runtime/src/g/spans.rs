@@ -20,7 +20,8 @@
 //! carries the green thread's id (the id `goro::dump` shows).
 //!
 //! Cost: with the feature off, nothing (the field and calls are compiled out). With it on
-//! and no subscriber ever set, one relaxed load per switch (`dispatcher::has_been_set`).
+//! and no subscriber ever set, one relaxed load and a null check per switch
+//! (`dispatcher::has_been_set`); a G keeps its four cache lines (the spans are boxed).
 //! With a subscriber, two lookups of its current span per switch and the `g` span per
 //! green thread (docs ch.8 has the figures).
 //!
@@ -46,13 +47,29 @@ pub(crate) struct GSpans {
     own: Option<Span>,
 }
 
-impl GSpans {
-    /// Before resuming the green thread with id `g`: enter its spans on this thread.
-    #[inline]
-    pub(crate) fn switch_in(&mut self, g: u64) {
-        if !dispatcher::has_been_set() {
-            return;
+/// Before resuming the green thread with id `g`: enter its spans on this thread. Its
+/// `GSpans` is allocated at the first switch-in under a subscriber (a G stays four cache
+/// lines: `g/mod.rs`, "Layout").
+#[inline]
+pub(crate) fn switch_in(spans: &mut Option<Box<GSpans>>, g: u64) {
+    if dispatcher::has_been_set() {
+        spans.get_or_insert_with(Box::default).switch_in(g);
+    }
+}
+
+/// After the green thread switched out (`finished`: its coroutine returned).
+#[inline]
+pub(crate) fn switch_out(spans: &mut Option<Box<GSpans>>, finished: bool) {
+    if let Some(s) = spans {
+        s.switch_out();
+        if finished {
+            s.finish();
         }
+    }
+}
+
+impl GSpans {
+    fn switch_in(&mut self, g: u64) {
         if self.own.is_none() {
             let span = tracing::info_span!(target: "goro", "g", id = g);
             if let Some(id) = span.id() {
@@ -66,11 +83,7 @@ impl GSpans {
     }
 
     /// After the green thread switched out: take its spans off this thread's stack.
-    #[inline]
-    pub(crate) fn switch_out(&mut self) {
-        if !dispatcher::has_been_set() {
-            return;
-        }
+    fn switch_out(&mut self) {
         self.entered.clear();
         dispatcher::get_default(|d| {
             while self.entered.len() < MAX_DEPTH {
@@ -85,7 +98,7 @@ impl GSpans {
     }
 
     /// The green thread finished (after its last switch-out): its own span closes.
-    pub(crate) fn finish(&mut self) {
+    fn finish(&mut self) {
         self.entered.clear();
         self.own = None;
     }
