@@ -1,4 +1,5 @@
-//! One million parked green threads: `cargo run --release --example million [n]`.
+//! One million parked green threads: `cargo run --release --example million [n] [--dump]`
+//! (`--dump`: also a goroutine dump of all of them, with stacks, and how long it took).
 //!
 //! Each green thread parks on a channel receive; the program prints the resident memory
 //! and the page-table memory per green thread, and how many kernel mappings the process
@@ -62,6 +63,16 @@ fn main() {
             rss + pte,
             mappings()
         );
+        if std::env::args().any(|a| a == "--dump") {
+            // A goroutine dump with every parked green thread's stack (docs ch.8).
+            let dump = goro::dump();
+            let last = dump.lines().last().unwrap_or_default();
+            println!(
+                "dump: {} bytes, {} stacks; {last}",
+                dump.len(),
+                dump.matches("park_green").count()
+            );
+        }
         drop((tx, rx)); // close: every receive fails and every green thread returns
         let t = Instant::now();
         let closed = handles

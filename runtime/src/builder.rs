@@ -31,6 +31,7 @@ pub struct Builder {
     detect_deadlocks: bool,
     possible_deadlock_after: Duration,
     warn_long_running: Option<Duration>,
+    dump_on_sigquit: bool,
     max_threads: usize,
     #[cfg(all(feature = "tokio", not(loom)))]
     tokio_handle: Option<tokio::runtime::Handle>,
@@ -51,6 +52,7 @@ impl Builder {
             detect_deadlocks: false,
             possible_deadlock_after: DEFAULT_POSSIBLE_DEADLOCK_AFTER,
             warn_long_running: warn_from_env(),
+            dump_on_sigquit: false,
             max_threads: DEFAULT_MAX_THREADS,
             #[cfg(all(feature = "tokio", not(loom)))]
             tokio_handle: None,
@@ -103,6 +105,14 @@ impl Builder {
         self
     }
 
+    /// `SIGQUIT` (`kill -QUIT`, Ctrl-\\) prints [`dump`](crate::dump) — every green thread
+    /// with its stack — to stderr, and the program goes on (Go prints the same and exits).
+    /// Process-wide once set: it replaces `SIGQUIT`'s default action. Off by default.
+    pub fn dump_on_sigquit(mut self, on: bool) -> Self {
+        self.dump_on_sigquit = on;
+        self
+    }
+
     /// The tokio runtime whose context green threads run in (`tokio` feature), so
     /// tokio-based futures work in [`block_on`](crate::block_on). Without it: the handle
     /// current on the thread that calls `build` (a program under `#[tokio::main]`), or
@@ -148,6 +158,10 @@ impl Builder {
             )));
         }
         crate::stacks::check_env()?;
+        #[cfg(not(loom))]
+        if self.dump_on_sigquit {
+            crate::diag::sigquit::install()?;
+        }
         let monitor = Monitor::new(
             self.detect_deadlocks,
             Some(self.possible_deadlock_after),

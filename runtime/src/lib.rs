@@ -126,7 +126,7 @@ pub use blocking::blocking;
 pub use builder::{
     Builder, DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, MAX_STACK_SIZE, MAX_WORKERS,
 };
-pub use diag::dump::dump;
+pub use diag::dump::{dump, dump_to};
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics};
 pub use future::block_on;

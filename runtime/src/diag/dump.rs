@@ -9,12 +9,19 @@
 //!         created at examples/deadlock.rs:20:5
 //!
 //! goroutine 7 [sleep, 12ms, wakes in 988ms]:
+//!         goro_runtime::park::park_green
+//!                 runtime/src/park/mod.rs:375
+//!         ...
+//!         myapp::poll_loop
+//!                 src/main.rs:30
 //!         created at src/main.rs:9:13
 //! ```
 //!
 //! It reads what each G records about itself (`coroutine::Diagnostics`: state, since when, what
 //! it waits on) with relaxed loads while walking the registry one shard lock at a time:
 //! no green thread is stopped, so a G that changes state mid-walk shows either state.
+//! Stacks come from `stack_trace.rs` (registers kept at the switch, unwound and named at
+//! the dump).
 //! Cheap enough for production: the cost is one registry walk.
 
 use crate::lock::Mutex;
@@ -45,7 +52,9 @@ pub(crate) fn register(sched: &Arc<Sched>) -> u64 {
 /// Every live green thread of every running goro runtime in the process: id, state
 /// (running, runnable, or parked and on what: a channel's address and capacity, a
 /// sleep's remaining time, a socket, a lock, a join), how long it has been in that state,
-/// and where it was spawned. An empty string when no runtime runs.
+/// its stack if it is switched out (parked or runnable; the default `stack-traces`
+/// feature, x86_64), and where it was spawned; the last line says how long the dump
+/// took. An empty string when no runtime runs.
 ///
 /// ```
 /// goro_runtime::run(|| {
@@ -76,8 +85,15 @@ pub fn dump() -> String {
     out
 }
 
+/// [`dump`] written to `w` (Go's `runtime.Stack(buf, true)` into a writer; an HTTP
+/// handler's response, a log file).
+pub fn dump_to(w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    w.write_all(dump().as_bytes())
+}
+
 /// The dump of one runtime (also the body of a deadlock report).
 pub(crate) fn dump_runtime(sched: &Sched) -> String {
+    let started = std::time::Instant::now();
     let now = sched.tick_clock();
     let mut gs: Vec<GRef> = sched
         .registry
@@ -92,10 +108,16 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
         sched.num_processors(),
         gs.len()
     );
+    let count = gs.len();
     for g in gs {
         out.push('\n');
         describe(&mut out, &g, now);
     }
+    let _ = writeln!(
+        out,
+        "\n(dump of {count} green threads took {:.1?})",
+        started.elapsed()
+    );
     out
 }
 
@@ -132,11 +154,33 @@ fn describe(out: &mut String, g: &G, now: u64) {
     if status == Status::Parked && reason == WaitReason::Select && detail != 0 {
         let _ = writeln!(out, "        {detail} cases");
     }
+    if matches!(status, Status::Parked | Status::Runnable) {
+        stack(out, g);
+    }
     let site = g
         .spawn_site()
         .map_or_else(|| "(unknown)".to_string(), |l| l.to_string());
     let _ = writeln!(out, "        created at {site}");
 }
+
+/// The green thread's stack, innermost frame first (`stack_trace.rs`), as Go prints a
+/// goroutine's: the function, then its file and line.
+#[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+fn stack(out: &mut String, g: &G) {
+    match crate::diag::stack_trace::trace(g) {
+        Ok(frames) => {
+            for frame in frames {
+                let _ = writeln!(out, "        {frame}");
+            }
+        }
+        Err(why) => {
+            let _ = writeln!(out, "        (no stack: {why})");
+        }
+    }
+}
+
+#[cfg(not(all(feature = "stack-traces", target_arch = "x86_64", not(loom))))]
+fn stack(_: &mut String, _: &G) {}
 
 fn fmt_ms(ms: u64) -> String {
     if ms < 1000 {

@@ -5,3 +5,7 @@
 pub(crate) mod dump;
 pub(crate) mod leakcheck;
 pub(crate) mod metrics;
+#[cfg(not(loom))]
+pub(crate) mod sigquit;
+#[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+pub(crate) mod stack_trace;

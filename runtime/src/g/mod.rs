@@ -251,13 +251,16 @@ pub(crate) struct G {
     /// Diagnostics only (`dump`, deadlock reports); written with relaxed stores by whoever
     /// moves the G between states, never read to make a scheduling decision.
     pub(crate) diag: Diagnostics,
+    /// While the G is switched out: where its registers at the switch are, in the
+    /// switching frame on its own stack (`diag/stack_trace.rs`); else 0.
+    pub(crate) switched_at: AtomicUsize,
+    /// Its `tracing` spans while switched out (`spans.rs`).
+    #[cfg(feature = "tracing")]
+    spans: UnsafeCell<Option<Box<spans::GSpans>>>,
     /// Index in the registry shard (written under that shard's lock).
     pub(crate) registry_slot: AtomicU32,
     /// What the G is parked on (`WaitReason as u8`), for diagnostics.
     pub(crate) wait_reason: AtomicU8,
-    /// Its `tracing` spans while switched out (`spans.rs`).
-    #[cfg(feature = "tracing")]
-    spans: UnsafeCell<Option<Box<spans::GSpans>>>,
     /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
     /// forced unwind through instead of reporting it as a panic.
     unwinding: AtomicBool,
@@ -316,6 +319,12 @@ impl Diagnostics {
         self.detail.store(detail, Ordering::Relaxed);
     }
 
+    /// The status and since when, as one word: it changes at every transition.
+    #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+    pub(crate) fn state_word(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn status(&self) -> Status {
         match self.state.load(Ordering::Relaxed) & 0xff {
             1 => Status::Runnable,
@@ -369,6 +378,7 @@ impl G {
             spans: UnsafeCell::new(None),
             diag: Diagnostics::default(),
             unwinding: AtomicBool::new(false),
+            switched_at: AtomicUsize::new(0),
             registry_slot: AtomicU32::new(u32::MAX),
             sched,
             locked_to: AtomicUsize::new(0),

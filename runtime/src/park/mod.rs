@@ -372,6 +372,8 @@ unsafe fn park_green<F: FnOnce()>(g: &G, on: WaitingOn, release: F) {
     g.diag.set_waiting_on(on.object(), on.detail());
     let mut release = ManuallyDrop::new(release);
     let step = ReleaseStep::new(&mut release);
+    let at = SwitchedAt::capture(g);
+    at.publish();
     // SAFETY: we run on `g`'s stack (contract). `release` stays in this frame, untouched,
     // until the worker has run the step: we are suspended until then.
     unsafe { g.yielder().suspend(Suspend::Park(step)) };
@@ -383,11 +385,69 @@ unsafe fn park_green<F: FnOnce()>(g: &G, on: WaitingOn, release: F) {
     );
 }
 
+/// Where the registers of a green thread's switch are while it is switched out, for its
+/// stack trace in `dump()` (`diag/stack_trace.rs`, invariant 1): recorded in the frame
+/// that switches, withdrawn when it resumes. Compiled out without the `stack-traces`
+/// feature or off x86_64.
+struct SwitchedAt<'a> {
+    #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+    regs: crate::diag::stack_trace::SwitchRegs,
+    #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+    g: &'a G,
+    #[cfg(not(all(feature = "stack-traces", target_arch = "x86_64", not(loom))))]
+    _g: std::marker::PhantomData<&'a G>,
+}
+
+impl<'a> SwitchedAt<'a> {
+    /// The calling frame's registers, for `g`, the running green thread. Inlined, so the
+    /// registers are the caller's, in the caller's frame; [`publish`](Self::publish) once
+    /// the value sits in its local (a move would leave the published address stale).
+    #[inline(always)]
+    fn capture(g: &'a G) -> SwitchedAt<'a> {
+        #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+        return SwitchedAt {
+            regs: crate::diag::stack_trace::SwitchRegs::here(),
+            g,
+        };
+        #[cfg(not(all(feature = "stack-traces", target_arch = "x86_64", not(loom))))]
+        {
+            let _ = g;
+            SwitchedAt {
+                _g: std::marker::PhantomData,
+            }
+        }
+    }
+
+    /// Publishes where the registers are (until this value drops, after the resume).
+    #[inline(always)]
+    fn publish(&self) {
+        // Release: the registers are written before their address is seen.
+        #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+        self.g.switched_at.store(
+            &self.regs as *const _ as usize,
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+}
+
+#[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
+impl Drop for SwitchedAt<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.g
+            .switched_at
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Yields the running green thread to the back of its worker's queue. False (and does
 /// nothing) on an OS thread.
 pub(crate) fn yield_green() -> bool {
     match running_g() {
         Some(g) => {
+            // SAFETY: `g` is the running green thread, alive while it runs.
+            let at = SwitchedAt::capture(unsafe { &*g });
+            at.publish();
             // SAFETY: `g` is the running green thread and we are on its stack.
             unsafe { (*g).yielder().suspend(Suspend::Yield) };
             true
