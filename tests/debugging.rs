@@ -151,6 +151,37 @@ fn metrics_count_spawns_parks_and_steals() {
     assert!(m.resumes >= m.parks && m.parks >= 1000, "{m:?}");
     assert_eq!(m.global_queue_depth, 0);
     assert!(goro::metrics().is_none(), "outside a runtime");
+    // Per processor: the totals are their sums, and each names its worker's OS thread.
+    assert_eq!(m.per_processor.len(), 2);
+    let sum = |f: fn(&goro::ProcessorMetrics) -> u64| m.per_processor.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|p| p.resumes), m.resumes);
+    assert_eq!(sum(|p| p.parks), m.parks);
+    assert_eq!(sum(|p| p.steals), m.steals);
+    assert!(m.per_processor.iter().any(|p| p.thread_id > 0), "{m:?}");
+}
+
+/// A green thread inside `goro::blocking` shows which OS thread its call blocks.
+#[test]
+fn dump_names_the_os_thread_of_a_blocking_call() {
+    common::rt(2).block_on(|| {
+        let h = goro::go(|| goro::blocking(|| std::thread::sleep(Duration::from_millis(300))));
+        goro::sleep(Duration::from_millis(100));
+        let dump = goro::dump();
+        let block = dump
+            .split("\n\n")
+            .find(|b| b.contains("[syscall (goro::blocking)"))
+            .unwrap_or_else(|| panic!("{dump}"));
+        let tid: i32 = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("on OS thread "))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{block}"));
+        assert!(
+            std::path::Path::new(&format!("/proc/self/task/{tid}")).exists(),
+            "{tid} is a thread of this process"
+        );
+        h.join().unwrap();
+    });
 }
 
 goro::local! {

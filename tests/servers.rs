@@ -666,6 +666,35 @@ fn http_client_memory_is_bounded_across_connections() {
     assert_eq!(read_response(&mut fine).1, "Hello, World!");
 }
 
+/// `--debug on`: the goroutine dump (with stacks) and the metrics over HTTP, Go's
+/// `net/http/pprof` in miniature; without the flag the routes do not exist.
+#[test]
+fn http_debug_routes_serve_the_dump_and_metrics_when_asked() {
+    let get = |server: &Server, path: &str| {
+        let mut s = BufReader::new(server.connect());
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        s.get_mut().write_all(req.as_bytes()).unwrap();
+        read_response(&mut s)
+    };
+    let server = http(&["--debug", "on"]);
+    let (head, dump) = get(&server, "/debug/goro/dump");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        dump.contains("live green threads") && dump.contains("goroutine "),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("park_green"),
+        "the accept loop's stack:\n{dump}"
+    );
+    let (_, metrics) = get(&server, "/debug/goro/metrics");
+    assert!(metrics.contains("per_processor"), "{metrics}");
+    let plain = http(&[]);
+    assert!(get(&plain, "/debug/goro/dump")
+        .0
+        .starts_with("HTTP/1.1 404"));
+}
+
 /// A client that connects and sends nothing is held to the read timeout, not the idle
 /// timeout (Go's `ReadTimeout` runs from the accept), and gets no 408 for it.
 #[test]

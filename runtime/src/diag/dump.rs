@@ -134,7 +134,10 @@ fn describe(out: &mut String, g: &G, now: u64) {
     let _ = match status {
         Status::Running => writeln!(out, "goroutine {id} [running, {age}]:"),
         Status::Runnable => writeln!(out, "goroutine {id} [runnable, {age}]:"),
-        Status::Syscall => writeln!(out, "goroutine {id} [syscall (goro::blocking), {age}]:"),
+        Status::Syscall => writeln!(
+            out,
+            "goroutine {id} [syscall (goro::blocking), {age}]:\n        on OS thread {object}"
+        ),
         Status::Parked if reason == WaitReason::Sleep && detail != 0 => writeln!(
             out,
             "goroutine {id} [sleep, {age}, wakes in {}]:",

@@ -22,6 +22,8 @@ use crate::scheduler::Sched;
 /// assert_eq!(m.spawned, 101);               // 100 + the block_on green thread
 /// assert_eq!(m.num_goroutines, 0);
 /// assert!(m.resumes >= 201);                // each yielded once
+/// assert_eq!(m.per_processor.len(), 2);
+/// assert_eq!(m.per_processor.iter().map(|p| p.resumes).sum::<u64>(), m.resumes);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,6 +69,33 @@ pub struct Metrics {
     pub spare_threads: usize,
     /// Processors handed from a worker thread stuck in one green thread to another.
     pub handoffs: u64,
+    /// The same counters per processor (the totals above are their sums): where the work
+    /// ran, which processor's queue backs up, which one steals. tokio#4073 has asked for
+    /// per-worker figures since 2021.
+    pub per_processor: Vec<ProcessorMetrics>,
+}
+
+/// One processor's counters, in [`Metrics::per_processor`] (index = processor number).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessorMetrics {
+    /// Green threads resumed on this processor (Go's `p.schedtick`).
+    pub resumes: u64,
+    /// Parks committed here.
+    pub parks: u64,
+    /// Successful steals by this processor from another's queue.
+    pub steals: u64,
+    /// Green threads started by code running on this processor.
+    pub spawned: u64,
+    /// Green threads that finished here.
+    pub finished: u64,
+    /// Green threads waiting in this processor's local queue right now.
+    pub local_queue_depth: usize,
+    /// Its worker thread sleeps right now.
+    pub idle: bool,
+    /// The OS thread id (`gettid`) of the worker that owns it now, or 0 before its first
+    /// run (changes when the processor is handed off).
+    pub thread_id: i32,
 }
 
 pub(crate) fn read(sched: &Sched) -> Metrics {
@@ -93,6 +122,21 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         worker_threads: sched.spares.threads(),
         spare_threads: sched.spares.idle_count(),
         handoffs: sched.handoffs.load(Ordering::Relaxed),
+        per_processor: sched
+            .remotes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ProcessorMetrics {
+                resumes: r.ticks.load(Ordering::Relaxed),
+                parks: r.parks.load(Ordering::Relaxed),
+                steals: r.steals.load(Ordering::Relaxed),
+                spawned: r.started.load(Ordering::Relaxed),
+                finished: r.finished.load(Ordering::Relaxed),
+                local_queue_depth: r.stealer.len(),
+                idle: sched.idle.is_sleeping(i),
+                thread_id: r.tid.load(Ordering::Relaxed),
+            })
+            .collect(),
     }
 }
 

@@ -62,6 +62,8 @@ impl WorkerCtx {
         // the worker keeps alive while it runs.
         let g = unsafe { &*self.context.running.get() };
         g.diag.set(Status::Syscall, self.sched.coarse_now());
+        // The OS thread the call blocks, for `dump` (a G in a syscall waits on nothing).
+        g.diag.set_waiting_on(self.os_thread_id() as usize, 0);
         self.hand_off_processor()
     }
 

@@ -85,6 +85,8 @@ pub(crate) struct WorkerCtx {
     pub(super) spare: Arc<Spare>,
     /// `lock_os_thread` calls not yet undone by the green thread running here.
     pub(super) lock_depth: Cell<u32>,
+    /// This worker's OS thread id (`gettid`).
+    tid: libc::pid_t,
     /// True while this worker delivers a netpoll batch: readied green threads displaced
     /// from `runnext` wake nobody (`poll_quietly` decides once, after the batch).
     pub(super) polling: Cell<bool>,
@@ -178,6 +180,9 @@ fn main(sched: Arc<Sched>, token: usize, index: usize, spare: Arc<Spare>) {
         context,
         spare,
         lock_depth: Cell::new(0),
+        // SAFETY: gettid(2) has no preconditions (the raw syscall: glibc before 2.30 has
+        // no wrapper).
+        tid: unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t,
         polling: Cell::new(false),
     };
     ctx.set_p(index);
@@ -255,14 +260,16 @@ impl WorkerCtx {
         })
     }
 
+    /// This worker's OS thread id.
+    pub(crate) fn os_thread_id(&self) -> libc::pid_t {
+        self.tid
+    }
+
     fn run_loop(&self) {
         let Some(p) = self.processor() else { return };
-        // SAFETY: gettid(2) has no preconditions (the raw syscall: glibc before 2.30 has
-        // no wrapper).
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
         self.sched.remotes[p.index]
             .tid
-            .store(tid, Ordering::Relaxed);
+            .store(self.tid, Ordering::Relaxed);
         let mut searching = false;
         while !self.sched.is_shutdown() {
             let g = match self.find_runnable(p, &mut searching) {

@@ -81,6 +81,11 @@ enum Route {
     Hello,
     Json,
     Echo,
+    /// `/debug/goro/dump` and `/debug/goro/metrics` (with `--debug`, Go's
+    /// `net/http/pprof` in miniature): the goroutine dump with stacks, the runtime's
+    /// counters per processor.
+    DebugDump,
+    DebugMetrics,
     /// `/delay/<ms>`: "Hello, World!" after `ms` milliseconds (at most [`MAX_DELAY_MS`]),
     /// httpbin's `/delay` for load tests of clients that wait on a slow server. Only the
     /// connection's green thread waits.
@@ -383,6 +388,8 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
             Some("/") => Route::Hello,
             Some("/json") => Route::Json,
             Some("/echo") => Route::Echo,
+            Some("/debug/goro/dump") if debug_routes() => Route::DebugDump,
+            Some("/debug/goro/metrics") if debug_routes() => Route::DebugMetrics,
             Some(p) => match p.strip_prefix("/delay/").map(str::parse::<u64>) {
                 Some(Ok(ms)) => Route::Delay(ms.min(MAX_DELAY_MS)),
                 _ => Route::NotFound,
@@ -495,8 +502,38 @@ const HELLO: &[u8] = b"Hello, World!";
 const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
 
 /// Appends the response to one request.
+/// The debug routes are served (`--debug`; off by default: a dump shows a service's
+/// internals, as Go's pprof handlers do, and is for an admin port).
+static DEBUG_ROUTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Serves `/debug/goro/dump` and `/debug/goro/metrics` from now on.
+pub fn enable_debug_routes() {
+    DEBUG_ROUTES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn debug_routes() -> bool {
+    DEBUG_ROUTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
+    let debug_text;
     let (status, content_type, payload): (Status, &str, &[u8]) = match (&head.route, &head.method) {
+        (Route::DebugDump, Method::Get | Method::Head) => {
+            debug_text = goro::dump();
+            (
+                Status::Ok,
+                "text/plain; charset=utf-8",
+                debug_text.as_bytes(),
+            )
+        }
+        (Route::DebugMetrics, Method::Get | Method::Head) => {
+            debug_text = format!("{:#?}\n", goro::metrics());
+            (
+                Status::Ok,
+                "text/plain; charset=utf-8",
+                debug_text.as_bytes(),
+            )
+        }
         (Route::Hello, Method::Get | Method::Head) => {
             (Status::Ok, "text/plain; charset=utf-8", HELLO)
         }

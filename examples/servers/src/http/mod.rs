@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Routes: `GET /` ("Hello, World!"), `GET /json` (a small JSON object), `POST /echo` (the
-//! request body back). Limits and statuses are in `conn.rs`. When `--max-conns`
+//! request body back); with `--debug on`, `GET /debug/goro/dump` (every green thread with
+//! its stack, `goro::dump`) and `GET /debug/goro/metrics` (`goro::metrics`, per
+//! processor), Go's `net/http/pprof` in miniature. Limits and statuses are in `conn.rs`. When `--max-conns`
 //! connections are open, the accept loop waits for one to close (new connections queue
 //! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
 //! on stderr. All connections' buffers together stay under `--max-client-memory` (1 GiB by
@@ -30,14 +32,14 @@ use goro::sync::Semaphore;
 use crate::support;
 use crate::support::budget::Budget;
 use crate::support::shutdown::OpenConns;
-pub use conn::{serve_connection, Timeouts};
+pub use conn::{enable_debug_routes, serve_connection, Timeouts};
 
 /// How long open connections may go on after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS] [--max-client-memory BYTES]"
+        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS] [--max-client-memory BYTES] [--debug on]"
     );
     std::process::exit(2)
 }
@@ -59,6 +61,7 @@ pub fn main() {
             "--read-timeout-ms" => timeouts.read = ms(),
             "--idle-timeout-ms" => timeouts.idle = ms(),
             "--max-client-memory" => max_client_memory = value.parse().unwrap_or_else(|_| usage()),
+            "--debug" if value == "on" => enable_debug_routes(),
             _ => usage(),
         }
     }
