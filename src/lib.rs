@@ -42,6 +42,7 @@
 //! | (Rust) `std::net`, `std::thread::sleep` and sync crates (ureq, redis) in green threads | with the `hook` feature they park only the green thread (docs ch.14); without it, processor handoff keeps the runtime live at an OS thread per blocked call |
 //! | (Rust) `tracing` spans in goroutine-per-request code (tokio's `Instrument`) | with the `tracing` feature a span entered in a green thread stays its own across parks and migrations, and every line carries `g{id=N}` (docs ch.8) |
 //! | `runtime/metrics` | [`goro::metrics()`](metrics) / [`Runtime::metrics`]: totals and [`per_processor`](Metrics::per_processor) ([`ProcessorMetrics`]) |
+//! | `runtime/trace`: `trace.Start(f)` / `trace.Stop()`; `trace.FlightRecorder` | [`goro::trace::start(path)`](trace::start) / [`stop()`](trace::stop); [`start_flight_recorder()`](trace::start_flight_recorder) + [`snapshot(w)`](trace::snapshot); Chrome trace-event JSON for Perfetto |
 //! | `SIGQUIT` goroutine dump / `runtime.Stack(buf, true)` | [`goro::dump()`](dump) / [`goro::dump_to(w)`](dump_to): every green thread, its state, what it waits on, its stack (taken without stopping it), where it was spawned; [`Builder::dump_on_sigquit`] |
 //! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
 //! | `context.WithTimeoutCause`, `DeadlineExceeded.Timeout()` | [`Context::with_timeout_cause`](context::Context::with_timeout_cause), [`ContextError::is_timeout`](context::ContextError::is_timeout) |
@@ -68,6 +69,9 @@ pub use goro_runtime::{
     DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE,
     MAX_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
 };
+
+#[doc(inline)]
+pub use goro_runtime::trace;
 
 /// The async bridge: [`block_on`] (a future run by the green thread that waits for it),
 /// and goro awaited from async code — [`JoinHandle`] is a `Future`, channels have

@@ -205,9 +205,12 @@ fn sigquit_prints_the_dump_and_the_program_goes_on() {
             let (tx, rx) = goro::chan::bounded::<()>(0);
             let h = goro::go(move || waiting_here(rx));
             goro::sleep(Duration::from_millis(20));
+            // The first dump of a process loads its debug info, which takes a while on a
+            // busy machine: done here, so the signal's dump comes quickly.
+            let _ = goro::dump();
             // SAFETY: raise(3) sends a signal to this process; the handler is installed.
             unsafe { libc::raise(libc::SIGQUIT) };
-            goro::sleep(Duration::from_millis(300));
+            goro::sleep(Duration::from_secs(2));
             drop(tx);
             h.join().unwrap();
         });

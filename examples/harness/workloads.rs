@@ -436,6 +436,18 @@ fn http_server(secs: usize) {
     })
 }
 
+/// Writes the execution trace at exit, if one was started.
+struct Defer(bool);
+
+impl Drop for Defer {
+    fn drop(&mut self) {
+        if self.0 {
+            let n = goro::trace::stop().expect("trace");
+            eprintln!("trace: {n} events");
+        }
+    }
+}
+
 /// Built with `--features tracing` and run with `GORO_TRACING=1`: a `tracing` subscriber
 /// (the bare registry, no output) is the global default, so every switch pays what the
 /// tracing bridge costs with a subscriber (docs ch.8).
@@ -452,6 +464,12 @@ fn install_tracing() {
 fn main() {
     #[cfg(feature = "tracing")]
     install_tracing();
+    // `GORO_TRACE=file`: the run under the execution trace (`goro::trace`), written at exit.
+    let trace = std::env::var_os("GORO_TRACE");
+    if let Some(path) = &trace {
+        goro::trace::start(path).expect("trace");
+    }
+    let _written = Defer(trace.is_some());
     let args: Vec<String> = std::env::args().collect();
     let w = args.get(1).map(String::as_str).unwrap_or("");
     let n = |d: usize| {

@@ -129,6 +129,7 @@ pub use builder::{
 pub use diag::dump::{dump, dump_to};
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics, ProcessorMetrics};
+pub use diag::trace;
 pub use future::block_on;
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use local::LocalKey;

@@ -332,6 +332,9 @@ where
         Some(p) => p.next_id(sched),
         None => sched.reserve_ids(1),
     };
+    if crate::diag::trace::on() {
+        crate::diag::trace::record(crate::diag::trace::Kind::Spawn, id, 0);
+    }
     let join = Arc::new(JoinState::<T>::new());
     let result = join.clone();
     let body = move |g: &G| {

@@ -511,6 +511,9 @@ fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
         if own.end_revoke(owner, || own.epoch() == epoch) {
             sched.lost_running.fetch_add(1, Ordering::AcqRel);
             sched.handoffs.fetch_add(1, Ordering::Relaxed);
+            if crate::diag::trace::on() {
+                crate::diag::trace::record(crate::diag::trace::Kind::Handoff, 0, i as u64);
+            }
             spare.assign(i);
             given += 1;
         } else {

@@ -9,3 +9,4 @@ pub(crate) mod metrics;
 pub(crate) mod sigquit;
 #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
 pub(crate) mod stack_trace;
+pub mod trace;

@@ -381,6 +381,9 @@ impl Sched {
 
 /// Readies a green thread whose park was just claimed by an unpark (Go's `ready`).
 pub(crate) fn ready(g: GRef) {
+    if crate::diag::trace::on() {
+        crate::diag::trace::record(crate::diag::trace::Kind::Unpark, g.id(), 0);
+    }
     let locked = g.locked_to.load(Ordering::Acquire);
     if locked != 0 {
         // Locked to its OS thread (`lock_os_thread`): that worker runs it, nobody else.

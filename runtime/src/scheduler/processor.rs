@@ -211,6 +211,10 @@ impl Processor {
                 match stealer.steal_batch_with_limit_and_pop(&self.local, LOCAL_CAP / 2) {
                     Steal::Success(g) => {
                         Remote::bump(&sched.remotes[self.index].steals);
+                        if crate::diag::trace::on() {
+                            let steal = crate::diag::trace::Kind::Steal;
+                            crate::diag::trace::record(steal, 0, self.index as u64);
+                        }
                         return Some(g);
                     }
                     Steal::Retry => retry = true,
@@ -248,6 +252,10 @@ impl Processor {
             }
             if let Some(g) = slot.steal_if(seen) {
                 Remote::bump(&sched.remotes[self.index].steals);
+                if crate::diag::trace::on() {
+                    let steal = crate::diag::trace::Kind::Steal;
+                    crate::diag::trace::record(steal, 0, self.index as u64);
+                }
                 return Some(g);
             }
         }

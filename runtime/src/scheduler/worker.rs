@@ -40,6 +40,7 @@ use super::handoff::WorkerFlags;
 use super::processor::Processor;
 use super::spares::{Spare, NO_P, SPARE_IDLE};
 use super::{Remote, Sched};
+use crate::diag::trace;
 use crate::driver::Driver;
 use crate::g::context::ThreadContext;
 use crate::g::{GRef, Status, Suspend, G};
@@ -368,6 +369,9 @@ impl WorkerCtx {
         self.polling.set(true);
         let n = self.sched.driver.poller.poll(timeout);
         self.polling.set(false);
+        if trace::on() && n.is_some_and(|k| k > 0) {
+            trace::record(trace::Kind::Netpoll, 0, n.unwrap_or(0) as u64);
+        }
         // Only after a batch that readied something: a refused turn (`None`, retried by
         // the timekeeper in a loop) or an empty poll queued nothing to share.
         if n.is_some_and(|k| k > 0) && p.queued() >= NETPOLL_SHARE {
@@ -381,7 +385,10 @@ impl WorkerCtx {
         if timers.is_pending_relaxed() {
             let now = Instant::now();
             if timers.is_due(now) {
-                timers.fire_due(now);
+                let fired = timers.fire_due(now);
+                if trace::on() {
+                    trace::record(trace::Kind::Timers, 0, fired as u64);
+                }
             }
         }
     }
@@ -396,9 +403,15 @@ impl WorkerCtx {
             self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             self.flags.enter_g();
+            if trace::on() {
+                trace::record(trace::Kind::Run, g.id(), p.index as u64);
+            }
             // SAFETY: we popped `g` from a run queue, so we own its execution (a G is in at
             // most one queue, and only the park protocol's single winner requeues it).
             let result = unsafe { g.resume() };
+            if trace::on() {
+                trace::record(trace::Kind::Stop, g.id(), stop_reason(&g, &result));
+            }
             self.context.running.set(ptr::null());
             // A `p_access` inside the green thread may have lost the processor already;
             // then this touches only this worker's own flags (`handoff.rs`) and is false.
@@ -615,5 +628,16 @@ impl WorkerCtx {
 fn complete(c: Option<Arc<dyn crate::g::Completion>>) {
     if let Some(c) = c {
         c.complete();
+    }
+}
+
+/// Why `g` switched out, for the execution trace (`diag/trace.rs`).
+fn stop_reason(g: &G, result: &CoroutineResult<Suspend, ()>) -> u64 {
+    match result {
+        CoroutineResult::Yield(Suspend::Yield) => trace::STOP_YIELD,
+        CoroutineResult::Yield(Suspend::Park(_)) => {
+            u64::from(g.wait_reason.load(Ordering::Relaxed))
+        }
+        CoroutineResult::Return(()) => trace::STOP_FINISH,
     }
 }
