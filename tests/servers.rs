@@ -689,6 +689,12 @@ fn http_debug_routes_serve_the_dump_and_metrics_when_asked() {
     );
     let (_, metrics) = get(&server, "/debug/goro/metrics");
     assert!(metrics.contains("per_processor"), "{metrics}");
+    let (head, trace) = get(&server, "/debug/goro/trace?seconds=1");
+    assert!(head.contains("application/json"), "{head}");
+    assert!(
+        trace.starts_with('{') && trace.contains("traceEvents"),
+        "{trace}"
+    );
     let plain = http(&[]);
     assert!(get(&plain, "/debug/goro/dump")
         .0

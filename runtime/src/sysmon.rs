@@ -279,9 +279,14 @@ impl Sysmon {
         busy |= self.netpoll_backstop(sched, now);
         busy |= self.timer_backstop(sched, now);
         // Give the memory of freed stacks back to the kernel, a batch per tick.
-        busy |= crate::stacks::release_free_stacks();
+        let released = crate::stacks::release_free_stacks();
         // Free the green threads retired past the pool's bound, a batch per tick.
-        busy |= sched.gpool.reap(&sched.registry);
+        let reaped = sched.gpool.reap(&sched.registry);
+        if (released || reaped) && crate::diag::trace::on() {
+            let gc = crate::diag::trace::Kind::StackGc;
+            crate::diag::trace::record(gc, 0, u64::from(released) | u64::from(reaped) << 1);
+        }
+        busy |= released | reaped;
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }

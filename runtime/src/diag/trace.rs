@@ -1,6 +1,6 @@
 //! The execution trace and flight recorder (Go's `runtime/trace` and `trace.FlightRecorder`):
 //! scheduling events — a green thread running on a processor and how it stopped, spawns,
-//! wake-ups, steals, netpoll batches, timer firings, handoffs — kept in memory and written
+//! wake-ups, steals, netpoll batches, timer firings, handoffs, stack GC — kept in memory and written
 //! as Chrome trace-event JSON, which Perfetto (`ui.perfetto.dev`) and `chrome://tracing`
 //! open: one track per processor (which green thread ran when) and one per OS thread
 //! (the instant events).
@@ -65,6 +65,9 @@ pub(crate) enum Kind {
     Timers,
     /// sysmon handed a processor to another thread (`arg`: the processor).
     Handoff,
+    /// sysmon gave freed stacks' memory back (`arg` bit 0) or freed retired green
+    /// threads (bit 1): goro's stack GC.
+    StackGc,
 }
 
 /// Why a green thread switched out (the `arg` of [`Kind::Stop`]): below 256 a park with
@@ -362,6 +365,7 @@ fn kind_name(kind: u8) -> &'static str {
         k if k == Kind::Netpoll as u8 => "netpoll",
         k if k == Kind::Timers as u8 => "timers fired",
         k if k == Kind::Handoff as u8 => "handoff",
+        k if k == Kind::StackGc as u8 => "stack gc",
         _ => "event",
     }
 }

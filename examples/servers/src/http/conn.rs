@@ -86,6 +86,9 @@ enum Route {
     /// counters per processor.
     DebugDump,
     DebugMetrics,
+    /// `/debug/goro/trace?seconds=N` (at most 10): the execution trace of the next N
+    /// seconds, as Chrome trace-event JSON (Go's `/debug/pprof/trace`).
+    DebugTrace(u64),
     /// `/delay/<ms>`: "Hello, World!" after `ms` milliseconds (at most [`MAX_DELAY_MS`]),
     /// httpbin's `/delay` for load tests of clients that wait on a slow server. Only the
     /// connection's green thread waits.
@@ -385,6 +388,18 @@ fn parse_head(data: &[u8]) -> Result<Option<Head>, Failure> {
             _ => Method::Other,
         },
         route: match req.path.map(|p| p.split('?').next().unwrap_or(p)) {
+            Some("/debug/goro/trace") if debug_routes() => {
+                let query = req
+                    .path
+                    .and_then(|p| p.split_once('?'))
+                    .map_or("", |(_, q)| q);
+                let seconds = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("seconds="))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(1u64);
+                Route::DebugTrace(seconds.min(10))
+            }
             Some("/") => Route::Hello,
             Some("/json") => Route::Json,
             Some("/echo") => Route::Echo,
@@ -511,6 +526,19 @@ pub fn enable_debug_routes() {
     DEBUG_ROUTES.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// The execution trace of the next `seconds`: the flight recorder's buffers, filled for
+/// that long (or as they are, if a recording is already on).
+fn trace_for(seconds: u64) -> String {
+    let ours = goro::trace::start_flight_recorder().is_ok();
+    goro::sleep(Duration::from_secs(seconds));
+    let mut json = Vec::new();
+    let _ = goro::trace::snapshot(&mut json);
+    if ours {
+        let _ = goro::trace::stop();
+    }
+    String::from_utf8(json).unwrap_or_default()
+}
+
 fn debug_routes() -> bool {
     DEBUG_ROUTES.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -525,6 +553,10 @@ fn respond(head: &Head, body: &[u8], date: &[u8], out: &mut Vec<u8>) {
                 "text/plain; charset=utf-8",
                 debug_text.as_bytes(),
             )
+        }
+        (Route::DebugTrace(seconds), Method::Get | Method::Head) => {
+            debug_text = trace_for(*seconds);
+            (Status::Ok, "application/json", debug_text.as_bytes())
         }
         (Route::DebugMetrics, Method::Get | Method::Head) => {
             debug_text = format!("{:#?}\n", goro::metrics());

@@ -13,7 +13,8 @@
 //! Routes: `GET /` ("Hello, World!"), `GET /json` (a small JSON object), `POST /echo` (the
 //! request body back); with `--debug on`, `GET /debug/goro/dump` (every green thread with
 //! its stack, `goro::dump`) and `GET /debug/goro/metrics` (`goro::metrics`, per
-//! processor), Go's `net/http/pprof` in miniature. Limits and statuses are in `conn.rs`. When `--max-conns`
+//! processor) and `GET /debug/goro/trace?seconds=N` (the execution trace of the next N
+//! seconds, for Perfetto), Go's `net/http/pprof` in miniature. Limits and statuses are in `conn.rs`. When `--max-conns`
 //! connections are open, the accept loop waits for one to close (new connections queue
 //! in the kernel's listen backlog, as with Go's `netutil.LimitListener`) and says so once
 //! on stderr. All connections' buffers together stay under `--max-client-memory` (1 GiB by
