@@ -172,4 +172,6 @@ pub mod docs {
     pub mod ch13_async_and_green_threads {}
     #[doc = include_str!("../docs/14-hooked-std-calls.md")]
     pub mod ch14_hooked_std_calls {}
+    #[doc = include_str!("../docs/15-finding-a-bug.md")]
+    pub mod ch15_finding_a_bug {}
 }

@@ -230,3 +230,30 @@ fn blocked_calls_prints_every_client() {
         .filter(|l| l.starts_with("| ") && !l.starts_with("| client"));
     assert_eq!(rows.count(), 5, "{out}"); // direct, blocking, goro::net, threads, ureq
 }
+
+/// The planted bugs of docs ch.15 show in the tools: the leak and the slow lock in the
+/// dump grouped by place, the starving job in the trace.
+#[test]
+fn bug_hunt_finds_its_three_planted_bugs() {
+    let out = run_ok("bug_hunt", &[]);
+    let line = |what: &str, place: &str| {
+        out.lines()
+            .find(|l| l.contains(what) && l.contains(place))
+            .and_then(|l| l.split_whitespace().next()?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        line("[chan receive]", "watch_for_cancel") >= 100,
+        "the leak: {out}"
+    );
+    assert!(
+        line("[sync.Mutex.Lock]", "handle") >= 10,
+        "the slow lock: {out}"
+    );
+    assert!(out.contains("longest run without a switch: g "), "{out}");
+    let ms: f64 = out
+        .lines()
+        .find_map(|l| l.split(" for ").nth(1)?.split(" ms").next()?.parse().ok())
+        .expect("the longest run");
+    assert!(ms >= 150.0, "the 200 ms job: {out}");
+}

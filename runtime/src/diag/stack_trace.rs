@@ -215,7 +215,7 @@ fn resolve(addr: u64) -> Vec<Frame> {
     let mut out = Vec::new();
     backtrace::resolve(addr as usize as *mut std::ffi::c_void, |sym| {
         let function = match sym.name() {
-            Some(name) => format!("{name:#}"),
+            Some(name) => without_generics(&format!("{name:#}")),
             None => format!("{addr:#x}"),
         };
         let location = match (sym.filename(), sym.lineno()) {
@@ -229,6 +229,26 @@ fn resolve(addr: u64) -> Vec<Frame> {
             function: format!("{addr:#x}"),
             location: None,
         });
+    }
+    out
+}
+
+/// `park_green<goro_chan::...<...>>` → `park_green`: an inlined frame's debug-info name
+/// carries its generic arguments in full, often longer than a line, and the file and line
+/// below it say where it is. A name that starts with `<` (`<T as Trait>::f`) is kept.
+fn without_generics(name: &str) -> String {
+    if name.starts_with('<') {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
     }
     out
 }
@@ -325,5 +345,25 @@ mod modules {
     unsafe fn bytes(addr: u64, len: u64) -> &'static [u8] {
         // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts(addr as *const u8, len as usize) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_generics;
+
+    #[test]
+    fn generic_arguments_are_dropped_from_function_names() {
+        assert_eq!(
+            without_generics("park_green<goro_chan::hchan::X<u32>>"),
+            "park_green"
+        );
+        assert_eq!(
+            without_generics("goro_chan::hchan::Chan<T>::recv"),
+            "goro_chan::hchan::Chan::recv"
+        );
+        assert_eq!(without_generics("consumer"), "consumer");
+        let qualified = "<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once";
+        assert_eq!(without_generics(qualified), qualified);
     }
 }
