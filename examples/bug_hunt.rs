@@ -78,7 +78,7 @@ fn group_by_place(dump: &str) -> Vec<(usize, String)> {
         }
     }
     let mut v: Vec<(usize, String)> = places.into_iter().map(|(p, n)| (n, p)).collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     v
 }
 
