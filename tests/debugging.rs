@@ -337,6 +337,23 @@ fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
         ] {
             assert!(d.contains(what), "{what} missing:\n{d}");
         }
+        // Which lock: the waiter's block names the primitive's address (the mutex's
+        // semaphore lives inside the mutex).
+        let mutex_at = Arc::as_ptr(&m) as usize;
+        let block = d
+            .split("\n\n")
+            .find(|b| b.contains("[sync.Mutex.Lock"))
+            .unwrap();
+        let on: usize = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("on 0x"))
+            .and_then(|a| usize::from_str_radix(a, 16).ok())
+            .unwrap_or_else(|| panic!("{block}"));
+        let size = std::mem::size_of::<goro::sync::Mutex<()>>();
+        assert!(
+            (mutex_at..mutex_at + size).contains(&on),
+            "{on:#x} in the mutex at {mutex_at:#x}"
+        );
         drop((held, written));
         wg.done();
         sem.add_permits(1);

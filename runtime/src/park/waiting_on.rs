@@ -131,6 +131,15 @@ impl WaitingOn {
         }
     }
 
+    /// A wait for `reason` on the primitive at address `object` (a lock, a wait group).
+    pub(crate) const fn on_object(reason: WaitReason, object: usize) -> WaitingOn {
+        WaitingOn {
+            reason,
+            object,
+            detail: 0,
+        }
+    }
+
     /// A select over `cases` cases.
     pub(crate) const fn select(cases: usize) -> WaitingOn {
         WaitingOn {

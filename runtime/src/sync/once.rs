@@ -76,7 +76,7 @@ impl Once {
         if self.state.load(Ordering::Acquire) == DONE {
             return; // invariant 2
         }
-        let me = Waiter::new(WaitReason::OnceWait);
+        let me = Waiter::new(WaitReason::OnceWait, self);
         waiters.push(me.clone());
         me.wait(waiters, || {
             self.waiters.lock().remove_waiter(&me);

@@ -158,7 +158,7 @@ impl<T> OnceLock<T> {
         if self.state.load(Ordering::Acquire) != RUNNING {
             return; // invariant 3
         }
-        let me = Waiter::new(WaitReason::OnceWait);
+        let me = Waiter::new(WaitReason::OnceWait, self);
         let mut waiters = waiters;
         waiters.push(me.clone());
         me.wait(waiters, || {

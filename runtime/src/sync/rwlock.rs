@@ -100,7 +100,7 @@ impl<T: ?Sized> RwLock<T> {
         if !st.writer && st.waiting_writers.is_empty() {
             st.readers += 1;
         } else {
-            let me = Waiter::new(WaitReason::RwLockRead);
+            let me = Waiter::new(WaitReason::RwLockRead, self);
             st.waiting_readers.push(me.clone());
             // Invariant 4: counted as a reader when granted.
             me.wait(st, || {
@@ -130,7 +130,7 @@ impl<T: ?Sized> RwLock<T> {
         if !st.writer && st.readers == 0 {
             st.writer = true;
         } else {
-            let me = Waiter::new(WaitReason::RwLockWrite);
+            let me = Waiter::new(WaitReason::RwLockWrite, self);
             st.waiting_writers.push_back(me.clone());
             // Invariant 4: `writer` set for us when granted.
             me.wait(st, || {

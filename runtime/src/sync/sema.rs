@@ -179,7 +179,7 @@ impl Sema {
                 Err(now) => s = now,
             }
         }
-        let waiter = Waiter::new(self.reason);
+        let waiter = Waiter::new(self.reason, self);
         let started = *since.get_or_insert_with(std::time::Instant::now);
         if started.elapsed() >= STARVATION {
             waiter.starving.store(true, Ordering::Relaxed);

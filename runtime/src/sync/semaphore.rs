@@ -240,7 +240,7 @@ impl Semaphore {
             st.available -= n;
             return true;
         }
-        let me = Waiter::new(WaitReason::Semacquire);
+        let me = Waiter::new(WaitReason::Semacquire, self);
         st.waiters.push_back((n, me.clone()));
         drop(st);
         on_queue(Interrupt(me.clone()));

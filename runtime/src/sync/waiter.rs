@@ -41,8 +41,8 @@ mod wake {
         crate::park::current()
     }
 
-    pub(crate) fn park(reason: WaitReason, release: impl FnOnce()) {
-        crate::park::park(reason, release);
+    pub(crate) fn park(reason: WaitReason, object: usize, release: impl FnOnce()) {
+        crate::park::park_on(crate::park::WaitingOn::on_object(reason, object), release);
     }
 
     pub(crate) fn unpark(w: &Wake) {
@@ -65,7 +65,7 @@ mod wake {
         PARKER.with(Arc::clone)
     }
 
-    pub(crate) fn park(_reason: crate::park::WaitReason, release: impl FnOnce()) {
+    pub(crate) fn park(_reason: crate::park::WaitReason, _object: usize, release: impl FnOnce()) {
         release();
         PARKER.with(|p| p.park());
     }
@@ -87,6 +87,8 @@ pub(crate) struct Waiter {
     wake: Wake,
     /// What `dump` says the parked party waits for.
     reason: WaitReason,
+    /// The address of the primitive waited on, for `dump`.
+    object: usize,
 }
 
 const WAITING: usize = 0;
@@ -99,13 +101,14 @@ pub(crate) const STARVATION: std::time::Duration = std::time::Duration::from_mil
 
 impl Waiter {
     /// A waiter for the calling green thread (or OS thread), which `dump` shows as
-    /// waiting for `reason`.
-    pub(crate) fn new(reason: WaitReason) -> Arc<Waiter> {
+    /// waiting for `reason` on the primitive at `object` (`on 0x...`: which lock).
+    pub(crate) fn new<T: ?Sized>(reason: WaitReason, object: &T) -> Arc<Waiter> {
         Arc::new(Waiter {
             status: AtomicUsize::new(WAITING),
             starving: AtomicBool::new(false),
             wake: wake::current(),
             reason,
+            object: (object as *const T).cast::<()>() as usize,
         })
     }
 
@@ -123,7 +126,7 @@ impl Waiter {
         let mut guard = Some(guard);
         let mut status = self.status.load(Ordering::Acquire);
         while status == WAITING {
-            wake::park(self.reason, || drop(guard.take()));
+            wake::park(self.reason, self.object, || drop(guard.take()));
             status = self.status.load(Ordering::Acquire);
         }
         drop(guard);

@@ -96,7 +96,7 @@ impl WaitGroup {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return; // invariant 2
         }
-        let me = Waiter::new(WaitReason::WaitGroupWait);
+        let me = Waiter::new(WaitReason::WaitGroupWait, self);
         waiters.push(me.clone());
         me.wait(waiters, || {
             self.inner.waiters.lock().remove_waiter(&me);
