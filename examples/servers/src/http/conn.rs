@@ -229,13 +229,7 @@ fn serve(
         };
         if !within_budget(&mut charge, &buf, &out) {
             out.clear();
-            error_response(
-                Status::ServiceUnavailable,
-                "server busy",
-                date.now(),
-                &mut out,
-            );
-            return refuse(&stream, &out, charge);
+            return over_budget(&stream, &mut out, date.now(), charge);
         }
         if !out.is_empty() && (&*stream).write_all(&out).is_err() || close {
             return;
@@ -264,13 +258,7 @@ fn serve(
             conn.busy();
         }
         if !within_budget(&mut charge, &buf, &out) {
-            error_response(
-                Status::ServiceUnavailable,
-                "server busy",
-                date.now(),
-                &mut out,
-            );
-            return refuse(&stream, &out, charge);
+            return over_budget(&stream, &mut out, date.now(), charge);
         }
         if let Err(status) = read {
             if let Some(status) = status {
@@ -280,6 +268,12 @@ fn serve(
             return;
         }
     }
+}
+
+/// The clients' memory budget is spent: `503` and close.
+fn over_budget(stream: &TcpStream, out: &mut Vec<u8>, date: &[u8], charge: Option<Charge>) {
+    error_response(Status::ServiceUnavailable, "server busy", date, out);
+    refuse(stream, out, charge);
 }
 
 /// Sends an error response and closes the way Go's server does (`closeWriteAndWait`):
@@ -747,16 +741,7 @@ mod tests {
             let whole = requests_from([&bytes[..]]);
             prop_assert_eq!(whole.0.len(), reqs.len());
             prop_assert_eq!(whole.1, None);
-            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
-            at.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for &c in &at {
-                chunks.push(&bytes[from..c]);
-                from = c;
-            }
-            chunks.push(&bytes[from..]);
-            let chunks: Vec<&[u8]> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+            let chunks = crate::support::split_at_cuts(&bytes, &cuts);
             prop_assert_eq!(requests_from(chunks), whole);
         }
 

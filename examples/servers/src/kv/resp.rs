@@ -569,16 +569,7 @@ mod tests {
             cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
         ) {
             let bytes: Vec<u8> = reqs.iter().flat_map(|r| encode(r)).collect();
-            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
-            at.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for &c in &at {
-                chunks.push(&bytes[from..c]);
-                from = c;
-            }
-            chunks.push(&bytes[from..]);
-            let chunks: Vec<&[u8]> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+            let chunks = crate::support::split_at_cuts(&bytes, &cuts);
             prop_assert_eq!(parse_whole(&bytes), (reqs.clone(), None));
             prop_assert_eq!(parse_chunks(chunks), (reqs, None));
         }

@@ -19,3 +19,23 @@ pub(crate) fn large_allocations_go_back_to_the_kernel() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
+
+/// `bytes` cut at the points `cuts` pick, empty pieces left out: how the parsers'
+/// property tests deliver a frame in arbitrary reads.
+#[cfg(test)]
+pub(crate) fn split_at_cuts<'a>(
+    bytes: &'a [u8],
+    cuts: &[proptest::sample::Index],
+) -> Vec<&'a [u8]> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+    at.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut from = 0;
+    for c in at {
+        chunks.push(&bytes[from..c]);
+        from = c;
+    }
+    chunks.push(&bytes[from..]);
+    chunks.retain(|c| !c.is_empty());
+    chunks
+}
