@@ -164,12 +164,15 @@ fn metrics_count_spawns_parks_and_steals() {
 #[test]
 fn dump_names_the_os_thread_of_a_blocking_call() {
     common::rt(2).block_on(|| {
-        let h = goro::go(|| goro::blocking(|| std::thread::sleep(Duration::from_millis(300))));
+        let h = goro::Spawn::new()
+            .name("sleeper-in-a-call")
+            .go(|| goro::blocking(|| std::thread::sleep(Duration::from_millis(300))));
         goro::sleep(Duration::from_millis(100));
         let dump = goro::dump();
+        // By name: the dump covers the other tests' runtimes too.
         let block = dump
             .split("\n\n")
-            .find(|b| b.contains("[syscall (goro::blocking)"))
+            .find(|b| b.contains("\"sleeper-in-a-call\" [syscall (goro::blocking)"))
             .unwrap_or_else(|| panic!("{dump}"));
         let tid: i32 = block
             .lines()
@@ -313,7 +316,8 @@ fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
         let mut parked = Vec::new();
         {
             let m = m.clone();
-            parked.push(goro::go(move || drop(m.lock())));
+            let named = goro::Spawn::new().name("mutex-waiter");
+            parked.push(named.go(move || drop(m.lock())));
         }
         {
             let rw = rw.clone();
@@ -342,8 +346,8 @@ fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
         let mutex_at = Arc::as_ptr(&m) as usize;
         let block = d
             .split("\n\n")
-            .find(|b| b.contains("[sync.Mutex.Lock"))
-            .unwrap();
+            .find(|b| b.contains("\"mutex-waiter\" [sync.Mutex.Lock"))
+            .unwrap_or_else(|| panic!("{d}"));
         let on: usize = block
             .lines()
             .find_map(|l| l.trim().strip_prefix("on 0x"))

@@ -256,6 +256,10 @@ impl Timers {
         for w in &due {
             w.fire();
         }
+        if !due.is_empty() && crate::diag::trace::on() {
+            let kind = crate::diag::trace::Kind::Timers;
+            crate::diag::trace::record(kind, 0, due.len() as u64);
+        }
         due.len()
     }
 

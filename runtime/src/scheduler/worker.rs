@@ -385,10 +385,7 @@ impl WorkerCtx {
         if timers.is_pending_relaxed() {
             let now = Instant::now();
             if timers.is_due(now) {
-                let fired = timers.fire_due(now);
-                if trace::on() {
-                    trace::record(trace::Kind::Timers, 0, fired as u64);
-                }
+                timers.fire_due(now);
             }
         }
     }
