@@ -41,7 +41,7 @@
 //! | (Rust) await a thread, `async_channel`/`flume` async ends | `handle.await` ([`JoinHandle`] is a `Future`); [`rx.recv_async()`](chan::Receiver::recv_async) / [`tx.send_async(v)`](chan::Sender::send_async); [`ctx.cancelled()`](context::Context::cancelled) |
 //! | (Rust) `std::net`, `std::thread::sleep` and sync crates (ureq, redis) in green threads | with the `hook` feature they park only the green thread (docs ch.14); without it, processor handoff keeps the runtime live at an OS thread per blocked call |
 //! | (Rust) `tracing` spans in goroutine-per-request code (tokio's `Instrument`) | with the `tracing` feature a span entered in a green thread stays its own across parks and migrations, and every line carries `g{id=N}` (docs ch.8) |
-//! | `runtime/metrics` | [`goro::metrics()`](metrics) / [`Runtime::metrics`]: totals and [`per_processor`](Metrics::per_processor) ([`ProcessorMetrics`]) |
+//! | `runtime/metrics` (`/sched/latencies:seconds`) | [`goro::metrics()`](metrics) / [`Runtime::metrics`]: totals, [`per_processor`](Metrics::per_processor) ([`ProcessorMetrics`]), scheduling-delay and run-time [`LatencyHistogram`]s |
 //! | `runtime/trace`: `trace.Start(f)` / `trace.Stop()`; `trace.FlightRecorder` | [`goro::trace::start(path)`](trace::start) / [`stop()`](trace::stop); [`start_flight_recorder()`](trace::start_flight_recorder) + [`snapshot(w)`](trace::snapshot); Chrome trace-event JSON for Perfetto |
 //! | `SIGQUIT` goroutine dump / `runtime.Stack(buf, true)` | [`goro::dump()`](dump) / [`goro::dump_to(w)`](dump_to): every green thread, its state, what it waits on, its stack (taken without stopping it), where it was spawned; [`Builder::dump_on_sigquit`] |
 //! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
@@ -64,10 +64,11 @@
 #[doc(inline)]
 pub use goro_runtime::{
     block_on, blocking, catch_unwind, dump, dump_to, go, local, lock_os_thread, metrics,
-    num_goroutines, run, scope, sleep, try_go, unlock_os_thread, yield_now, Builder, JoinHandle,
-    LeakCheck, LocalKey, Metrics, ProcessorMetrics, Runtime, Scope, ScopedJoinHandle, Spawn,
-    DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE,
-    MAX_STACK_SIZE, MIN_STACK_SIZE, SHUTDOWN_PAYLOAD,
+    num_goroutines, run, scope, sleep, try_go, unlock_os_thread, yield_now, Bucket, Builder,
+    JoinHandle, LatencyHistogram, LeakCheck, LocalKey, Metrics, ProcessorMetrics, Runtime, Scope,
+    ScopedJoinHandle, Spawn, DEADLOCK_MESSAGE, DEFAULT_MAX_THREADS,
+    DEFAULT_POSSIBLE_DEADLOCK_AFTER, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    SHUTDOWN_PAYLOAD,
 };
 
 #[doc(inline)]

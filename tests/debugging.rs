@@ -351,7 +351,7 @@ fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
         let on: usize = block
             .lines()
             .find_map(|l| l.trim().strip_prefix("on 0x"))
-            .and_then(|a| usize::from_str_radix(a, 16).ok())
+            .and_then(|a| usize::from_str_radix(a.split(',').next()?, 16).ok())
             .unwrap_or_else(|| panic!("{block}"));
         let size = std::mem::size_of::<goro::sync::Mutex<()>>();
         assert!(
@@ -363,4 +363,147 @@ fn dump_names_the_sync_primitive_each_green_thread_waits_on() {
         sem.add_permits(1);
         parked.into_iter().for_each(|h| h.join().unwrap());
     });
+}
+
+/// A green thread waiting on a goro lock is shown with the green thread that holds it:
+/// a mutex's locker, a write-locked `RwLock`'s writer, a read-locked one's reader count.
+#[test]
+fn dump_names_who_holds_the_lock_a_green_thread_waits_on() {
+    use std::sync::Arc;
+    goro::run(|| {
+        let m = Arc::new(goro::sync::Mutex::new(()));
+        let rw = Arc::new(goro::sync::RwLock::new(()));
+        let shared = Arc::new(goro::sync::RwLock::new(()));
+        let (release, released) = chan::bounded::<()>(0);
+        let holder = {
+            let (m, rw, shared) = (m.clone(), rw.clone(), shared.clone());
+            goro::Spawn::new().name("lock-holder").go(move || {
+                let _m = m.lock();
+                let _w = rw.write();
+                let _r = shared.read();
+                let _ = released.recv();
+            })
+        };
+        goro::sleep(Duration::from_millis(20));
+        let mut waiters = Vec::new();
+        for (name, lock) in [("wants-mutex", 0), ("wants-read", 1), ("wants-write", 2)] {
+            let (m, rw, shared) = (m.clone(), rw.clone(), shared.clone());
+            waiters.push(goro::Spawn::new().name(name).go(move || match lock {
+                0 => drop(m.lock()),
+                1 => drop(rw.read()),
+                _ => drop(shared.write()),
+            }));
+        }
+        goro::sleep(Duration::from_millis(50));
+        let d = goro::dump();
+        let block = |name: &str| {
+            d.split("\n\n")
+                .find(|b| b.contains(&format!("{name:?} [")))
+                .unwrap_or_else(|| panic!("{name}:\n{d}"))
+                .to_string()
+        };
+        let by_holder = format!("held by goroutine {}", holder.id());
+        assert!(block("wants-mutex").contains(&by_holder), "{d}");
+        assert!(block("wants-read").contains(&by_holder), "{d}");
+        assert!(block("wants-write").contains("held by 1 reader(s)"), "{d}");
+        // A lock held by an OS thread is said to be.
+        let os_held = Arc::new(goro::sync::Mutex::new(()));
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (unlock_tx, unlock_rx) = std::sync::mpsc::channel::<()>();
+        let os = {
+            let m = os_held.clone();
+            std::thread::spawn(move || {
+                let _g = m.lock();
+                locked_tx.send(()).unwrap();
+                let _ = unlock_rx.recv();
+            })
+        };
+        locked_rx.recv().unwrap();
+        let w = {
+            let m = os_held.clone();
+            goro::Spawn::new()
+                .name("wants-os-mutex")
+                .go(move || drop(m.lock()))
+        };
+        goro::sleep(Duration::from_millis(50));
+        let d = goro::dump();
+        let b = d
+            .split("\n\n")
+            .find(|b| b.contains("\"wants-os-mutex\" ["))
+            .unwrap_or_else(|| panic!("{d}"));
+        assert!(b.contains("held by an OS thread"), "{b}");
+        drop(unlock_tx);
+        os.join().unwrap();
+        w.join().unwrap();
+        drop(release);
+        holder.join().unwrap();
+        waiters.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+/// A green thread whose OS thread blocked in a `std` call, long enough for sysmon to hand
+/// its processor off, is shown running on that thread, without a processor.
+#[test]
+fn dump_names_the_os_thread_of_a_handed_off_green_thread() {
+    common::rt(1).block_on(|| {
+        let h = goro::Spawn::new()
+            .name("blocks-its-thread")
+            .go(|| std::thread::sleep(Duration::from_millis(600)));
+        goro::sleep(Duration::from_millis(300));
+        let dump = goro::dump();
+        let block = dump
+            .split("\n\n")
+            .find(|b| b.contains("\"blocks-its-thread\" [running"))
+            .unwrap_or_else(|| panic!("{dump}"));
+        if goro::metrics().unwrap().handoffs == 0 {
+            return; // no membarrier here: sysmon cannot hand off (docs ch.2)
+        }
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("on OS thread "))
+            .unwrap_or_else(|| panic!("{block}"));
+        assert!(
+            line.ends_with("without a processor (handed off)"),
+            "{block}"
+        );
+        let tid: i32 = line.split(',').next().unwrap().parse().unwrap();
+        assert!(std::path::Path::new(&format!("/proc/self/task/{tid}")).exists());
+        h.join().unwrap();
+    });
+}
+
+/// Scheduling delay, run time and busy time: ten green threads that each compute for 1 ms
+/// and yield, 32 times, on one processor, wait behind each other (about 9 ms) and run for
+/// 1 ms each time. One transition in sixteen of each is timed.
+#[test]
+fn metrics_time_scheduling_delay_run_time_and_busy_time() {
+    let rt = common::rt(1);
+    rt.block_on(|| {
+        let spin = || {
+            for _ in 0..32 {
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+                goro::yield_now();
+            }
+        };
+        let hs: Vec<_> = (0..10).map(|_| goro::go(spin)).collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+    let m = rt.metrics();
+    let (delay, run) = (&m.scheduling_latency, &m.run_time);
+    assert!(delay.count() >= 10 && run.count() >= 10, "{m:#?}");
+    assert!(
+        delay.quantile(0.5).unwrap() >= Duration::from_millis(4),
+        "{delay:#?}"
+    );
+    assert!(
+        run.quantile(0.5).unwrap() >= Duration::from_micros(800),
+        "{run:#?}"
+    );
+    assert!(m.busy >= Duration::from_millis(250), "{m:#?}");
+    let p = &m.per_processor[0];
+    assert_eq!(p.scheduling_latency, m.scheduling_latency);
+    assert_eq!(p.busy, m.busy);
 }

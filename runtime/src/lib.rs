@@ -127,6 +127,7 @@ pub use builder::{
     Builder, DEFAULT_MAX_THREADS, DEFAULT_POSSIBLE_DEADLOCK_AFTER, MAX_STACK_SIZE, MAX_WORKERS,
 };
 pub use diag::dump::{dump, dump_to};
+pub use diag::latency::{Bucket, LatencyHistogram};
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics, ProcessorMetrics};
 pub use diag::trace;

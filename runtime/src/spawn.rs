@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::g::{Status, G};
+use crate::g::G;
 use crate::join::{JoinHandle, JoinState};
 use crate::park::{self, WaitReason, WaitingOn};
 use crate::scheduler::context::{self, current_sched};
@@ -356,8 +356,8 @@ where
     if let Some(name) = opts.and_then(|o| o.name.as_deref()) {
         g.set_name(Some(intern(name)));
     }
-    g.diag.set(Status::Runnable, sched.coarse_now());
     g.diag.set_waiting_on(0, 0);
+    g.set_runnable(sched.coarse_now());
     match p {
         Some(p) => {
             let counter = &sched.remotes[p.index].started;

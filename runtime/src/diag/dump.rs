@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Weak};
 
 use crate::g::{GRef, Status, G};
-use crate::park::WaitReason;
+use crate::park::{LockHolder, WaitReason};
 use crate::scheduler::Sched;
 
 /// Every runtime of the process, for `dump()` (pruned when one is gone).
@@ -109,9 +109,30 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
         gs.len()
     );
     let count = gs.len();
+    // Worker threads that own a processor: a running green thread on any other thread
+    // is one whose processor was handed off (its thread is blocked in it).
+    let owners: Vec<i32> = sched
+        .remotes
+        .iter()
+        .map(|r| r.tid.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    // Stack ranges, to name the green thread holding a lock (`LockHolder::Stack`).
+    let mut stacks: Vec<(usize, usize, u64)> = gs
+        .iter()
+        .map(|g| {
+            let lo = g.guard.usable_lo();
+            (lo, lo + g.guard.usable_kib() * 1024, g.id())
+        })
+        .collect();
+    stacks.sort_unstable();
+    let ctx = Context {
+        now,
+        owners: &owners,
+        stacks: &stacks,
+    };
     for g in gs {
         out.push('\n');
-        describe(&mut out, &g, now);
+        describe(&mut out, &g, &ctx);
     }
     let _ = writeln!(
         out,
@@ -121,17 +142,71 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
     out
 }
 
-fn describe(out: &mut String, g: &G, now: u64) {
-    let status = g.diag.status();
-    let age = fmt_ms(now.saturating_sub(g.diag.since()));
-    let (object, detail) = g.diag.waiting_on();
-    let reason = WaitReason::from_u8(g.wait_reason.load(std::sync::atomic::Ordering::Relaxed));
+/// A consistent reading of a G's diagnostics: the status word, then what it waits on, then
+/// the status word again (a G that moved meanwhile is read again; the fields are stores
+/// by whoever moves the G, and `detail` holds a tick stamp while the G is runnable).
+fn read_diag(g: &G) -> (u64, usize, u64, WaitReason) {
+    loop {
+        let word = g.diag.state_word();
+        let (object, detail) = g.diag.waiting_on();
+        let reason = WaitReason::from_u8(g.wait_reason.load(std::sync::atomic::Ordering::Relaxed));
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        if g.diag.state_word() == word {
+            return (word, object, detail, reason);
+        }
+    }
+}
+
+/// What every green thread's description is read against.
+struct Context<'a> {
+    /// The coarse clock now.
+    now: u64,
+    /// OS thread ids of the workers that own a processor.
+    owners: &'a [i32],
+    /// `(low, high, id)` of every live green thread's stack, sorted.
+    stacks: &'a [(usize, usize, u64)],
+}
+
+impl Context<'_> {
+    /// The green thread whose stack contains `addr`.
+    fn stack_owner(&self, addr: u64) -> Option<u64> {
+        let addr = addr as usize;
+        let i = self.stacks.partition_point(|&(lo, _, _)| lo <= addr);
+        let &(lo, hi, id) = self.stacks.get(i.checked_sub(1)?)?;
+        (lo..hi).contains(&addr).then_some(id)
+    }
+
+    /// "held by …" for a lock waiter's recorded holder.
+    fn holder(&self, detail: u64) -> Option<String> {
+        match LockHolder::decode(detail)? {
+            LockHolder::Readers(n) => Some(format!("held by {n} reader(s)")),
+            LockHolder::Stack(at) => Some(match self.stack_owner(at) {
+                Some(id) => format!("held by goroutine {id}"),
+                None => "held by an OS thread (no live green thread's stack)".to_string(),
+            }),
+        }
+    }
+}
+
+fn describe(out: &mut String, g: &G, ctx: &Context<'_>) {
+    let (now, owners) = (ctx.now, ctx.owners);
+    let (word, object, detail, reason) = read_diag(g);
+    let status = crate::g::Diagnostics::status_of(word);
+    let age = fmt_ms(now.saturating_sub(word >> 8));
     // `goroutine 7 "parser" [...]` for a green thread named with `Spawn::name`.
     let id = match g.name() {
         Some(name) => format!("{} {name:?}", g.id()),
         None => g.id().to_string(),
     };
     let _ = match status {
+        Status::Running if object != 0 && !owners.contains(&(object as i32)) => writeln!(
+            out,
+            "goroutine {id} [running, {age}]:\n        on OS thread {object}, without a processor (handed off)"
+        ),
+        Status::Running if object != 0 => writeln!(
+            out,
+            "goroutine {id} [running, {age}]:\n        on OS thread {object}"
+        ),
         Status::Running => writeln!(out, "goroutine {id} [running, {age}]:"),
         Status::Runnable => writeln!(out, "goroutine {id} [runnable, {age}]:"),
         Status::Syscall => writeln!(
@@ -150,6 +225,12 @@ fn describe(out: &mut String, g: &G, now: u64) {
         let _ = match reason {
             WaitReason::ChanSend | WaitReason::ChanRecv => {
                 writeln!(out, "        channel {object:#x} (capacity {detail})")
+            }
+            WaitReason::MutexLock | WaitReason::RwLockRead | WaitReason::RwLockWrite => {
+                match ctx.holder(detail) {
+                    Some(held) => writeln!(out, "        on {object:#x}, {held}"),
+                    None => writeln!(out, "        on {object:#x}"),
+                }
             }
             _ => writeln!(out, "        on {object:#x}"),
         };

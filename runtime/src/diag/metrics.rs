@@ -6,6 +6,9 @@
 //! slightly different instants, so sums may be off by the events of that instant.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::latency::LatencyHistogram;
 
 use crate::scheduler::Sched;
 
@@ -24,6 +27,7 @@ use crate::scheduler::Sched;
 /// assert!(m.resumes >= 201);                // each yielded once
 /// assert_eq!(m.per_processor.len(), 2);
 /// assert_eq!(m.per_processor.iter().map(|p| p.resumes).sum::<u64>(), m.resumes);
+/// assert!(m.busy > std::time::Duration::ZERO);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +73,19 @@ pub struct Metrics {
     pub spare_threads: usize,
     /// Processors handed from a worker thread stuck in one green thread to another.
     pub handoffs: u64,
+    /// Netpoller polls made by the workers (also counted in `netpoll_polls`, which
+    /// includes polls from elsewhere).
+    pub worker_netpolls: u64,
+    /// Time the processors spent not asleep (running green threads, polling, searching),
+    /// summed over processors.
+    pub busy: Duration,
+    /// How long green threads waited in run queues: from becoming runnable (woken,
+    /// spawned, yielded) to being resumed, sampled (Go's `/sched/latencies:seconds`).
+    pub scheduling_latency: LatencyHistogram,
+    /// How long a green thread ran once resumed, until it parked, yielded or returned
+    /// (tokio's poll-time histogram), sampled: a long tail here is a green thread that
+    /// hogs its processor.
+    pub run_time: LatencyHistogram,
     /// The same counters per processor (the totals above are their sums): where the work
     /// ran, which processor's queue backs up, which one steals. tokio#4073 has asked for
     /// per-worker figures since 2021.
@@ -96,6 +113,14 @@ pub struct ProcessorMetrics {
     /// The OS thread id (`gettid`) of the worker that owns it now, or 0 before its first
     /// run (changes when the processor is handed off).
     pub thread_id: i32,
+    /// Netpoller polls made by its workers.
+    pub netpolls: u64,
+    /// Time since the runtime started during which its worker was not asleep.
+    pub busy: Duration,
+    /// Scheduling delay of the green threads resumed here (see [`Metrics`]).
+    pub scheduling_latency: LatencyHistogram,
+    /// Run time of the green threads resumed here (see [`Metrics`]).
+    pub run_time: LatencyHistogram,
 }
 
 pub(crate) fn read(sched: &Sched) -> Metrics {
@@ -103,6 +128,38 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         sched.remotes.iter().map(|r| f(r)).sum()
     };
     let (searching, idle) = sched.idle.counts();
+    let ns_per_tick = sched.clock_origin.ns_per_tick();
+    let age = sched.clock_origin.elapsed();
+    let per_processor: Vec<ProcessorMetrics> = sched
+        .remotes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let idle_ns = r.idle_ticks.load(Ordering::Relaxed) as f64 * ns_per_tick;
+            ProcessorMetrics {
+                resumes: r.ticks.load(Ordering::Relaxed),
+                parks: r.parks.load(Ordering::Relaxed),
+                steals: r.steals.load(Ordering::Relaxed),
+                spawned: r.started.load(Ordering::Relaxed),
+                finished: r.finished.load(Ordering::Relaxed),
+                local_queue_depth: r.stealer.len(),
+                idle: sched.idle.is_sleeping(i),
+                thread_id: r.tid.load(Ordering::Relaxed),
+                netpolls: r.netpolls.load(Ordering::Relaxed),
+                busy: age.saturating_sub(Duration::from_nanos(idle_ns as u64)),
+                scheduling_latency: r.scheduling_latency.read(ns_per_tick),
+                run_time: r.run_time.read(ns_per_tick),
+            }
+        })
+        .collect();
+    let merged = |f: fn(&ProcessorMetrics) -> &LatencyHistogram| {
+        per_processor
+            .iter()
+            .fold(LatencyHistogram::default(), |mut m, p| {
+                m.merge(f(p));
+                m
+            })
+    };
     Metrics {
         processors: sched.num_processors(),
         processors_idle: idle,
@@ -122,21 +179,11 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         worker_threads: sched.spares.threads(),
         spare_threads: sched.spares.idle_count(),
         handoffs: sched.handoffs.load(Ordering::Relaxed),
-        per_processor: sched
-            .remotes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ProcessorMetrics {
-                resumes: r.ticks.load(Ordering::Relaxed),
-                parks: r.parks.load(Ordering::Relaxed),
-                steals: r.steals.load(Ordering::Relaxed),
-                spawned: r.started.load(Ordering::Relaxed),
-                finished: r.finished.load(Ordering::Relaxed),
-                local_queue_depth: r.stealer.len(),
-                idle: sched.idle.is_sleeping(i),
-                thread_id: r.tid.load(Ordering::Relaxed),
-            })
-            .collect(),
+        worker_netpolls: per_processor.iter().map(|p| p.netpolls).sum(),
+        busy: per_processor.iter().map(|p| p.busy).sum(),
+        scheduling_latency: merged(|p| &p.scheduling_latency),
+        run_time: merged(|p| &p.run_time),
+        per_processor,
     }
 }
 

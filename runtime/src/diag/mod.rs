@@ -3,6 +3,7 @@
 //! it reads the core's state and nothing in the core reads it.
 
 pub(crate) mod dump;
+pub(crate) mod latency;
 pub(crate) mod leakcheck;
 pub(crate) mod metrics;
 #[cfg(not(loom))]

@@ -264,6 +264,10 @@ pub(crate) struct G {
     /// Set by shutdown before unwinding the coroutine, so the entry trampoline lets the
     /// forced unwind through instead of reporting it as a panic.
     unwinding: AtomicBool,
+    /// Counts the G's transitions to runnable; every `latency::SAMPLE_PERIOD`th is timed
+    /// (Go's `g.trackingSeq`). Written by whoever readies the G, one party at a time (the
+    /// park protocol's single waker, or its own worker).
+    track_seq: AtomicU8,
 }
 
 /// Bytes after the first line's seven fields up to the second line.
@@ -299,18 +303,52 @@ pub(crate) struct Diagnostics {
     /// `since << 8 | status`: the status and the coarse milliseconds when it last
     /// changed, in one word so a transition is one store.
     state: AtomicU64,
-    /// Address of what the G waits on (a channel), 0 if none or not known.
+    /// Parked: the address of what the G waits on (a channel), 0 if none or not known.
+    /// Running or in `blocking`: the OS thread id of the worker it runs on.
     object: AtomicUsize,
-    /// With `object`: a channel's capacity; for a sleep: the deadline in coarse ms;
-    /// for a select: the number of cases.
+    /// Parked, with `object`: a channel's capacity, a lock's holder; for a sleep: the
+    /// deadline in coarse ms; for a select: the number of cases. Runnable and `TRACKED`:
+    /// the tick at which it became runnable (`diag/latency.rs`).
     detail: AtomicU64,
 }
+
+/// In the status byte of `Diagnostics::state`: this runnable G's scheduling delay is
+/// being timed (its stamp is in `detail`).
+const TRACKED: u64 = 0x80;
 
 impl Diagnostics {
     #[inline]
     pub(crate) fn set(&self, status: Status, now_ms: u64) {
         self.state
             .store(now_ms << 8 | status as u64, Ordering::Relaxed);
+    }
+
+    /// `Status::Runnable`; `timed`: with a tick stamp (`G::set_runnable` decides).
+    #[inline]
+    fn set_runnable(&self, now_ms: u64, timed: bool) {
+        let mut word = now_ms << 8 | Status::Runnable as u64;
+        if timed {
+            self.detail
+                .store(crate::diag::latency::ticks(), Ordering::Relaxed);
+            word |= TRACKED;
+        }
+        self.state.store(word, Ordering::Relaxed);
+    }
+
+    /// A worker on OS thread `tid` resumes the G: `Status::Running`. Returns the tick at
+    /// which it became runnable if that transition was timed, else 0.
+    #[inline]
+    pub(crate) fn set_running(&self, now_ms: u64, tid: libc::pid_t) -> u64 {
+        let was = self.state.load(Ordering::Relaxed);
+        let stamp = if was & TRACKED != 0 {
+            self.detail.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        self.object.store(tid as usize, Ordering::Relaxed);
+        self.state
+            .store(now_ms << 8 | Status::Running as u64, Ordering::Relaxed);
+        stamp
     }
 
     #[inline]
@@ -320,13 +358,17 @@ impl Diagnostics {
     }
 
     /// The status and since when, as one word: it changes at every transition.
-    #[cfg(all(feature = "stack-traces", target_arch = "x86_64", not(loom)))]
     pub(crate) fn state_word(&self) -> u64 {
         self.state.load(Ordering::Relaxed)
     }
 
     pub(crate) fn status(&self) -> Status {
-        match self.state.load(Ordering::Relaxed) & 0xff {
+        Self::status_of(self.state.load(Ordering::Relaxed))
+    }
+
+    /// The status in a state word (`state_word`).
+    pub(crate) fn status_of(word: u64) -> Status {
+        match word & 0x7f {
             1 => Status::Runnable,
             2 => Status::Running,
             3 => Status::Parked,
@@ -378,6 +420,7 @@ impl G {
             spans: UnsafeCell::new(None),
             diag: Diagnostics::default(),
             unwinding: AtomicBool::new(false),
+            track_seq: AtomicU8::new(0),
             switched_at: AtomicUsize::new(0),
             registry_slot: AtomicU32::new(u32::MAX),
             sched,
@@ -402,6 +445,18 @@ impl G {
 
     pub(crate) fn id(&self) -> u64 {
         self.id.load(Ordering::Relaxed)
+    }
+
+    /// The G became runnable (woken, spawned, yielded, handed over): `Status::Runnable` in
+    /// its diagnostics, timed one transition in `latency::SAMPLE_PERIOD` per G (as Go
+    /// tracks goroutines: a per-G count, so a pair of green threads that wake each other
+    /// is sampled too).
+    #[inline]
+    pub(crate) fn set_runnable(&self, now_ms: u64) {
+        let seq = self.track_seq.load(Ordering::Relaxed).wrapping_add(1);
+        self.track_seq.store(seq, Ordering::Relaxed);
+        let timed = u32::from(seq) % crate::diag::latency::SAMPLE_PERIOD == 0;
+        self.diag.set_runnable(now_ms, timed);
     }
 
     /// The name given at spawn, if any.

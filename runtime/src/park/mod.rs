@@ -36,6 +36,7 @@
 pub(crate) mod waiter_alloc;
 mod waiting_on;
 
+pub(crate) use waiting_on::LockHolder;
 pub use waiting_on::{WaitReason, WaitingOn};
 
 use std::cell::Cell;

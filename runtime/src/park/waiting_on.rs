@@ -131,12 +131,13 @@ impl WaitingOn {
         }
     }
 
-    /// A wait for `reason` on the primitive at address `object` (a lock, a wait group).
-    pub(crate) const fn on_object(reason: WaitReason, object: usize) -> WaitingOn {
+    /// A wait for `reason` on the primitive at address `object` (a lock, a wait group);
+    /// `holder`: who holds the lock as [`LockHolder`] encodes it, or 0 if not known.
+    pub(crate) const fn on_object(reason: WaitReason, object: usize, holder: u64) -> WaitingOn {
         WaitingOn {
             reason,
             object,
-            detail: 0,
+            detail: holder,
         }
     }
 
@@ -175,5 +176,38 @@ impl WaitingOn {
 impl From<WaitReason> for WaitingOn {
     fn from(reason: WaitReason) -> WaitingOn {
         WaitingOn::reason(reason)
+    }
+}
+
+/// Who holds a goro lock, as a lock waiter's `detail` records it for `dump`: an address
+/// on the holder's stack (`dump` names the green thread whose stack holds it), or a count
+/// of readers (top bit set: user-space addresses never have it); 0 if not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LockHolder {
+    /// The party whose stack contains this address.
+    Stack(u64),
+    /// This many readers (an `RwLock` read-locked).
+    Readers(usize),
+}
+
+const READERS: u64 = 1 << 63;
+
+impl LockHolder {
+    /// The encoding (0 for `None`).
+    pub(crate) fn encode(h: Option<LockHolder>) -> u64 {
+        match h {
+            None | Some(LockHolder::Stack(0)) | Some(LockHolder::Readers(0)) => 0,
+            Some(LockHolder::Stack(at)) => at & !READERS,
+            Some(LockHolder::Readers(n)) => READERS | n as u64,
+        }
+    }
+
+    /// The holder `encode` wrote.
+    pub(crate) fn decode(detail: u64) -> Option<LockHolder> {
+        match detail {
+            0 => None,
+            d if d & READERS != 0 => Some(LockHolder::Readers((d & !READERS) as usize)),
+            at => Some(LockHolder::Stack(at)),
+        }
     }
 }

@@ -16,7 +16,7 @@ use corosensei::CoroutineResult;
 
 use super::processor::Processor;
 use super::worker::WorkerCtx;
-use crate::g::{GRef, Status, Suspend, G};
+use crate::g::{GRef, Suspend, G};
 use crate::primitives::park_state::Commit;
 
 impl WorkerCtx {
@@ -101,7 +101,7 @@ impl WorkerCtx {
                 }
                 Some(CoroutineResult::Yield(Suspend::Yield)) => {
                     if !self.is_locked(&g) {
-                        g.diag.set(Status::Runnable, sched.coarse_now());
+                        g.set_runnable(sched.coarse_now());
                         sched.inject(g);
                         return;
                     }
@@ -122,7 +122,7 @@ impl WorkerCtx {
                     return;
                 }
             }
-            g.diag.set(Status::Running, sched.coarse_now());
+            g.diag.set_running(sched.coarse_now(), self.os_thread_id());
             self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             // SAFETY: the locked G runs only here; it switched out and was not requeued.

@@ -71,8 +71,9 @@ use std::time::Instant;
 use crossbeam_deque::{Injector, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
+use crate::diag::latency::{ClockOrigin, Histogram};
 use crate::driver::Driver;
-use crate::g::{GRef, Schedule, Status};
+use crate::g::{GRef, Schedule};
 use crate::primitives::idle::Idle;
 use crate::primitives::thread_parker::ThreadParker;
 use crate::timer::TimerWaker;
@@ -101,6 +102,15 @@ pub(crate) struct Remote {
     pub(crate) steals: AtomicU64,
     /// The owner's OS thread id, for sysmon to see whether it is blocked in the kernel.
     pub(crate) tid: std::sync::atomic::AtomicI32,
+    /// Netpoller polls made by this processor's workers (owner-written, like the above).
+    pub(crate) netpolls: AtomicU64,
+    /// Ticks (`diag/latency.rs`) its workers spent asleep waiting for work: busy time is
+    /// the runtime's age minus this.
+    pub(crate) idle_ticks: AtomicU64,
+    /// Sampled scheduling delays and run times of the green threads resumed here
+    /// (`diag/latency.rs`), owner-written.
+    pub(crate) scheduling_latency: Histogram,
+    pub(crate) run_time: Histogram,
 }
 
 impl Remote {
@@ -150,6 +160,8 @@ pub(crate) struct Sched {
     pub(crate) started_outside: AtomicU64,
     /// Start of the runtime: origin of the coarse clock.
     pub(crate) epoch: Instant,
+    /// The same instant with the tick counter's reading, to convert ticks to time.
+    pub(crate) clock_origin: ClockOrigin,
     /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
     /// state timestamps use, so recording one is a load instead of a clock read.
     clock: CachePadded<AtomicU64>,
@@ -182,6 +194,10 @@ impl Sched {
                     parks: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
                     tid: std::sync::atomic::AtomicI32::new(0),
+                    netpolls: AtomicU64::new(0),
+                    idle_ticks: AtomicU64::new(0),
+                    scheduling_latency: Histogram::default(),
+                    run_time: Histogram::default(),
                 })
             })
             .collect();
@@ -211,6 +227,7 @@ impl Sched {
             timekeeper: AtomicUsize::new(NO_TIMEKEEPER),
             started_outside: AtomicU64::new(0),
             epoch: Instant::now(),
+            clock_origin: ClockOrigin::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
             #[cfg(all(feature = "tokio", not(loom)))]
             tokio: std::sync::OnceLock::new(),
@@ -396,7 +413,7 @@ pub(crate) fn ready(g: GRef) {
     let g = context::with_worker(|w| match w {
         Some(ctx) if g.belongs_to(&*ctx.sched) => match ctx.p_access() {
             Some(p) => {
-                g.diag.set(Status::Runnable, ctx.sched.coarse_now());
+                g.set_runnable(ctx.sched.coarse_now());
                 p.ready_next(g, &ctx.sched, !ctx.polling.get());
                 None
             }
@@ -405,7 +422,7 @@ pub(crate) fn ready(g: GRef) {
         _ => Some(g),
     });
     if let Some(g) = g {
-        g.diag.set(Status::Runnable, g.sched.coarse_now());
+        g.set_runnable(g.sched.coarse_now());
         let sched = g.sched.clone();
         sched.inject(g);
     }

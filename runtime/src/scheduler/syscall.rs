@@ -37,7 +37,8 @@ pub(crate) fn exit_syscall() {
         if let Some(ctx) = w.filter(|ctx| !ctx.current_g().is_null()) {
             // SAFETY: as in `enter_syscall`.
             let g = unsafe { &*ctx.current_g() };
-            g.diag.set(Status::Running, ctx.sched.coarse_now());
+            g.diag
+                .set_running(ctx.sched.coarse_now(), ctx.os_thread_id());
         }
     });
 }

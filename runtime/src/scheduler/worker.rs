@@ -40,7 +40,7 @@ use super::handoff::WorkerFlags;
 use super::processor::Processor;
 use super::spares::{Spare, NO_P, SPARE_IDLE};
 use super::{Remote, Sched};
-use crate::diag::trace;
+use crate::diag::{latency, trace};
 use crate::driver::Driver;
 use crate::g::context::ThreadContext;
 use crate::g::{GRef, Status, Suspend, G};
@@ -369,6 +369,9 @@ impl WorkerCtx {
         self.polling.set(true);
         let n = self.sched.driver.poller.poll(timeout);
         self.polling.set(false);
+        if n.is_some() {
+            Remote::bump(&self.sched.remotes[p.index].netpolls);
+        }
         if trace::on() && n.is_some_and(|k| k > 0) {
             trace::record(trace::Kind::Netpoll, 0, n.unwrap_or(0) as u64);
         }
@@ -396,7 +399,12 @@ impl WorkerCtx {
         let remote = &self.sched.remotes[p.index];
         loop {
             Remote::bump(&remote.ticks);
-            g.diag.set(Status::Running, self.sched.coarse_now());
+            let runnable_at = g.diag.set_running(self.sched.coarse_now(), self.tid);
+            let resumed_at = if runnable_at != 0 {
+                time_delay(remote, runnable_at)
+            } else {
+                0
+            };
             self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             self.flags.enter_g();
@@ -419,12 +427,16 @@ impl WorkerCtx {
                 self.run_lost(g, result);
                 return false;
             }
+            if resumed_at != 0 {
+                // Only while the processor is ours: its histograms have one writer.
+                time_run(remote, resumed_at);
+            }
             match result {
                 CoroutineResult::Yield(Suspend::Yield) if self.is_locked(&g) => {
                     std::thread::yield_now(); // it may run nowhere else
                 }
                 CoroutineResult::Yield(Suspend::Yield) => {
-                    g.diag.set(Status::Runnable, self.sched.coarse_now());
+                    g.set_runnable(self.sched.coarse_now());
                     p.push_local(g, &self.sched);
                     return true;
                 }
@@ -472,14 +484,14 @@ impl WorkerCtx {
         }
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
-                g.diag.set(Status::Runnable, sched.coarse_now());
+                g.set_runnable(sched.coarse_now());
                 sched.inject(g);
             }
             CoroutineResult::Yield(Suspend::Park(release)) => {
                 // SAFETY: as in `run_g`.
                 unsafe { release.run() };
                 if g.park.commit() == Commit::Notified {
-                    g.diag.set(Status::Runnable, sched.coarse_now());
+                    g.set_runnable(sched.coarse_now());
                     sched.inject(g);
                 }
             }
@@ -555,6 +567,19 @@ impl WorkerCtx {
             sched.wake_if_work_pending();
         }
         *searching = false;
+        // Idle time, for `Metrics`' busy time: the processor is still ours while we sleep
+        // (an idle processor stays with its worker), so this is owner-written.
+        let slept_at = latency::ticks();
+        self.sleep_on(p, searching);
+        let idle = &sched.remotes[index].idle_ticks;
+        let slept = latency::ticks().saturating_sub(slept_at);
+        idle.store(idle.load(Ordering::Relaxed) + slept, Ordering::Relaxed);
+    }
+
+    /// `sleep_until_work`'s sleep proper, once the worker is marked sleeping.
+    fn sleep_on(&self, p: &Processor, searching: &mut bool) {
+        let sched = &*self.sched;
+        let index = p.index;
         let sleeper = &sched.remotes[index].sleeper;
         loop {
             if sched.is_shutdown() {
@@ -637,4 +662,24 @@ fn stop_reason(g: &G, result: &CoroutineResult<Suspend, ()>) -> u64 {
         }
         CoroutineResult::Return(()) => trace::STOP_FINISH,
     }
+}
+
+/// A timed G is resumed: records how long it waited since `runnable_at` and returns the
+/// tick of its resume (the start of its timed run).
+#[cold]
+#[inline(never)]
+fn time_delay(remote: &Remote, runnable_at: u64) -> u64 {
+    let now = latency::ticks();
+    remote
+        .scheduling_latency
+        .record(now.saturating_sub(runnable_at));
+    now
+}
+
+/// A timed G switched out: records how long it ran since `resumed_at`.
+#[cold]
+#[inline(never)]
+fn time_run(remote: &Remote, resumed_at: u64) {
+    let ran = latency::ticks().saturating_sub(resumed_at);
+    remote.run_time.record(ran);
 }

@@ -16,6 +16,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use super::sema::Sema;
+use super::waiter::stack_marker;
 
 /// A mutual-exclusion lock protecting a `T` (Go's `sync.Mutex`, with the data inside as in
 /// Rust). Waiting parks the green thread; on a plain OS thread it blocks the thread.
@@ -79,6 +80,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, parking the caller until the lock is free.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         self.sema.acquire();
+        self.sema.set_holder(stack_marker());
         MutexGuard {
             mutex: self,
             _marker: PhantomData,
@@ -87,9 +89,12 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Locks if the lock is free right now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.sema.try_acquire().then(|| MutexGuard {
-            mutex: self,
-            _marker: PhantomData,
+        self.sema.try_acquire().then(|| {
+            self.sema.set_holder(stack_marker());
+            MutexGuard {
+                mutex: self,
+                _marker: PhantomData,
+            }
         })
     }
 
@@ -131,6 +136,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
+        self.mutex.sema.set_holder(0);
         self.mutex.sema.release();
     }
 }

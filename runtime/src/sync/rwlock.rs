@@ -17,7 +17,7 @@
 //! uncontended `read` costs two uncontended lock round trips (tens of nanoseconds).
 
 use crate::lock::Mutex;
-use crate::park::WaitReason;
+use crate::park::{LockHolder, WaitReason};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use super::waiter::{grant_all, Waiter, WaiterList};
+use super::waiter::{grant_all, stack_marker, Waiter, WaiterList};
 
 /// A reader-writer lock protecting a `T` (Go's `sync.RWMutex`). Waiting parks the green
 /// thread (an OS thread blocks). Writer-preferring, with reader batches so neither side
@@ -49,8 +49,21 @@ pub struct RwLock<T: ?Sized> {
 struct State {
     readers: usize,
     writer: bool,
+    /// While `writer`: an address on the writer's stack (`stack_marker`), for `dump`.
+    writer_id: u64,
     waiting_readers: Vec<Arc<Waiter>>,
     waiting_writers: VecDeque<Arc<Waiter>>,
+}
+
+impl State {
+    /// Who holds the lock, for a waiter's record (`dump`).
+    fn holder(&self) -> Option<LockHolder> {
+        if self.writer {
+            (self.writer_id != 0).then_some(LockHolder::Stack(self.writer_id))
+        } else {
+            (self.readers != 0).then_some(LockHolder::Readers(self.readers))
+        }
+    }
 }
 
 // SAFETY: like `std::sync::RwLock`: writers get exclusive access (needs `T: Send` to move
@@ -80,6 +93,7 @@ impl<T> RwLock<T> {
             state: Mutex::new(State {
                 readers: 0,
                 writer: false,
+                writer_id: 0,
                 waiting_readers: Vec::new(),
                 waiting_writers: VecDeque::new(),
             }),
@@ -100,7 +114,7 @@ impl<T: ?Sized> RwLock<T> {
         if !st.writer && st.waiting_writers.is_empty() {
             st.readers += 1;
         } else {
-            let me = Waiter::new(WaitReason::RwLockRead, self);
+            let me = Waiter::new_held(WaitReason::RwLockRead, self, st.holder());
             st.waiting_readers.push(me.clone());
             // Invariant 4: counted as a reader when granted.
             me.wait(st, || {
@@ -129,8 +143,9 @@ impl<T: ?Sized> RwLock<T> {
         let mut st = self.state.lock();
         if !st.writer && st.readers == 0 {
             st.writer = true;
+            st.writer_id = stack_marker();
         } else {
-            let me = Waiter::new(WaitReason::RwLockWrite, self);
+            let me = Waiter::new_held(WaitReason::RwLockWrite, self, st.holder());
             st.waiting_writers.push_back(me.clone());
             // Invariant 4: `writer` set for us when granted.
             me.wait(st, || {
@@ -159,6 +174,7 @@ impl<T: ?Sized> RwLock<T> {
             return None;
         }
         st.writer = true;
+        st.writer_id = stack_marker();
         Some(self.write_guard())
     }
 
@@ -187,6 +203,7 @@ impl<T: ?Sized> RwLock<T> {
         if st.readers == 0 {
             if let Some(w) = st.waiting_writers.pop_front() {
                 st.writer = true;
+                st.writer_id = w.party;
                 drop(st);
                 w.grant();
             }
@@ -196,6 +213,7 @@ impl<T: ?Sized> RwLock<T> {
     fn write_unlock(&self) {
         let mut st = self.state.lock();
         st.writer = false;
+        st.writer_id = 0;
         if !st.waiting_readers.is_empty() {
             // Invariant 3: admit the whole batch of readers that queued behind us.
             let batch = std::mem::take(&mut st.waiting_readers);
@@ -204,6 +222,7 @@ impl<T: ?Sized> RwLock<T> {
             grant_all(batch);
         } else if let Some(w) = st.waiting_writers.pop_front() {
             st.writer = true;
+            st.writer_id = w.party;
             drop(st);
             w.grant();
         }

@@ -39,6 +39,9 @@ use std::collections::VecDeque;
 
 use super::waiter::{Waiter, WaiterList, STARVATION};
 use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
+// Diagnostics only (`holder`): not part of the modelled protocol, so never a loom type.
+use crate::park::LockHolder;
+use std::sync::atomic::AtomicU64;
 
 #[cfg(not(loom))]
 use std::sync::Arc;
@@ -54,6 +57,10 @@ pub(crate) struct Sema {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     /// What a waiter is shown waiting for (`dump`): the primitive built on this.
     reason: WaitReason,
+    /// Who holds the permit, for a one-permit sema that records it (`Mutex`): an address
+    /// on the holder's stack (`waiter::stack_marker`), or 0 (free, or not recorded).
+    /// Diagnostics only: a waiter copies it into its wait record for `dump`.
+    holder: AtomicU64,
 }
 
 const WAITER_SHIFT: u32 = usize::BITS / 2;
@@ -83,6 +90,7 @@ impl Sema {
             state: AtomicUsize::new(permits),
             queue: Mutex::new(VecDeque::new()),
             reason,
+            holder: AtomicU64::new(0),
         }
     }
 
@@ -93,7 +101,14 @@ impl Sema {
             state: AtomicUsize::new(permits),
             queue: Mutex::new(VecDeque::new()),
             reason,
+            holder: AtomicU64::new(0),
         }
+    }
+
+    /// Records who holds the (single) permit now: an address on its stack, or 0.
+    #[inline]
+    pub(crate) fn set_holder(&self, id: u64) {
+        self.holder.store(id, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes a permit if one is free, without waiting.
@@ -179,7 +194,11 @@ impl Sema {
                 Err(now) => s = now,
             }
         }
-        let waiter = Waiter::new(self.reason, self);
+        let holder = match self.holder.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            at => Some(LockHolder::Stack(at)),
+        };
+        let waiter = Waiter::new_held(self.reason, self, holder);
         let started = *since.get_or_insert_with(std::time::Instant::now);
         if started.elapsed() >= STARVATION {
             waiter.starving.store(true, Ordering::Relaxed);
