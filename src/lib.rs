@@ -114,7 +114,12 @@ pub mod chan {
 pub mod time {
     #[doc(inline)]
     pub use goro_chan::time::{after, after_func, sleep, tick, Ticker, Timer};
+    #[doc(inline)]
+    pub use goro_runtime::now;
 }
+
+#[doc(inline)]
+pub use goro_runtime::synctest;
 
 #[doc(inline)]
 pub use goro_chan::select;

@@ -45,7 +45,7 @@ pub struct Receiver<T> {
 }
 
 fn deadline(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
+    goro_runtime::now().checked_add(d)
 }
 
 // Like crossbeam-channel's: a channel is never left half-updated by a panic (values move
@@ -103,6 +103,7 @@ impl<T> Sender<T> {
     /// Closes the channel (Go's `close(ch)`). True if this call closed it. Receivers drain
     /// what is buffered, then get `Err`; parked senders get their values back.
     pub fn close(&self) -> bool {
+        self.chan.check_bubble();
         self.chan.close()
     }
 
@@ -199,6 +200,7 @@ impl<T> Receiver<T> {
 
     /// Closes the channel from the receiving side. True if this call closed it.
     pub fn close(&self) -> bool {
+        self.chan.check_bubble();
         self.chan.close()
     }
 
@@ -252,6 +254,8 @@ impl<T> Clone for Receiver<T> {
     }
 }
 
+// Dropping the last handle closes the channel wherever it happens (no bubble check: a
+// destructor may run while a bubble-check panic unwinds).
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         // AcqRel: the last dropper sees every other sender's sends before closing.

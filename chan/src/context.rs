@@ -258,7 +258,7 @@ impl Context {
     /// A child that is also cancelled, with [`ContextError::DeadlineExceeded`], after `d`
     /// (Go's `context.WithTimeout`). A `d` too large to represent means no deadline.
     pub fn with_timeout(&self, d: Duration) -> (Context, CancelHandle) {
-        match Instant::now().checked_add(d) {
+        match goro_runtime::now().checked_add(d) {
             Some(deadline) => self.with_deadline(deadline),
             None => self.with_cancel(),
         }
@@ -290,7 +290,7 @@ impl Context {
         d: Duration,
         cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> (Context, CancelHandle) {
-        match Instant::now().checked_add(d) {
+        match goro_runtime::now().checked_add(d) {
             Some(deadline) => self.with_deadline_cause(deadline, cause),
             None => self.with_cancel(),
         }
@@ -313,7 +313,7 @@ impl Context {
             return self.with_cancel(); // invariant 4: the parent's timer cancels us
         }
         let (ctx, handle) = self.child(Some(deadline));
-        if Instant::now() >= deadline {
+        if goro_runtime::now() >= deadline {
             handle.node.cancel(ContextError::DeadlineExceeded, cause);
         } else {
             let weak = Arc::downgrade(&handle.node);
@@ -408,7 +408,7 @@ impl Context {
             let r = match deadline {
                 Some(d) => TcpStream::connect_timeout_to(
                     addr,
-                    d.saturating_duration_since(Instant::now())
+                    d.saturating_duration_since(goro_runtime::now())
                         .max(Duration::from_nanos(1)),
                 ),
                 None => TcpStream::connect(addr),

@@ -83,6 +83,9 @@ pub(crate) struct Chan<T> {
     /// A timer channel: `len` and `capacity` answer 0, as Go 1.23's synchronous timer
     /// channels do, although one value is buffered (`time.rs`).
     unbuffered_view: AtomicBool,
+    /// The synctest bubble the channel was made in (`goro::synctest`), 0 if none: only
+    /// that bubble's green threads may use it, and only its waits are durable there.
+    bubble: u64,
 }
 
 // SAFETY: `state` is only accessed with `lock` held (see `locked`); values of type `T: Send`
@@ -111,6 +114,7 @@ impl<T> Chan<T> {
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             unbuffered_view: AtomicBool::new(false),
+            bubble: goro_runtime::__private::current_bubble(),
         })
     }
 
@@ -148,6 +152,21 @@ impl<T> Chan<T> {
     /// Address used to order locks in `select` (Go's lockorder).
     pub(crate) fn addr(&self) -> usize {
         self as *const Self as usize
+    }
+
+    /// Panics if the channel belongs to a synctest bubble the caller is not in (Go's
+    /// "send on synctest channel from outside bubble"). One load and a branch for a
+    /// channel made outside any bubble. Called before the lock is taken.
+    #[inline]
+    pub(crate) fn check_bubble(&self) {
+        if self.bubble != 0 {
+            outside_its_bubble(self.bubble);
+        }
+    }
+
+    /// True if a wait on this channel cannot be durable in a bubble (made outside one).
+    pub(crate) fn outside_bubble(&self) -> bool {
+        self.bubble == 0
     }
 
     /// The state, for code that holds the lock.
@@ -282,6 +301,7 @@ impl<T> Chan<T> {
     // ---- public operations ----
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), SendFail<T>> {
+        self.check_bubble();
         if self.looks_full() && !self.is_closed() {
             return Err(SendFail::Full(v));
         }
@@ -293,6 +313,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, RecvFail> {
+        self.check_bubble();
         if self.looks_empty() && !self.is_closed() {
             // Go's fast path re-checks emptiness after seeing "not closed"; we lock when in
             // doubt instead, which is never wrong.
@@ -310,6 +331,7 @@ impl<T> Chan<T> {
 
     /// Blocking send; `deadline` bounds the wait. `Err(Full(v))` means timed out.
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendFail<T>> {
+        self.check_bubble();
         self.lock.lock();
         // SAFETY: lock held.
         let v = match unsafe { self.send_locked(v) } {
@@ -324,7 +346,7 @@ impl<T> Chan<T> {
             }
             Err(SendFail::Full(v)) => v,
         };
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| goro_runtime::now() >= d) {
             self.unlock();
             return Err(SendFail::Full(v));
         }
@@ -351,6 +373,7 @@ impl<T> Chan<T> {
 
     /// Blocking receive; `deadline` bounds the wait. `Err(Empty)` means timed out.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvFail> {
+        self.check_bubble();
         self.lock.lock();
         // SAFETY: lock held.
         match unsafe { self.recv_locked() } {
@@ -365,7 +388,7 @@ impl<T> Chan<T> {
             }
             Err(RecvFail::Empty) => {}
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| goro_runtime::now() >= d) {
             self.unlock();
             return Err(RecvFail::Empty);
         }
@@ -388,6 +411,7 @@ impl<T> Chan<T> {
     fn park_on(&self, w: &Waiter<T>, reason: WaitReason, deadline: Option<Instant>) {
         let release = || self.unlock();
         let on = goro_runtime::__private::waiting_on_channel(reason, self, self.cap);
+        let on = goro_runtime::__private::outside_bubble(on, self.outside_bubble());
         match deadline {
             None => park::park_on(on, release),
             Some(d) => park::park_until_on(on, d, release),
@@ -397,7 +421,7 @@ impl<T> Chan<T> {
                 return;
             }
             if let Some(d) = deadline {
-                if Instant::now() >= d {
+                if goro_runtime::now() >= d {
                     if self.withdraw(w) {
                         return; // withdrawn: outcome stays WAITING
                     }
@@ -494,10 +518,23 @@ impl<T> Chan<T> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn outside_its_bubble(bubble: u64) {
+    if goro_runtime::__private::current_bubble() != bubble {
+        panic!(
+            "goro: a channel made inside a synctest bubble was used outside that bubble \
+             (from another runtime, an OS thread or another bubble); Go panics the same way"
+        );
+    }
+}
+
 /// The part of a channel `select` needs without knowing `T`: its address (lock order) and
 /// its lock, released exactly as the channel's own operations release it.
 pub(crate) trait ChanLock {
     fn addr(&self) -> usize;
+    /// `Chan::check_bubble`; true if made outside any bubble (`Chan::outside_bubble`).
+    fn check_bubble(&self) -> bool;
     fn lock(&self);
     /// Must be called with the lock held.
     fn unlock(&self);
@@ -506,6 +543,10 @@ pub(crate) trait ChanLock {
 impl<T> ChanLock for Chan<T> {
     fn addr(&self) -> usize {
         Chan::addr(self)
+    }
+    fn check_bubble(&self) -> bool {
+        Chan::check_bubble(self);
+        self.outside_bubble()
     }
     fn lock(&self) {
         self.lock.lock();

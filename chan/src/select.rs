@@ -460,7 +460,7 @@ impl<'a> Select<'a> {
 
     /// Waits at most `d` for a case to complete.
     pub fn select_timeout(&mut self, d: Duration) -> Option<usize> {
-        match Instant::now().checked_add(d) {
+        match goro_runtime::now().checked_add(d) {
             Some(deadline) => self.run(true, Some(deadline)),
             None => Some(self.select()),
         }
@@ -514,6 +514,11 @@ fn run<'a, C: CaseSlot<'a>>(
     if n == 0 {
         return run_empty(block, deadline);
     }
+    // Before any lock: a bubble's channel used outside it panics (`Chan::check_bubble`).
+    let mut outside = false;
+    for c in cases.iter() {
+        outside |= c.case().chan().check_bubble();
+    }
     if let Some(i) = pass0(cases) {
         return Some(i);
     }
@@ -536,7 +541,7 @@ fn run<'a, C: CaseSlot<'a>>(
             return Some(i);
         }
     }
-    if !block || deadline.is_some_and(|d| Instant::now() >= d) {
+    if !block || deadline.is_some_and(|d| goro_runtime::now() >= d) {
         unlock_all(cases, locks);
         return None;
     }
@@ -549,7 +554,7 @@ fn run<'a, C: CaseSlot<'a>>(
     for &i in poll.as_slice() {
         cases[i].case_mut().register(&claim, i, &me);
     }
-    park_locked(cases, locks, deadline);
+    park_locked(cases, locks, deadline, outside);
 
     // Pass 3.
     loop {
@@ -565,13 +570,15 @@ fn run<'a, C: CaseSlot<'a>>(
             unlock_all(cases, locks);
             return Some(winner);
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) && claim.try_win(crate::waitq::ABANDONED) {
+        if deadline.is_some_and(|d| goro_runtime::now() >= d)
+            && claim.try_win(crate::waitq::ABANDONED)
+        {
             // We hold every lock, so no waker is between claiming and completing.
             cases.iter_mut().for_each(|c| c.case_mut().unregister());
             unlock_all(cases, locks);
             return None;
         }
-        park_locked(cases, locks, deadline); // spurious wake-up: our waiters are still queued
+        park_locked(cases, locks, deadline, outside); // spurious wake-up: our waiters are still queued
     }
 }
 
@@ -641,7 +648,7 @@ fn run_empty(block: bool, deadline: Option<Instant>) -> Option<usize> {
     }
     loop {
         match deadline {
-            Some(d) if Instant::now() >= d => return None,
+            Some(d) if goro_runtime::now() >= d => return None,
             Some(d) => park::park_until(WaitReason::Select, d, || {}),
             None => park::park(WaitReason::Select, || {}),
         }
@@ -649,7 +656,12 @@ fn run_empty(block: bool, deadline: Option<Instant>) -> Option<usize> {
 }
 
 /// Parks with every lock held; the release step unlocks them after the switch.
-fn park_locked<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize], deadline: Option<Instant>) {
+fn park_locked<'a, C: CaseSlot<'a>>(
+    cases: &[C],
+    locks: &[usize],
+    deadline: Option<Instant>,
+    outside: bool,
+) {
     let release = move || {
         for &i in locks {
             // The last iteration's unlock is the last access to select memory: the
@@ -658,6 +670,7 @@ fn park_locked<'a, C: CaseSlot<'a>>(cases: &[C], locks: &[usize], deadline: Opti
         }
     };
     let on = goro_runtime::__private::waiting_on_select(cases.len());
+    let on = goro_runtime::__private::outside_bubble(on, outside);
     match deadline {
         None => park::park_on(on, release),
         Some(d) => park::park_until_on(on, d, release),
@@ -750,7 +763,8 @@ fn poll_order(n: usize) -> Order {
 }
 
 /// xorshift64*, per OS thread. Read and written without a park in between, so migration
-/// between threads cannot tear it (and a stale state only changes the random stream).
+/// between threads cannot tear it (and a stale state only changes the random stream). A
+/// synctest bubble's worker thread is its own, so its stream starts from the bubble's seed.
 #[cfg(not(loom))]
 #[inline(never)]
 fn rand() -> u64 {
@@ -760,7 +774,12 @@ fn rand() -> u64 {
     STATE.with(|s| {
         let mut x = s.get();
         if x == 0 {
-            x = (s as *const _ as u64) ^ 0x9E37_79B9_7F4A_7C15 | 1;
+            // A synctest bubble's worker draws from the bubble's seed, so a run replays.
+            let seed = match goro_runtime::__private::bubble_seed() {
+                0 => s as *const _ as u64,
+                seed => seed,
+            };
+            x = seed ^ 0x9E37_79B9_7F4A_7C15 | 1;
         }
         x ^= x >> 12;
         x ^= x << 25;

@@ -88,6 +88,9 @@ pub fn sleep(d: Duration) {
 pub struct Timer {
     rx: Receiver<Instant>,
     state: Arc<Shared>,
+    /// The synctest bubble it was made in (0: none): its clock is that bubble's, so it is
+    /// stopped and reset only there (`check_bubble`).
+    bubble: u64,
 }
 
 /// A timer that sends at a fixed period (Go's `time.Ticker`), dropping ticks for a slow
@@ -143,7 +146,23 @@ impl Timer {
 
     fn build(d: Duration, period: Option<Duration>, func: Option<Func>) -> Timer {
         let (rx, state) = parts(d, period, func);
-        Timer { rx, state }
+        Timer {
+            rx,
+            state,
+            bubble: goro_runtime::__private::current_bubble(),
+        }
+    }
+
+    /// Panics if the caller is in another synctest bubble than the timer's (or in one,
+    /// for a timer made outside any): a timer runs on the clock it was made on.
+    fn check_bubble(&self) {
+        if goro_runtime::__private::current_bubble() != self.bubble {
+            panic!(
+                "goro: a Timer or Ticker was stopped or reset outside the synctest bubble \
+                 it was made in (or inside a bubble, having been made outside): its clock \
+                 is the other one"
+            );
+        }
     }
 
     /// The channel the time is sent on (Go's `t.C`). For an [`after_func`] timer it never
@@ -158,6 +177,7 @@ impl Timer {
     /// False if it had been stopped, or had fired and its value was received. No value
     /// sent before `stop` returned is received afterwards.
     pub fn stop(&self) -> bool {
+        self.check_bubble();
         let mut st = self.state.lock();
         let was_active = st.cancel();
         let unreceived = drain(&self.rx);
@@ -170,6 +190,7 @@ impl Timer {
     /// function already ran, there is nothing left to run: the reset arms nothing (Go runs
     /// the function again; goro's takes an `FnOnce`, as its API asks, so it ran once).
     pub fn reset(&self, d: Duration) -> bool {
+        self.check_bubble();
         let mut st = self.state.lock();
         let was_active = st.cancel();
         let unreceived = drain(&self.rx);
@@ -281,7 +302,7 @@ fn drain(rx: &Receiver<Instant>) -> bool {
 /// the value is there for the next receive (the function to start, if any, is returned).
 #[must_use]
 fn arm(shared: &Arc<Shared>, st: &mut State, d: Duration) -> Option<Func> {
-    let Some(at) = Instant::now().checked_add(d) else {
+    let Some(at) = goro_runtime::now().checked_add(d) else {
         return None; // too far to represent: never fires
     };
     if st.is_func && st.func.is_none() {
@@ -336,7 +357,7 @@ impl Owner {
 #[must_use]
 fn fire(st: &mut State) -> Option<Func> {
     if let Some(tx) = &st.tx {
-        let _ = tx.try_send(Instant::now());
+        let _ = tx.try_send(goro_runtime::now());
     }
     st.func.take()
 }
@@ -350,7 +371,7 @@ fn start(f: Option<Func>) {
 
 /// A ticker's next deadline on its original grid, skipping ticks missed entirely.
 fn rearm_tick(shared: &Arc<Shared>, st: &mut State, last: Instant, period: Duration) {
-    let now = Instant::now();
+    let now = goro_runtime::now();
     let mut next = last.checked_add(period);
     while let Some(n) = next {
         if n > now {

@@ -33,6 +33,8 @@ pub struct Builder {
     warn_long_running: Option<Duration>,
     dump_on_sigquit: bool,
     max_threads: usize,
+    /// A synctest bubble's seed (`synctest.rs`).
+    bubble: Option<u64>,
     #[cfg(all(feature = "tokio", not(loom)))]
     tokio_handle: Option<tokio::runtime::Handle>,
 }
@@ -54,6 +56,7 @@ impl Builder {
             warn_long_running: warn_from_env(),
             dump_on_sigquit: false,
             max_threads: DEFAULT_MAX_THREADS,
+            bubble: None,
             #[cfg(all(feature = "tokio", not(loom)))]
             tokio_handle: None,
         }
@@ -135,6 +138,14 @@ impl Builder {
         self
     }
 
+    /// Makes the runtime a synctest bubble with this seed (`synctest.rs`): a virtual
+    /// clock, seeded random choices, no processor retake.
+    #[cfg(not(loom))]
+    pub(crate) fn bubble(mut self, seed: u64) -> Self {
+        self.bubble = Some(seed);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// Errors: `InvalidInput` for a zero or excessive worker count, an out-of-range stack
@@ -174,6 +185,7 @@ impl Builder {
             self.stack_size,
             self.max_threads,
             monitor,
+            self.bubble,
             |_sched| {
                 #[cfg(all(feature = "tokio", not(loom)))]
                 let _ = _sched.tokio.set(tokio);

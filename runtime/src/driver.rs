@@ -19,8 +19,9 @@
 //! 2. The timekeeper wake is set once, right after the scheduler is created, before any
 //!    worker starts; it holds the scheduler weakly (the scheduler owns the driver).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::g::context;
 use crate::netpoll::Poller;
@@ -35,6 +36,44 @@ pub(crate) struct Driver {
     pub(crate) poller: Arc<Poller>,
     /// Wakes the scheduler's timekeeper when a timer becomes the earliest (invariant 2).
     timekeeper_wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// A synctest bubble's clock, set before any worker starts; the real clock if unset.
+    pub(crate) virtual_clock: OnceLock<VirtualClock>,
+}
+
+/// A synctest bubble's clock (`synctest.rs`): it starts at the real instant the bubble was
+/// made and moves only when the bubble advances it to its next timer. `Instant` is opaque,
+/// so the bubble's "fixed start" is that instant; what a test observes — durations between
+/// readings of [`now`] — is exact and repeatable.
+#[derive(Debug)]
+pub(crate) struct VirtualClock {
+    /// Unique per bubble (process-wide counter), never 0: what a channel records to
+    /// check it is used inside its own bubble.
+    pub(crate) id: u64,
+    start: Instant,
+    /// Virtual nanoseconds since `start`.
+    elapsed: AtomicU64,
+}
+
+impl VirtualClock {
+    pub(crate) fn new() -> VirtualClock {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        VirtualClock {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            start: Instant::now(),
+            elapsed: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.start + Duration::from_nanos(self.elapsed.load(Ordering::Acquire))
+    }
+
+    /// Moves the clock forward to `t` (never back).
+    pub(crate) fn advance_to(&self, t: Instant) {
+        let ns = u64::try_from(t.saturating_duration_since(self.start).as_nanos())
+            .unwrap_or(u64::MAX / 2);
+        self.elapsed.fetch_max(ns, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Driver {
@@ -52,7 +91,17 @@ impl Driver {
             timers: Timers::new(),
             poller: Arc::new(Poller::new()?),
             timekeeper_wake: OnceLock::new(),
+            virtual_clock: OnceLock::new(),
         })
+    }
+
+    /// This runtime's time: its bubble's clock, or the real one.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        match self.virtual_clock.get() {
+            Some(clock) => clock.now(),
+            None => Instant::now(),
+        }
     }
 
     /// Names what to call when a timer becomes the earliest (once, invariant 2).
@@ -78,6 +127,29 @@ fn with_current<R>(f: impl FnOnce(Option<&Driver>) -> R) -> R {
         // while the context is installed; the reference lives only for `f`.
         f(c.map(|c| unsafe { &*(c.driver() as *const Driver) }))
     })
+}
+
+/// The time the caller sees (Go's `time.Now`, as a monotonic `Instant`): inside a
+/// [`synctest`](crate::synctest) bubble, the bubble's virtual clock; anywhere else
+/// `Instant::now()`. Every goro timer, sleep, timeout and deadline reads it, so a program
+/// that reads its time here can be tested in virtual time.
+///
+/// ```
+/// use std::time::Duration;
+/// let slept = goro_runtime::synctest::test(|| {
+///     let t0 = goro_runtime::now();
+///     goro_runtime::sleep(Duration::from_secs(3600)); // an hour, in microseconds of real time
+///     goro_runtime::now() - t0
+/// });
+/// assert_eq!(slept, Duration::from_secs(3600));
+/// ```
+pub fn now() -> Instant {
+    with_current(|d| d.map_or_else(Instant::now, Driver::now))
+}
+
+/// The id of the synctest bubble the caller runs in, 0 outside any.
+pub(crate) fn current_bubble() -> u64 {
+    with_current(|d| d.and_then(|d| d.virtual_clock.get()).map_or(0, |c| c.id))
 }
 
 /// The netpoller of the calling worker's runtime (`None` off the runtime).
@@ -169,9 +241,9 @@ pub fn on_runtime() -> bool {
 /// timer is pending. Must not be called with a channel lock held (callbacks send).
 #[doc(hidden)]
 pub fn fire_due() {
-    fn fire(timers: &Timers) {
+    fn fire(timers: &Timers, now: impl FnOnce() -> Instant) {
         if timers.is_pending_relaxed() {
-            let now = Instant::now();
+            let now = now();
             if timers.is_due(now) {
                 timers.fire_due(now);
             }
@@ -179,10 +251,10 @@ pub fn fire_due() {
     }
     // Callbacks do not park (`call_at`), so the worker stays ours while they run.
     with_current(|d| match d {
-        Some(driver) => fire(&driver.timers),
+        Some(driver) => fire(&driver.timers, || driver.now()),
         None => {
             if let Some(g) = GLOBAL.get() {
-                fire(&g.timers);
+                fire(&g.timers, Instant::now);
             }
         }
     });

@@ -145,6 +145,9 @@ impl<T: Send> Completion for JoinState<T> {
 pub struct JoinHandle<T> {
     state: Arc<JoinState<T>>,
     id: u64,
+    /// The synctest bubble the green thread runs in (0: none): a join from inside that
+    /// bubble is durable there, any other is not (`synctest.rs`).
+    bubble: u64,
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
@@ -158,7 +161,17 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(state: Arc<JoinState<T>>, id: u64) -> JoinHandle<T> {
-        JoinHandle { state, id }
+        JoinHandle {
+            state,
+            id,
+            bubble: 0,
+        }
+    }
+
+    /// The handle of a green thread of the synctest bubble `bubble` (0: none).
+    pub(crate) fn in_bubble(mut self, bubble: u64) -> JoinHandle<T> {
+        self.bubble = bubble;
+        self
     }
 
     /// Waits for the green thread and returns its result: `Err(payload)` if it panicked
@@ -195,7 +208,11 @@ impl<T> JoinHandle<T> {
                 }
                 while s.status.load(Ordering::Acquire) & DONE == 0 {
                     match &watcher {
-                        None => park::park(WaitReason::Join, || {}),
+                        None => {
+                            let outside = self.bubble != crate::driver::current_bubble();
+                            let on = park::WaitingOn::reason(WaitReason::Join);
+                            park::park_on(on.outside_bubble(outside), || {});
+                        }
                         Some((m, _)) => {
                             if let Some(verdict) = m.verdict() {
                                 return Err(verdict);

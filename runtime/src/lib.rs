@@ -121,6 +121,8 @@ pub mod net;
 #[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 mod scope;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod synctest;
 
 pub use blocking::blocking;
 pub use builder::{
@@ -131,6 +133,7 @@ pub use diag::latency::{Bucket, LatencyHistogram};
 pub use diag::leakcheck::LeakCheck;
 pub use diag::metrics::{metrics, Metrics, ProcessorMetrics};
 pub use diag::trace;
+pub use driver::now;
 pub use future::block_on;
 pub use join::{JoinHandle, SHUTDOWN_PAYLOAD};
 pub use local::LocalKey;
@@ -147,6 +150,25 @@ pub use sysmon::DEADLOCK_MESSAGE;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::driver::{call_at, fire_due, on_runtime, Timer};
+
+    /// The id of the synctest bubble the caller runs in, 0 outside any (goro-chan's
+    /// channels record it to check they are used only inside their bubble).
+    pub fn current_bubble() -> u64 {
+        crate::driver::current_bubble()
+    }
+
+    /// The seed of the caller's synctest bubble, 0 outside any (goro-chan seeds
+    /// `select!`'s random choice with it).
+    pub fn bubble_seed() -> u64 {
+        crate::scheduler::context::with_worker(|w| {
+            w.and_then(|c| c.sched.bubble.get()).map_or(0, |b| b.seed)
+        })
+    }
+
+    /// What a wait on a channel made outside the caller's bubble is: never durable.
+    pub fn outside_bubble(on: WaitingOn, outside: bool) -> WaitingOn {
+        on.outside_bubble(outside)
+    }
     pub use crate::lock::{Mutex, MutexGuard};
     pub use crate::loom::spin;
     pub use crate::park::waiter_alloc::{alloc_waiter, free_waiter};

@@ -69,6 +69,7 @@ impl Runtime {
         stack_size: usize,
         max_threads: usize,
         monitor: Monitor,
+        bubble: Option<u64>,
         configure: impl FnOnce(&Sched),
     ) -> io::Result<Runtime> {
         crate::spawn::name_panics();
@@ -80,6 +81,17 @@ impl Runtime {
             monitor: Arc::new(monitor),
             threads: Vec::with_capacity(workers + 1),
         };
+        if let Some(seed) = bubble {
+            // Before any worker starts: the clock, the seed, where the verdict goes.
+            let _ = sched
+                .driver
+                .virtual_clock
+                .set(crate::driver::VirtualClock::new());
+            sched.driver.timers.set_seed(seed);
+            let b = crate::synctest::Bubble::new(seed);
+            let _ = b.monitor.set(rt.monitor.clone());
+            let _ = sched.bubble.set(b);
+        }
         for i in 0..workers {
             // On failure `rt` drops, stopping the workers already started.
             let token = crate::scheduler::handoff::FIRST_TOKEN + i;
@@ -147,7 +159,7 @@ impl Runtime {
     /// [`block_on`](Self::block_on)'s three endings, without panicking: the caller panics
     /// in its own frame, so the deadlock panic's location is the user's call.
     #[track_caller]
-    fn block_on_outcome<F, T>(&self, f: F) -> Outcome<T>
+    pub(crate) fn block_on_outcome<F, T>(&self, f: F) -> Outcome<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -347,7 +359,7 @@ impl Builder {
 }
 
 /// How a `block_on` ended.
-enum Outcome<T> {
+pub(crate) enum Outcome<T> {
     Value(T),
     Panicked(Box<dyn std::any::Any + Send>),
     Deadlock(Arc<str>),

@@ -108,12 +108,16 @@ pub fn sleep(d: Duration) {
     if d.is_zero() {
         return yield_now();
     }
-    match Instant::now().checked_add(d) {
+    match sched.driver.now().checked_add(d) {
         Some(deadline) => sleep_until_in(&sched, deadline),
         None => loop {
             // Beyond the end of time: sleep a century at a time. A pending timer keeps
             // deadlock detection quiet, as a long `time.Sleep` does in Go.
-            match Instant::now().checked_add(Duration::from_secs(100 * 365 * 86_400)) {
+            match sched
+                .driver
+                .now()
+                .checked_add(Duration::from_secs(100 * 365 * 86_400))
+            {
                 Some(far) => sleep_until_in(&sched, far),
                 None => park::park(WaitReason::Sleep, || {}),
             }
@@ -369,5 +373,6 @@ where
             sched.inject(g);
         }
     }
-    Ok(JoinHandle::new(join, id))
+    let bubble = sched.driver.virtual_clock.get().map_or(0, |c| c.id);
+    Ok(JoinHandle::new(join, id).in_bubble(bubble))
 }

@@ -160,7 +160,7 @@ impl Monitor {
         self.parker.unpark();
     }
 
-    fn declare(&self, report: String) {
+    pub(crate) fn declare(&self, report: String) {
         let watchers = {
             let mut st = self.state();
             st.verdict = Some(report.into());
@@ -330,6 +330,9 @@ impl Sysmon {
         let n = sched.num_processors();
         self.seen_ticks.resize(n, (0, now));
         let mut pace = Pace::Idle;
+        // A synctest bubble's processor is never retaken: its green threads run one at a
+        // time on one thread, in an order the program fixes (`synctest.rs`).
+        let retake = sched.handoff && sched.bubble.get().is_none();
         for i in 0..n {
             let own = &sched.procs[i].ownership;
             // Progress: the owner left a green thread or touched its processor from one.
@@ -346,7 +349,7 @@ impl Sysmon {
             let r = &sched.remotes[i];
             let queued = !r.stealer.is_empty() || !r.runnext.is_empty();
             let in_g = own.in_g();
-            let blocked = sched.handoff
+            let blocked = retake
                 && in_g
                 && (first_sight || stuck_for >= BLOCKED_AFTER)
                 && self.stats.blocked_in_kernel(&r.tid);
@@ -363,7 +366,7 @@ impl Sysmon {
                 // loops for 10 ms, which only happens when it is descheduled: then nothing
                 // is handed off).
                 pace = pace.max(Pace::Busy);
-                if sched.handoff && in_g {
+                if retake && in_g {
                     self.stuck.push((i, epoch));
                 } else if queued {
                     sched.wake_idle_worker();
@@ -399,6 +402,9 @@ impl Sysmon {
     /// Fires timers overdue by `TIMER_BACKSTOP` that no worker got to (every one busy or
     /// stuck), as Go's sysmon does: their green threads are queued globally.
     fn timer_backstop(&self, sched: &Sched, now: Instant) -> bool {
+        if sched.bubble.get().is_some() {
+            return false; // virtual time: the bubble fires its own timers
+        }
         let timers = &sched.driver.timers;
         let overdue = now.checked_sub(TIMER_BACKSTOP);
         if timers.is_pending_relaxed() && overdue.is_some_and(|t| timers.is_due(t)) {

@@ -34,9 +34,16 @@ use crate::park::Unparker;
 /// select waiting on two expired timer channels must pick either (crossbeam's and Go's
 /// random choice), not always the one armed first. A Fisher–Yates pass with a splitmix64
 /// stream seeded by the batch's time and a process-wide counter.
-fn shuffle<T>(v: &mut [T], now: u64) {
+///
+/// A synctest bubble's timers pass its seed instead of the counter (`seed != 0`): the
+/// order is then a function of the seed and the (virtual) time, and a run replays.
+fn shuffle<T>(v: &mut [T], now: u64, seed: u64) {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let mut x = now ^ SEQ.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let salt = match seed {
+        0 => SEQ.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed),
+        s => s,
+    };
+    let mut x = now ^ salt;
     let mut next = move || {
         x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = x;
@@ -164,6 +171,8 @@ pub(crate) struct Timers {
     heap: Mutex<Heap>,
     /// Earliest deadline in nanoseconds since `epoch` (invariant 1).
     next: AtomicU64,
+    /// Non-zero in a synctest bubble: the seed of the due-together order (`shuffle`).
+    seed: AtomicU64,
 }
 
 impl std::fmt::Debug for Timers {
@@ -184,7 +193,13 @@ impl Timers {
                 compact_at: MIN_COMPACT,
             }),
             next: AtomicU64::new(u64::MAX),
+            seed: AtomicU64::new(0),
         }
+    }
+
+    /// Makes the order of timers due together a function of `seed` (synctest bubbles).
+    pub(crate) fn set_seed(&self, seed: u64) {
+        self.seed.store(seed | 1, Ordering::Relaxed);
     }
 
     fn nanos(&self, t: Instant) -> u64 {
@@ -251,7 +266,7 @@ impl Timers {
             self.next.store(next, Ordering::SeqCst);
         }
         if due.len() > 1 {
-            shuffle(&mut due, now);
+            shuffle(&mut due, now, self.seed.load(Ordering::Relaxed));
         }
         for w in &due {
             w.fire();

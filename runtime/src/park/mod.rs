@@ -36,7 +36,7 @@
 pub(crate) mod waiter_alloc;
 mod waiting_on;
 
-pub(crate) use waiting_on::LockHolder;
+pub(crate) use waiting_on::{is_durable_wait, LockHolder};
 pub use waiting_on::{WaitReason, WaitingOn};
 
 use std::cell::Cell;
@@ -366,7 +366,7 @@ impl Unparker {
 /// `g` is the green thread running this code.
 unsafe fn park_green<F: FnOnce()>(g: &G, on: WaitingOn, release: F) {
     g.wait_reason
-        .store(on.wait_reason() as u8, std::sync::atomic::Ordering::Relaxed);
+        .store(on.reason_byte(), std::sync::atomic::Ordering::Relaxed);
     // Before the switch: a waker that claims the park afterwards marks it runnable, and
     // that claim is ordered after this store (it needs the commit, which follows).
     g.diag.set(Status::Parked, g.sched.coarse_now());

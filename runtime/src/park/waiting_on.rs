@@ -43,11 +43,14 @@ pub enum WaitReason {
     OnceWait,
     /// `goro::block_on`: a future's `Waker` wakes it (from any thread).
     Future,
+    /// `goro::synctest::wait`, or the end of `synctest::test` waiting for the bubble's
+    /// other green threads (Go's `synctest.Wait`).
+    Synctest,
 }
 
 impl WaitReason {
     pub(crate) fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 18] = [
+        const ALL: [WaitReason; 19] = [
             WaitReason::Unknown,
             WaitReason::Sleep,
             WaitReason::Join,
@@ -66,8 +69,9 @@ impl WaitReason {
             WaitReason::Semacquire,
             WaitReason::OnceWait,
             WaitReason::Future,
+            WaitReason::Synctest,
         ];
-        ALL.get(usize::from(v))
+        ALL.get(usize::from(v & !OUTSIDE_BUBBLE))
             .copied()
             .unwrap_or(WaitReason::Unknown)
     }
@@ -93,8 +97,38 @@ impl WaitReason {
             WaitReason::Semacquire => "semacquire",
             WaitReason::OnceWait => "sync.Once.Do",
             WaitReason::Future => "future",
+            WaitReason::Synctest => "synctest.Wait",
         }
     }
+
+    /// True if a green thread parked for this reason, inside a synctest bubble, can be
+    /// woken only by the bubble's own green threads or timers (Go's "durably blocked",
+    /// `testing/synctest`): a channel or select (of the bubble's channels), a sleep, a
+    /// join, a `WaitGroup`, a `Condvar`, a `Semaphore`. Not durable: a `Mutex` or `RwLock`
+    /// (it may be held outside the bubble, as Go rules for `sync.Mutex`), a `Once`, a
+    /// socket, a `blocking` call, a future (its waker may be anywhere), anything else.
+    pub(crate) fn is_durable(self) -> bool {
+        matches!(
+            self,
+            WaitReason::Sleep
+                | WaitReason::Join
+                | WaitReason::ChanSend
+                | WaitReason::ChanRecv
+                | WaitReason::Select
+                | WaitReason::WaitGroupWait
+                | WaitReason::CondWait
+                | WaitReason::Semacquire
+        )
+    }
+}
+
+/// In a G's `wait_reason` byte: it waits on something from outside its synctest bubble (a
+/// channel made outside it), so it is not durably blocked whatever the reason says.
+pub(crate) const OUTSIDE_BUBBLE: u8 = 0x80;
+
+/// True if the `wait_reason` byte of a parked G says it is durably blocked.
+pub(crate) fn is_durable_wait(byte: u8) -> bool {
+    byte & OUTSIDE_BUBBLE == 0 && WaitReason::from_u8(byte).is_durable()
 }
 
 /// What a parked green thread waits on, for diagnostics: a [`WaitReason`], and for a
@@ -105,6 +139,8 @@ pub struct WaitingOn {
     reason: WaitReason,
     object: usize,
     detail: u64,
+    /// On something made outside the caller's synctest bubble (never durable).
+    outside: bool,
 }
 
 impl WaitingOn {
@@ -114,6 +150,7 @@ impl WaitingOn {
             reason,
             object: 0,
             detail: 0,
+            outside: false,
         }
     }
 
@@ -128,6 +165,7 @@ impl WaitingOn {
             reason,
             object: channel.cast::<()>() as usize,
             detail: capacity as u64,
+            outside: false,
         }
     }
 
@@ -138,6 +176,7 @@ impl WaitingOn {
             reason,
             object,
             detail: holder,
+            outside: false,
         }
     }
 
@@ -147,6 +186,7 @@ impl WaitingOn {
             reason: WaitReason::Select,
             object: 0,
             detail: cases as u64,
+            outside: false,
         }
     }
 
@@ -156,12 +196,25 @@ impl WaitingOn {
             reason: WaitReason::Sleep,
             object: 0,
             detail: wakes_at_ms,
+            outside: false,
         }
     }
 
     /// The reason.
     pub const fn wait_reason(&self) -> WaitReason {
         self.reason
+    }
+
+    /// Marks the wait as on something made outside the caller's synctest bubble (a
+    /// channel): the bubble's clock does not advance past it.
+    pub(crate) const fn outside_bubble(mut self, outside: bool) -> WaitingOn {
+        self.outside = outside;
+        self
+    }
+
+    /// The byte a parked G keeps (`G::wait_reason`): the reason, and `OUTSIDE_BUBBLE`.
+    pub(crate) const fn reason_byte(&self) -> u8 {
+        self.reason as u8 | if self.outside { OUTSIDE_BUBBLE } else { 0 }
     }
 
     pub(crate) const fn object(&self) -> usize {

@@ -165,6 +165,8 @@ pub(crate) struct Sched {
     /// Milliseconds since `epoch`, advanced by sysmon every tick (and by `dump`): what G
     /// state timestamps use, so recording one is a load instead of a clock read.
     clock: CachePadded<AtomicU64>,
+    /// Set if this runtime is a synctest bubble (`synctest.rs`), before any worker starts.
+    pub(crate) bubble: std::sync::OnceLock<crate::synctest::Bubble>,
     /// The tokio runtime every worker thread enters (`future/tokio.rs`), set before the
     /// first worker starts.
     #[cfg(all(feature = "tokio", not(loom)))]
@@ -229,6 +231,7 @@ impl Sched {
             epoch: Instant::now(),
             clock_origin: ClockOrigin::now(),
             clock: CachePadded::new(AtomicU64::new(0)),
+            bubble: std::sync::OnceLock::new(),
             #[cfg(all(feature = "tokio", not(loom)))]
             tokio: std::sync::OnceLock::new(),
         });

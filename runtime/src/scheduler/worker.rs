@@ -386,7 +386,7 @@ impl WorkerCtx {
     fn run_timers(&self) {
         let timers = &self.sched.driver.timers;
         if timers.is_pending_relaxed() {
-            let now = Instant::now();
+            let now = self.sched.driver.now();
             if timers.is_due(now) {
                 timers.fire_due(now);
             }
@@ -562,6 +562,12 @@ impl WorkerCtx {
         if p.has_work(sched) {
             return;
         }
+        if let Some(bubble) = sched.bubble.get() {
+            // A synctest bubble moves its clock, or wakes its waiter, only here.
+            if bubble.step(sched) == crate::synctest::Step::Moved {
+                return;
+            }
+        }
         p.flush_retired(sched);
         if sched.idle.transition_worker_to_sleeping(index, *searching) {
             sched.wake_if_work_pending();
@@ -587,7 +593,12 @@ impl WorkerCtx {
             }
             if sched.try_become_timekeeper(index) {
                 // The timekeeper sleeps in the netpoller, until the earliest timer.
-                let deadline = sched.driver.timers.next_deadline();
+                // A bubble's timers fire when it advances its clock (`synctest.rs`), never
+                // by real time passing.
+                let deadline = match sched.bubble.get() {
+                    Some(_) => None,
+                    None => sched.driver.timers.next_deadline(),
+                };
                 sleeper.park_external(|| {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                     // Another worker's non-blocking poll holds the poller for a moment.

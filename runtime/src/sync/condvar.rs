@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::mutex::{Mutex, MutexGuard};
-use crate::park::{self, Unparker, WaitReason};
+use crate::park::{self, Unparker, WaitReason, WaitingOn};
 
 /// A condition variable (Go's `sync.Cond`; std's `Condvar` without poisoning): green
 /// threads wait for a condition on data behind a [`Mutex`], and whoever changes the data
@@ -49,6 +49,8 @@ use crate::park::{self, Unparker, WaitReason};
 #[derive(Default)]
 pub struct Condvar {
     waiters: crate::lock::Mutex<VecDeque<Arc<CondWaiter>>>,
+    /// The synctest bubble it is used in (`bubble_tag.rs`).
+    bubble: super::bubble_tag::BubbleTag,
 }
 
 /// One parked `wait`.
@@ -74,6 +76,7 @@ impl Condvar {
     pub const fn new() -> Condvar {
         Condvar {
             waiters: crate::lock::Mutex::new(VecDeque::new()),
+            bubble: super::bubble_tag::BubbleTag::new(),
         }
     }
 
@@ -102,7 +105,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        self.wait_until(guard, Instant::now().checked_add(timeout))
+        self.wait_until(guard, crate::driver::now().checked_add(timeout))
     }
 
     /// Like [`wait_while`](Self::wait_while), but gives up after `timeout`; the result
@@ -113,7 +116,7 @@ impl Condvar {
         timeout: Duration,
         mut condition: impl FnMut(&mut T) -> bool,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = crate::driver::now().checked_add(timeout);
         while condition(&mut *guard) {
             let (g, r) = self.wait_until(guard, deadline);
             guard = g;
@@ -128,6 +131,7 @@ impl Condvar {
     /// Wakes one waiting party, the one that has waited longest (std: unspecified; Go:
     /// FIFO).
     pub fn notify_one(&self) {
+        self.bubble.touch();
         let w = self.waiters.lock().pop_front();
         if let Some(w) = w {
             w.notified.store(true, Ordering::Release); // invariant 2
@@ -137,6 +141,7 @@ impl Condvar {
 
     /// Wakes every waiting party.
     pub fn notify_all(&self) {
+        self.bubble.touch();
         let all = std::mem::take(&mut *self.waiters.lock());
         for w in all {
             w.notified.store(true, Ordering::Release);
@@ -149,6 +154,9 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
+        let here = self.bubble.touch();
+        let on =
+            WaitingOn::reason(WaitReason::CondWait).outside_bubble(self.bubble.is_outside(here));
         let me = Arc::new(CondWaiter {
             notified: AtomicBool::new(false),
             unparker: park::current(),
@@ -159,13 +167,13 @@ impl Condvar {
         let mut timed_out = false;
         while !me.notified.load(Ordering::Acquire) {
             match deadline {
-                None => park::park(WaitReason::CondWait, || {}),
-                Some(d) if Instant::now() >= d => {
+                None => park::park_on(on, || {}),
+                Some(d) if crate::driver::now() >= d => {
                     // Invariant 2: still queued means no notify claimed us.
                     timed_out = queued.withdraw();
                     break;
                 }
-                Some(d) => park::park_until(WaitReason::CondWait, d, || {}),
+                Some(d) => park::park_until_on(on, d, || {}),
             }
         }
         std::mem::forget(queued);

@@ -36,6 +36,8 @@ pub(crate) mod sema;
 pub(crate) mod waiter;
 
 #[cfg(not(loom))]
+mod bubble_tag;
+#[cfg(not(loom))]
 mod condvar;
 #[cfg(not(loom))]
 mod mutex;

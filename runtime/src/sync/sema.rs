@@ -49,6 +49,15 @@ use std::sync::Arc;
 #[cfg(loom)]
 use loom::sync::Arc;
 
+/// The time starvation is measured in: the caller's runtime's (virtual inside a synctest
+/// bubble, where starvation then never depends on how fast the machine runs).
+fn clock() -> std::time::Instant {
+    #[cfg(not(loom))]
+    return crate::driver::now();
+    #[cfg(loom)]
+    std::time::Instant::now()
+}
+
 /// A counting semaphore of parked waiters with FIFO hand-off. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Sema {
@@ -103,6 +112,21 @@ impl Sema {
             reason,
             holder: AtomicU64::new(0),
         }
+    }
+
+    /// Who holds the permit (`set_holder`), read through the address a waiter recorded
+    /// (`Waiter::object`) by a synctest bubble's step.
+    ///
+    /// # Safety
+    /// `object` is the address of a `Sema` that a green thread parked in
+    /// [`acquire`](Self::acquire) recorded, and that green thread cannot resume meanwhile
+    /// (its borrow keeps the `Sema` alive).
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn holder_at(object: usize) -> u64 {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { &*(object as *const Sema) }
+            .holder
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records who holds the (single) permit now: an address on its stack, or 0.
@@ -199,8 +223,8 @@ impl Sema {
             at => Some(LockHolder::Stack(at)),
         };
         let waiter = Waiter::new_held(self.reason, self, holder);
-        let started = *since.get_or_insert_with(std::time::Instant::now);
-        if started.elapsed() >= STARVATION {
+        let started = *since.get_or_insert_with(clock);
+        if clock().saturating_duration_since(started) >= STARVATION {
             waiter.starving.store(true, Ordering::Relaxed);
         }
         if front {

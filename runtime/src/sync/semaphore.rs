@@ -56,6 +56,8 @@ use crate::park::WaitReason;
 /// ```
 pub struct Semaphore {
     state: Mutex<State>,
+    /// The synctest bubble it is used in (`bubble_tag.rs`).
+    bubble: super::bubble_tag::BubbleTag,
 }
 
 struct State {
@@ -91,6 +93,7 @@ impl Semaphore {
                 available: permits,
                 waiters: VecDeque::new(),
             }),
+            bubble: super::bubble_tag::BubbleTag::new(),
         }
     }
 
@@ -180,6 +183,7 @@ impl Semaphore {
     /// # Panics
     /// If the semaphore would hold more than `u32::MAX` free permits (on 64-bit targets).
     pub fn add_permits(&self, n: usize) {
+        self.bubble.touch();
         let granted = {
             let mut st = self.state.lock();
             match st.available.checked_add(n).filter(|&a| a <= MAX_PERMITS) {
@@ -204,6 +208,7 @@ impl Semaphore {
 
     /// Takes `n` permits without waiting, if nobody waits and they are free.
     fn try_take(&self, n: usize) -> bool {
+        self.bubble.touch();
         let mut st = self.state.lock();
         if st.waiters.is_empty() && st.available >= n {
             st.available -= n;
@@ -235,12 +240,14 @@ impl Semaphore {
 
     /// [`take`](Self::take), ending early (false, nothing held) if interrupted.
     fn take_interruptible(&self, n: usize, on_queue: impl FnOnce(Interrupt)) -> bool {
+        let here = self.bubble.touch();
         let mut st = self.state.lock();
         if st.waiters.is_empty() && st.available >= n {
             st.available -= n;
             return true;
         }
-        let me = Waiter::new(WaitReason::Semacquire, self);
+        let outside = self.bubble.is_outside(here);
+        let me = Waiter::new_tagged(WaitReason::Semacquire, self, outside);
         st.waiters.push_back((n, me.clone()));
         drop(st);
         on_queue(Interrupt(me.clone()));
@@ -277,6 +284,7 @@ impl Semaphore {
 
     /// Returns `n` permits (a dropped permit).
     fn release(&self, n: usize) {
+        self.bubble.touch();
         let granted = {
             let mut st = self.state.lock();
             st.available += n;

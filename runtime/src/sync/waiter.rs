@@ -53,8 +53,10 @@ mod wake {
         crate::park::current()
     }
 
-    pub(crate) fn park(reason: WaitReason, object: usize, holder: u64, release: impl FnOnce()) {
-        let on = crate::park::WaitingOn::on_object(reason, object, holder);
+    /// Parks for `(reason, object, holder, outside)` (see `Waiter`).
+    pub(crate) fn park(on: (WaitReason, usize, u64, bool), release: impl FnOnce()) {
+        let (reason, object, holder, outside) = on;
+        let on = crate::park::WaitingOn::on_object(reason, object, holder).outside_bubble(outside);
         crate::park::park_on(on, release);
     }
 
@@ -78,12 +80,7 @@ mod wake {
         PARKER.with(Arc::clone)
     }
 
-    pub(crate) fn park(
-        _reason: crate::park::WaitReason,
-        _object: usize,
-        _holder: u64,
-        release: impl FnOnce(),
-    ) {
+    pub(crate) fn park(_on: (crate::park::WaitReason, usize, u64, bool), release: impl FnOnce()) {
         release();
         PARKER.with(|p| p.park());
     }
@@ -109,6 +106,8 @@ pub(crate) struct Waiter {
     object: usize,
     /// Who held the lock when this waiter queued (`LockHolder::encode`), for `dump`.
     holder: u64,
+    /// Waits on something used outside the caller's synctest bubble (never durable).
+    outside: bool,
     /// An address on the waiting party's stack (`stack_marker`): a lock that grants
     /// itself to this waiter records it as the holder.
     pub(crate) party: u64,
@@ -129,6 +128,20 @@ impl Waiter {
         Waiter::new_held(reason, object, None)
     }
 
+    /// As [`new`](Self::new), for a primitive something outside the caller's synctest
+    /// bubble has used (`bubble_tag.rs`): the wait is never durable there.
+    pub(crate) fn new_tagged<T: ?Sized>(
+        reason: WaitReason,
+        object: &T,
+        outside: bool,
+    ) -> Arc<Waiter> {
+        let mut w = Waiter::new_held(reason, object, None);
+        if outside {
+            Arc::get_mut(&mut w).expect("just made").outside = true;
+        }
+        w
+    }
+
     /// As [`new`](Self::new), for a lock `holder` holds (`dump` names it).
     pub(crate) fn new_held<T: ?Sized>(
         reason: WaitReason,
@@ -142,6 +155,7 @@ impl Waiter {
             reason,
             object: (object as *const T).cast::<()>() as usize,
             holder: LockHolder::encode(holder),
+            outside: false,
             party: stack_marker(),
         })
     }
@@ -160,7 +174,8 @@ impl Waiter {
         let mut guard = Some(guard);
         let mut status = self.status.load(Ordering::Acquire);
         while status == WAITING {
-            wake::park(self.reason, self.object, self.holder, || drop(guard.take()));
+            let on = (self.reason, self.object, self.holder, self.outside);
+            wake::park(on, || drop(guard.take()));
             status = self.status.load(Ordering::Acquire);
         }
         drop(guard);

@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::bubble_tag::BubbleTag;
 use super::waiter::{grant_all, Waiter, WaiterList};
 
 /// Waits for a collection of green threads to finish (Go's `sync.WaitGroup`).
@@ -45,10 +46,21 @@ pub struct WaitGroup {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     count: AtomicUsize,
     waiters: Mutex<Vec<Arc<Waiter>>>,
+    /// The synctest bubble it is used in (`bubble_tag.rs`).
+    bubble: BubbleTag,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            count: AtomicUsize::new(0),
+            waiters: Mutex::default(),
+            bubble: BubbleTag::new(),
+        }
+    }
 }
 
 impl WaitGroup {
@@ -62,6 +74,7 @@ impl WaitGroup {
     /// # Panics
     /// If the counter would overflow `usize`.
     pub fn add(&self, n: usize) {
+        self.inner.bubble.touch();
         let prev = self.inner.count.fetch_add(n, Ordering::AcqRel);
         if prev.checked_add(n).is_none() {
             self.inner.count.fetch_sub(n, Ordering::AcqRel);
@@ -76,6 +89,7 @@ impl WaitGroup {
     /// (more `done`s than `add`s). The counter is left at zero.
     #[track_caller]
     pub fn done(&self) {
+        self.inner.bubble.touch();
         let prev = self.inner.count.fetch_sub(1, Ordering::AcqRel);
         if prev == 0 {
             self.inner.count.fetch_add(1, Ordering::AcqRel);
@@ -96,7 +110,9 @@ impl WaitGroup {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return; // invariant 2
         }
-        let me = Waiter::new(WaitReason::WaitGroupWait, self);
+        let here = self.inner.bubble.touch();
+        let outside = self.inner.bubble.is_outside(here);
+        let me = Waiter::new_tagged(WaitReason::WaitGroupWait, self, outside);
         waiters.push(me.clone());
         me.wait(waiters, || {
             self.inner.waiters.lock().remove_waiter(&me);
