@@ -17,6 +17,7 @@
 //! | `func main()` + runtime | [`goro::run(\|\| ...)`](run) or [`Runtime::builder()`](Runtime::builder)`...build()?.block_on(...)` |
 //! | `runtime.Gosched()` | [`goro::yield_now()`](yield_now) |
 //! | `time.Sleep(d)` | [`goro::sleep(d)`](sleep) |
+//! | `testing/synctest` (`Test`, `Wait`, `time.Now` in a bubble) | [`goro::synctest::test`](synctest::test), [`wait`](synctest::wait), [`goro::time::now`](time::now); [`explore`](synctest::explore) and `GORO_SEED` for seeded schedules |
 //! | `runtime.NumGoroutine()` | [`goro::num_goroutines()`](num_goroutines) |
 //! | `GOMAXPROCS` | [`Builder::workers`] or the `GORO_MAXPROCS` environment variable |
 //! | `make(chan T, n)` | [`goro::chan::bounded::<T>(n)`](chan::bounded) (n = 0: unbuffered) |
@@ -180,4 +181,6 @@ pub mod docs {
     pub mod ch14_hooked_std_calls {}
     #[doc = include_str!("../docs/15-finding-a-bug.md")]
     pub mod ch15_finding_a_bug {}
+    #[doc = include_str!("../docs/16-virtual-time.md")]
+    pub mod ch16_virtual_time {}
 }

@@ -47,6 +47,33 @@ fn timer_stop_and_reset_leave_no_stale_value_on_1_and_2_workers_and_plain_thread
     on(2, timer_semantics);
     // Plain thread: `sleep` blocks it.
     timer_semantics();
+    // In virtual time (a synctest bubble): the same semantics, no real time spent.
+    goro_runtime::synctest::test(timer_semantics);
+}
+
+/// A ticker in virtual time ticks at exact multiples of its period, and the values it
+/// sends are those instants.
+#[test]
+fn a_ticker_in_virtual_time_ticks_exactly_on_its_period() {
+    goro_runtime::synctest::test(|| {
+        let start = goro_runtime::now();
+        let period = Duration::from_secs(60);
+        let ticker = Ticker::new(period);
+        for k in 1..=5u32 {
+            assert_eq!(ticker.receiver().recv().unwrap(), start + period * k);
+            assert_eq!(goro_runtime::now(), start + period * k);
+        }
+        ticker.reset(Duration::from_secs(1));
+        let at = goro_runtime::now();
+        assert_eq!(
+            ticker.receiver().recv().unwrap(),
+            at + Duration::from_secs(1)
+        );
+        ticker.stop();
+        let r = ticker.receiver().recv_timeout(Duration::from_secs(3600));
+        assert_eq!(r, Err(RecvTimeoutError::Timeout), "no tick after stop");
+        assert_eq!(goro_runtime::now(), at + Duration::from_secs(3601));
+    });
 }
 
 #[test]

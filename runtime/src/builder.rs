@@ -140,7 +140,6 @@ impl Builder {
 
     /// Makes the runtime a synctest bubble with this seed (`synctest.rs`): a virtual
     /// clock, seeded random choices, no processor retake.
-    #[cfg(not(loom))]
     pub(crate) fn bubble(mut self, seed: u64) -> Self {
         self.bubble = Some(seed);
         self

@@ -121,7 +121,6 @@ pub mod net;
 #[cfg(not(loom))] // built on goro::sync, which is not compiled for loom models
 mod scope;
 pub mod sync;
-#[cfg(not(loom))]
 pub mod synctest;
 
 pub use blocking::blocking;

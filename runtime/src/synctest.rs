@@ -231,10 +231,13 @@ fn holder_is_inside(g: &crate::g::G, stacks: &[(usize, usize)]) -> bool {
     if object == 0 {
         return false;
     }
+    #[cfg(loom)]
+    let holder = 0;
     // SAFETY: a G parked on `MutexLock` recorded its mutex's `Sema` as its object, and it
     // cannot resume while this runs: the bubble's step runs on the thread holding its
     // only processor, and no other thread runs its green threads (no retake), so the
     // parked `acquire` keeps the `Sema` alive.
+    #[cfg(not(loom))]
     let holder = unsafe { crate::sync::sema::Sema::holder_at(object) } as usize;
     holder != 0 && stacks.iter().any(|&(lo, hi)| (lo..hi).contains(&holder))
 }
