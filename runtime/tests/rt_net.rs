@@ -740,3 +740,46 @@ fn listen_config_reuse_port_backlog_and_keep_alive() {
         assert!(dialed.is_ok());
     });
 }
+
+/// `readable` parks with no buffer until data, end of stream or a timeout, and a read
+/// after it finds the data at once: request/response rounds, where the READY a readiness
+/// wait consumes must not leave the next read waiting for an edge that already came.
+#[test]
+fn readable_waits_without_a_buffer_and_the_read_after_it_never_hangs() {
+    rt(2).block_on(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let server = go(move || {
+            let (mut s, _) = ln.accept().unwrap();
+            let mut rounds = 0;
+            while s.readable().is_ok() {
+                let mut buf = vec![0u8; 4096];
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => s.write_all(&buf[..n]).unwrap(),
+                }
+                rounds += 1;
+            }
+            rounds
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut back = [0u8; 64];
+        for r in 0..500u32 {
+            let msg = [r as u8; 64];
+            c.write_all(&msg).unwrap();
+            c.read_exact(&mut back).unwrap();
+            assert_eq!(back, msg, "round {r}");
+        }
+        c.shutdown(Shutdown::Write).unwrap();
+        assert!(server.join().unwrap() >= 500);
+        // A read timeout bounds `readable` like `read`.
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let _quiet = TcpStream::connect(addr).unwrap();
+        let (s, _) = ln.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let t = Instant::now();
+        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert!(t.elapsed() >= Duration::from_millis(15));
+    });
+}

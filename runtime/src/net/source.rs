@@ -15,7 +15,9 @@
 //!    serialized — only the waiting.
 //! 3. `read_drained` is a hint, never a promise: it only lets a stream read park *before*
 //!    its syscall (see [`Source::read_stream`]); a wrong value costs one syscall or one
-//!    trip through the poll slot, never a lost wake-up.
+//!    trip through the poll slot, never a lost wake-up. A read-side wait that does not
+//!    drain what it saw (a peek, `readable`) clears it ([`Source::peeked`]): it may have
+//!    consumed the READY of data still queued.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -198,6 +200,13 @@ impl Source {
         let drained = matches!(r, Ok(n) if n > 0 && n < len);
         self.read_drained.store(drained, Ordering::Relaxed);
         r
+    }
+
+    /// A peek saw data (or end of stream) without consuming it, possibly consuming the
+    /// READY that announced it: the next stream read must try before it waits
+    /// (invariant 3).
+    pub(crate) fn peeked(&self) {
+        self.read_drained.store(false, Ordering::Relaxed);
     }
 
     /// Waits until `fd` may be ready for `dir`. `Ok(false)` if `deadline` passed first.

@@ -214,8 +214,39 @@ impl TcpStream {
 
     /// Reads without consuming (parks until data or EOF).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.peek(buf))
+        let r = self
+            .source
+            .io(self.inner.as_raw_fd(), Dir::Read, || self.inner.peek(buf));
+        self.source.peeked();
+        r
+    }
+
+    /// Parks until the stream is readable — data has arrived, the peer closed, or an
+    /// error is pending — without reading anything (tokio's `TcpStream::readable`; the
+    /// readable-wait golang/go#15735 asked Go for). A connection that is idle most of the
+    /// time can wait here with no read buffer on its stack and take one only when there
+    /// is something to read: the echo example's idle connection costs one stack page
+    /// instead of two. A read timeout set on the stream bounds the wait
+    /// (`ErrorKind::WouldBlock`, as for `read`).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// goro_runtime::run(|| {
+    ///     let ln = goro_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = ln.local_addr().unwrap();
+    ///     goro_runtime::go(move || {
+    ///         let mut c = goro_runtime::net::TcpStream::connect(addr).unwrap();
+    ///         c.write_all(b"hi").unwrap();
+    ///     });
+    ///     let (mut s, _) = ln.accept().unwrap();
+    ///     s.readable().unwrap(); // parked until the bytes came
+    ///     let mut buf = vec![0; 16]; // taken only now
+    ///     let n = s.read(&mut buf).unwrap();
+    ///     assert_eq!(&buf[..n], b"hi");
+    /// });
+    /// ```
+    pub fn readable(&self) -> io::Result<()> {
+        self.peek(&mut [0u8; 1]).map(|_| ())
     }
 }
 
