@@ -397,6 +397,13 @@ fn echo_server(secs: usize) {
 fn exit_after(secs: usize) {
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(secs as u64));
+        // `exit` runs no destructors: write the trace (`GORO_TRACE`) first.
+        if goro::trace::is_recording() {
+            match goro::trace::stop() {
+                Ok(n) => eprintln!("trace: {n} events"),
+                Err(e) => eprintln!("trace: {e}"),
+            }
+        }
         std::process::exit(0);
     });
 }
