@@ -534,3 +534,32 @@ fn wait_outside_a_bubble_and_nested_bubbles_panic() {
     let msg = panic_message(|| synctest::test(|| synctest::test(|| {})));
     assert!(msg.contains("do not nest"), "{msg}");
 }
+
+/// The run order is the seed's too: which of two green threads readied together runs
+/// first differs between seeds, and is the same under one seed.
+#[test]
+fn seeds_explore_run_orders() {
+    fn first_to_run() -> &'static str {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let hs: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let order = order.clone();
+                go(move || order.lock().push(name))
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let first = order.lock()[0];
+        first
+    }
+    let firsts: Vec<_> = (1..=16)
+        .map(|s| synctest::test_with_seed(s, first_to_run))
+        .collect();
+    assert!(firsts.contains(&"a") && firsts.contains(&"b"), "{firsts:?}");
+    for s in 1..=16 {
+        assert_eq!(
+            synctest::test_with_seed(s, first_to_run),
+            firsts[s as usize - 1]
+        );
+    }
+}

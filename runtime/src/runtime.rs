@@ -88,6 +88,9 @@ impl Runtime {
                 .virtual_clock
                 .set(crate::driver::VirtualClock::new());
             sched.driver.timers.set_seed(seed);
+            for p in sched.procs.iter() {
+                p.seed_bubble(seed);
+            }
             let b = crate::synctest::Bubble::new(seed);
             let _ = b.monitor.set(rt.monitor.clone());
             let _ = sched.bubble.set(b);

@@ -39,9 +39,11 @@
 //!
 //! # Determinism
 //! The bubble has one processor and no handoff (sysmon does not retake it), so green
-//! threads run one at a time in an order fixed by the program; what is random in goro —
-//! `select!`'s choice among ready cases, the order of timers due together — draws from the
-//! bubble's seed. A failing test prints its seed; `GORO_SEED=<seed>` replays the same
+//! threads run one at a time; what is random in goro — `select!`'s choice among ready
+//! cases, the order of timers due together — draws from the bubble's seed, and so does the
+//! run order: a green thread made runnable goes to the front of the queue (`runnext`) or
+//! to its back by a coin of the seed, so which of several readied green threads runs first
+//! differs from seed to seed. A failing test prints its seed; `GORO_SEED=<seed>` replays the same
 //! schedule. [`explore`] runs a test under many seeds (shuttle's random scheduler, for
 //! the choices goro makes). Real I/O, `blocking` calls and OS threads stay outside that
 //! promise.

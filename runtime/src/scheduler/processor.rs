@@ -40,6 +40,9 @@ pub(crate) struct Processor {
     local: LocalQueue<GRef>,
     free: RefCell<LocalGPool>,
     rng: Cell<u64>,
+    /// A synctest bubble's processor: readied green threads go to the front or the back
+    /// of the queue by the seed (`ready_next`), so seeds explore run orders.
+    seeded_order: Cell<bool>,
     tick: Cell<u32>,
     streak: Cell<u32>,
     ids: Cell<(u64, u64)>,
@@ -62,10 +65,18 @@ impl Processor {
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
+            seeded_order: Cell::new(false),
             tick: Cell::new(0),
             streak: Cell::new(0),
             ids: Cell::new((0, 0)),
         }
+    }
+
+    /// Makes this processor a synctest bubble's: its random choices (`rand`, the run
+    /// order in `ready_next`) come from `seed`. Called before its worker starts.
+    pub(crate) fn seed_bubble(&self, seed: u64) {
+        self.rng.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        self.seeded_order.set(true);
     }
 
     /// xorshift64*: cheap, good enough for victim choice and select's poll order.
@@ -113,6 +124,12 @@ impl Processor {
     /// another worker could take it, so that case may wake one — unless `share` is false
     /// (a netpoll batch, whose poller decides once, after the batch: `worker.rs`).
     pub(crate) fn ready_next(&self, g: GRef, sched: &Sched, share: bool) {
+        if self.seeded_order.get() && self.rand() >> 63 == 0 {
+            // A bubble's seed sends it to the back instead: which of the green threads
+            // readied together runs first is the seed's choice (`synctest.rs`).
+            self.push_local(g, sched);
+            return;
+        }
         if let Some(old) = sched.remotes[self.index].runnext.put(g) {
             self.push_local(old, sched);
             if share {
