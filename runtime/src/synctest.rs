@@ -110,13 +110,8 @@ impl Bubble {
         let mut others = 0usize;
         let mut any = waiter_g != 0;
         let gs = sched.registry.snapshot();
-        let stacks: Vec<(usize, usize)> = gs
-            .iter()
-            .map(|g| {
-                let lo = g.guard.usable_lo();
-                (lo, lo + g.guard.usable_kib() * 1024)
-            })
-            .collect();
+        let stacks: Vec<std::ops::Range<usize>> =
+            gs.iter().map(|g| g.guard.usable_range()).collect();
         for g in &gs {
             if g.diag.status() == Status::Dead || crate::g::GRef::as_ptr(g) as usize == waiter_g {
                 continue;
@@ -224,7 +219,7 @@ impl Bubble {
 /// thread holds a lock across a sleep hangs there; goro knows the holder (`Mutex::lock`
 /// records an address on its stack), and a lock only the bubble's own green thread can
 /// release is as durable as a channel.
-fn holder_is_inside(g: &crate::g::G, stacks: &[(usize, usize)]) -> bool {
+fn holder_is_inside(g: &crate::g::G, stacks: &[std::ops::Range<usize>]) -> bool {
     let byte = g.wait_reason.load(Ordering::Relaxed);
     if byte != WaitReason::MutexLock as u8 {
         return false;
@@ -235,13 +230,13 @@ fn holder_is_inside(g: &crate::g::G, stacks: &[(usize, usize)]) -> bool {
     }
     #[cfg(loom)]
     let holder = 0;
+    #[cfg(not(loom))]
     // SAFETY: a G parked on `MutexLock` recorded its mutex's `Sema` as its object, and it
     // cannot resume while this runs: the bubble's step runs on the thread holding its
     // only processor, and no other thread runs its green threads (no retake), so the
     // parked `acquire` keeps the `Sema` alive.
-    #[cfg(not(loom))]
     let holder = unsafe { crate::sync::sema::Sema::holder_at(object) } as usize;
-    holder != 0 && stacks.iter().any(|&(lo, hi)| (lo..hi).contains(&holder))
+    holder != 0 && stacks.iter().any(|r| r.contains(&holder))
 }
 
 /// The bubble the caller runs in.

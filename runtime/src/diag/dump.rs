@@ -120,8 +120,8 @@ pub(crate) fn dump_runtime(sched: &Sched) -> String {
     let mut stacks: Vec<(usize, usize, u64)> = gs
         .iter()
         .map(|g| {
-            let lo = g.guard.usable_lo();
-            (lo, lo + g.guard.usable_kib() * 1024, g.id())
+            let r = g.guard.usable_range();
+            (r.start, r.end, g.id())
         })
         .collect();
     stacks.sort_unstable();

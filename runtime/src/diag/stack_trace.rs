@@ -102,8 +102,8 @@ pub(crate) fn trace(g: &G) -> Result<Vec<String>, &'static str> {
 fn stack_range(g: &G) -> (u64, u64) {
     match g.segment_guard.load(Ordering::Relaxed) {
         0 => {
-            let lo = g.guard.usable_lo();
-            (lo as u64, (lo + g.guard.usable_kib() * 1024) as u64)
+            let r = g.guard.usable_range();
+            (r.start as u64, r.end as u64)
         }
         guard => {
             let lo = guard + crate::stacks::page_size();

@@ -89,7 +89,7 @@ pub(crate) fn on() -> bool {
 pub(crate) fn record(kind: Kind, g: u64, arg: u64) {
     RING.with(|cell| {
         let ring = cell.get_or_init(Ring::register);
-        ring.push(now_ticks(), kind, g, arg);
+        ring.push(super::latency::ticks(), kind, g, arg);
     });
 }
 
@@ -191,19 +191,6 @@ struct Event {
     arg: u64,
 }
 
-/// The CPU's time-stamp counter (x86_64), else nanoseconds of a process clock.
-#[inline(always)]
-fn now_ticks() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: rdtsc reads a counter; no memory, no preconditions.
-    return unsafe { core::arch::x86_64::_rdtsc() };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
-    }
-}
-
 /// Starts recording; [`stop`] writes the trace to `path` (Go's `trace.Start`). An error if
 /// a recording is already on.
 pub fn start(path: impl AsRef<Path>) -> io::Result<()> {
@@ -230,7 +217,7 @@ fn begin(path: Option<PathBuf>) -> io::Result<()> {
     }
     *started = Some(Start {
         at: Instant::now(),
-        ticks: now_ticks(),
+        ticks: super::latency::ticks(),
         path,
     });
     ON.store(true, Ordering::Release);
@@ -282,7 +269,7 @@ fn write_json(start: &Start, w: &mut dyn Write) -> io::Result<usize> {
     let ns_per_tick = {
         let (ns, ticks) = (
             start.at.elapsed().as_nanos() as f64,
-            now_ticks() - start.ticks,
+            super::latency::ticks() - start.ticks,
         );
         if ticks == 0 {
             1.0

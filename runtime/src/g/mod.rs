@@ -85,6 +85,12 @@ impl GuardPage {
         self.lo + self.len as usize
     }
 
+    /// The usable stack above the guard, as `lo..hi` addresses.
+    pub(crate) fn usable_range(&self) -> std::ops::Range<usize> {
+        let lo = self.usable_lo();
+        lo..lo + self.usable_kib() * 1024
+    }
+
     /// The usable stack above the guard, in KiB.
     pub(crate) fn usable_kib(&self) -> usize {
         self.usable_kib as usize
