@@ -40,9 +40,12 @@ pub(crate) struct Processor {
     local: LocalQueue<GRef>,
     free: RefCell<LocalGPool>,
     rng: Cell<u64>,
-    /// A synctest bubble's processor: readied green threads go to the front or the back
-    /// of the queue by the seed (`ready_next`), so seeds explore run orders.
-    seeded_order: Cell<bool>,
+    /// A synctest bubble's processor: the stream (xorshift64, never 0 once seeded) that
+    /// sends readied green threads to the front or the back of the queue (`ready_next`),
+    /// so seeds explore run orders. 0 outside a bubble. A stream of its own, apart from
+    /// `rng`: an idle worker draws victims from `rng` as many times as it happens to spin
+    /// before the first green thread arrives, so `rng`'s draws are not replayable.
+    order_rng: Cell<u64>,
     tick: Cell<u32>,
     streak: Cell<u32>,
     ids: Cell<(u64, u64)>,
@@ -65,7 +68,7 @@ impl Processor {
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
-            seeded_order: Cell::new(false),
+            order_rng: Cell::new(0),
             tick: Cell::new(0),
             streak: Cell::new(0),
             ids: Cell::new((0, 0)),
@@ -76,7 +79,19 @@ impl Processor {
     /// order in `ready_next`) come from `seed`. Called before its worker starts.
     pub(crate) fn seed_bubble(&self, seed: u64) {
         self.rng.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        self.seeded_order.set(true);
+        self.order_rng
+            .set(seed.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1);
+    }
+
+    /// The bubble's coin for `ready_next`: true sends the G to the back of the queue.
+    /// Only called with `order_rng` seeded (non-zero); xorshift64 keeps it non-zero.
+    fn order_coin(&self) -> bool {
+        let mut x = self.order_rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.order_rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 63 == 0
     }
 
     /// xorshift64*: cheap, good enough for victim choice and select's poll order.
@@ -124,7 +139,7 @@ impl Processor {
     /// another worker could take it, so that case may wake one — unless `share` is false
     /// (a netpoll batch, whose poller decides once, after the batch: `worker.rs`).
     pub(crate) fn ready_next(&self, g: GRef, sched: &Sched, share: bool) {
-        if self.seeded_order.get() && self.rand() >> 63 == 0 {
+        if self.order_rng.get() != 0 && self.order_coin() {
             // A bubble's seed sends it to the back instead: which of the green threads
             // readied together runs first is the seed's choice (`synctest.rs`).
             self.push_local(g, sched);
