@@ -5,6 +5,7 @@
 //! cargo run --release --example echo_server                 # serve + load test: 256 conns x 2000 round trips
 //! cargo run --release --example echo_server -- load 64 500  # smaller load test
 //! cargo run --release --example echo_server -- idle 10000   # hold 10 000 idle connections, print RSS/conn
+//! cargo run --release --example echo_server -- idle-compact 10000   # the same with parked stacks compacted
 //! cargo run --release --example echo_server -- serve 7878   # just serve on 127.0.0.1:7878
 //! ```
 //!
@@ -154,9 +155,17 @@ fn raise_nofile(want: u64) -> u64 {
 /// Holds `n` idle connections, each with a server green thread parked in `read`, and
 /// reports the server's memory per connection. The client ends live in a child process
 /// (this program in `idle-clients` mode), so the server holds only its own `n` sockets.
-fn idle(n: usize) {
+/// `compact`: with `Builder::compact_parked_stacks` (after 100 ms), measured once every
+/// parked connection's stack is compacted.
+fn idle(n: usize, compact: bool) {
     raise_nofile(n as u64 + 100);
-    goro::run(move || {
+    let mut b = goro::Runtime::builder().detect_deadlocks(true);
+    if compact {
+        // SAFETY: no green thread here lends its stack to another thread.
+        b = unsafe { b.compact_parked_stacks(std::time::Duration::from_millis(100)) };
+    }
+    let rt = b.build().expect("runtime");
+    rt.block_on(move || {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         let before = rss_bytes();
@@ -182,6 +191,19 @@ fn idle(n: usize) {
             goro::sleep(std::time::Duration::from_millis(1));
         }
         goro::sleep(std::time::Duration::from_millis(50));
+        let start = std::time::Instant::now();
+        while compact && start.elapsed().as_secs() < 30 {
+            let m = goro::metrics().expect("inside the runtime");
+            if m.compacted_stacks >= n {
+                println!(
+                    "{} stacks compacted ({} B of copies each)",
+                    m.compacted_stacks,
+                    m.compacted_stack_bytes / m.compacted_stacks
+                );
+                break;
+            }
+            goro::sleep(std::time::Duration::from_millis(20));
+        }
         let after = rss_bytes();
         println!(
             "holding {n} idle connections ({} green threads): server RSS + page tables +{} KiB = {} B per connection",
@@ -227,7 +249,8 @@ fn main() {
     match args.first().map(String::as_str) {
         None => load(256, 2000),
         Some("load") => load(num(1, 256), num(2, 2000)),
-        Some("idle") => idle(num(1, 10_000)),
+        Some("idle") => idle(num(1, 10_000), false),
+        Some("idle-compact") => idle(num(1, 10_000), true),
         Some("idle-clients") => idle_clients(&args[1], num(2, 0)),
         Some("serve") => {
             let port = num(1, 7878);
@@ -238,7 +261,7 @@ fn main() {
             })
         }
         Some(other) => {
-            eprintln!("unknown mode {other:?}: use load [conns rounds] | idle [n] | serve [port]");
+            eprintln!("unknown mode {other:?}: use load [conns rounds] | idle [n] | idle-compact [n] | serve [port]");
             std::process::exit(2);
         }
     }

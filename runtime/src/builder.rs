@@ -31,6 +31,7 @@ pub struct Builder {
     detect_deadlocks: bool,
     possible_deadlock_after: Duration,
     warn_long_running: Option<Duration>,
+    compact_parked_stacks: Option<Duration>,
     dump_on_sigquit: bool,
     max_threads: usize,
     /// A synctest bubble's seed (`synctest.rs`).
@@ -54,6 +55,7 @@ impl Builder {
             detect_deadlocks: false,
             possible_deadlock_after: DEFAULT_POSSIBLE_DEADLOCK_AFTER,
             warn_long_running: warn_from_env(),
+            compact_parked_stacks: None,
             dump_on_sigquit: false,
             max_threads: DEFAULT_MAX_THREADS,
             bubble: None,
@@ -105,6 +107,30 @@ impl Builder {
     /// runtime of the process.
     pub fn warn_long_running(mut self, threshold: Duration) -> Self {
         self.warn_long_running = Some(threshold);
+        self
+    }
+
+    /// Compacts the stacks of green threads parked longer than `after`: sysmon copies the
+    /// few hundred bytes a parked green thread uses out to the heap and gives its stack
+    /// pages back to the kernel; the worker that resumes it copies them back first (Go
+    /// shrinks parked goroutines' stacks at GC for the same reason). For servers with many
+    /// idle connections or workers parked on channels: a parked green thread then costs
+    /// well under a page. Only waits nothing writes into the parked frame qualify (sleep,
+    /// join, channel send and receive, sockets, `goro::sync`; not `select!` or futures;
+    /// ch.1 of the walkthrough lists them), and never a green thread inside a
+    /// [`scope`](crate::scope). Off by default; `Duration::ZERO` turns it off. Needs the
+    /// `stack-traces` feature (default) on x86_64; elsewhere it does nothing.
+    ///
+    /// # Safety
+    /// While a green thread's stack is compacted, its pages read as zeros and writes to
+    /// them are lost. goro itself never touches a parked frame, but a scope other than
+    /// goro's lends one to other threads: the caller promises that no green thread of
+    /// this runtime parks in goro (a channel, a lock, `sleep`, a socket) while other
+    /// threads hold references into its stack — no `std::thread::scope`, `rayon::scope`
+    /// or `crossbeam::scope` around a goro wait, and no stack buffer handed to code that
+    /// writes into it later. goro cannot see those borrows (Rust has no stack maps).
+    pub unsafe fn compact_parked_stacks(mut self, after: Duration) -> Self {
+        self.compact_parked_stacks = Some(after).filter(|d| !d.is_zero());
         self
     }
 
@@ -176,7 +202,8 @@ impl Builder {
             self.detect_deadlocks,
             Some(self.possible_deadlock_after),
             self.warn_long_running,
-        );
+        )
+        .with_compaction(self.compact_parked_stacks);
         #[cfg(all(feature = "tokio", not(loom)))]
         let tokio = crate::future::tokio::choose(self.tokio_handle)?;
         let rt = Runtime::start(

@@ -99,6 +99,9 @@ where
         scope: PhantomData,
         env: PhantomData,
     };
+    // Scoped green threads borrow this frame: it must not be compacted meanwhile.
+    #[cfg(not(loom))]
+    let _lend = crate::stacks::compact::lend();
     let guard = UnwindChildren(&scope.data); // invariant 2
     let r = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.running.wait(); // invariant 1

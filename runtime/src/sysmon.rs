@@ -93,6 +93,9 @@ pub(crate) struct Monitor {
     possible_after: Option<Duration>,
     /// Long-running green threads are reported past this (`None`: off).
     warn_after: Option<Duration>,
+    /// Stacks of green threads parked longer than this are compacted
+    /// (`stacks/compact.rs`; `None`: off).
+    compact_after: Option<Duration>,
     /// sysmon sleeps here; shutdown unparks it.
     parker: ThreadParker,
     state: Mutex<MonitorState>,
@@ -115,9 +118,17 @@ impl Monitor {
             detect_deadlocks,
             possible_after: possible_after.filter(|d| !d.is_zero()),
             warn_after,
+            compact_after: None,
             parker: ThreadParker::new(),
             state: Mutex::new(MonitorState::default()),
         }
+    }
+
+    /// Compacts the stacks of green threads parked longer than `after`
+    /// (`Builder::compact_parked_stacks`).
+    pub(crate) fn with_compaction(mut self, after: Option<Duration>) -> Monitor {
+        self.compact_after = after;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, MonitorState> {
@@ -232,11 +243,18 @@ struct Sysmon {
     /// Quiescent inside while something outside could wake a green thread: progress
     /// counter, since when, and whether the "possible deadlock" report was printed.
     stalled: Option<(u64, Instant, bool)>,
+    /// Compaction of long-parked stacks, if on.
+    #[cfg(not(loom))]
+    compactor: Option<crate::stacks::compact::Compactor>,
 }
 
 impl Sysmon {
     fn new(monitor: Arc<Monitor>) -> Sysmon {
         Sysmon {
+            #[cfg(not(loom))]
+            compactor: monitor
+                .compact_after
+                .map(crate::stacks::compact::Compactor::new),
             monitor,
             seen_ticks: Vec::new(),
             stats: ThreadStats::default(),
@@ -287,6 +305,11 @@ impl Sysmon {
             crate::diag::trace::record(gc, 0, u64::from(released) | u64::from(reaped) << 1);
         }
         busy |= released | reaped;
+        // Compact long-parked stacks, a batch per tick.
+        #[cfg(not(loom))]
+        if let Some(c) = &mut self.compactor {
+            busy |= c.round(sched);
+        }
         if self.monitor.detect_deadlocks && self.monitor.verdict().is_none() {
             self.check_deadlock(sched, now);
         }

@@ -86,6 +86,13 @@ pub struct Metrics {
     /// (tokio's poll-time histogram), sampled: a long tail here is a green thread that
     /// hogs its processor.
     pub run_time: LatencyHistogram,
+    /// Parked green threads whose stacks are compacted right now
+    /// ([`Builder::compact_parked_stacks`](crate::Builder::compact_parked_stacks);
+    /// process-wide).
+    pub compacted_stacks: usize,
+    /// Bytes the compacted stacks' saved copies take (process-wide); each copy replaced
+    /// at least one 4 KiB page.
+    pub compacted_stack_bytes: usize,
     /// The same counters per processor (the totals above are their sums): where the work
     /// ran, which processor's queue backs up, which one steals. tokio#4073 has asked for
     /// per-worker figures since 2021.
@@ -128,6 +135,10 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         sched.remotes.iter().map(|r| f(r)).sum()
     };
     let (searching, idle) = sched.idle.counts();
+    #[cfg(not(loom))]
+    let (compacted_stacks, compacted_stack_bytes) = crate::stacks::compact::saved_totals();
+    #[cfg(loom)]
+    let (compacted_stacks, compacted_stack_bytes) = (0, 0);
     let ns_per_tick = sched.clock_origin.ns_per_tick();
     let age = sched.clock_origin.elapsed();
     let per_processor: Vec<ProcessorMetrics> = sched
@@ -176,6 +187,8 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         pooled_green_threads: sched.gpool.pooled(),
         retired_green_threads: sched.gpool.retired(),
         blocking_in_progress: crate::blocking::in_progress(),
+        compacted_stacks,
+        compacted_stack_bytes,
         worker_threads: sched.spares.threads(),
         spare_threads: sched.spares.idle_count(),
         handoffs: sched.handoffs.load(Ordering::Relaxed),

@@ -67,6 +67,15 @@ impl SwitchRegs {
         }
         SwitchRegs { pc, sp, bp }
     }
+
+    /// The `sp` of the `SwitchRegs` at `at`.
+    ///
+    /// # Safety
+    /// `at` is a published `G::switched_at` of a G that stays switched out meanwhile.
+    pub(crate) unsafe fn sp_at(at: usize) -> u64 {
+        // SAFETY: by this function's contract, `at` points at a live `SwitchRegs`.
+        unsafe { (*(at as *const SwitchRegs)).sp }
+    }
 }
 
 /// `g`'s stack trace if it is switched out: one entry per frame, innermost first, each
@@ -77,10 +86,17 @@ pub(crate) fn trace(g: &G) -> Result<Vec<String>, &'static str> {
         return Err("not switched out");
     }
     let state = g.diag.state_word();
+    // A stack that sysmon holds or compacted is read from its saved copy (`compact.rs`,
+    // invariant 4); one that changes hands meanwhile fails the re-check below.
+    let park = g.park.word();
+    let moved = crate::primitives::park_state::stack_out(park);
     let range = stack_range(g);
     let read = |addr: u64| -> Result<u64, ()> {
         if addr % 8 != 0 || addr < range.0 || addr.saturating_add(8) > range.1 {
             return Err(());
+        }
+        if moved {
+            return crate::stacks::compact::read_saved(g, addr as usize).ok_or(());
         }
         // SAFETY: an aligned word inside the G's own stack mapping, mapped while the
         // caller holds a reference to the G (invariant 2). The G may run meanwhile; a
@@ -92,7 +108,10 @@ pub(crate) fn trace(g: &G) -> Result<Vec<String>, &'static str> {
         return Err("registers outside the stack");
     };
     let addresses = unwind(pc, sp, bp, read);
-    if g.switched_at.load(Ordering::Acquire) != at || g.diag.state_word() != state {
+    if g.switched_at.load(Ordering::Acquire) != at
+        || g.diag.state_word() != state
+        || g.park.word() != park
+    {
         return Err("stack changed while it was read");
     }
     Ok(symbolize(&addresses))

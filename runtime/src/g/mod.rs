@@ -557,6 +557,11 @@ impl G {
         let spans = unsafe { &mut *self.spans.get() };
         #[cfg(feature = "tracing")]
         spans::switch_in(spans, self.id());
+        #[cfg(not(loom))]
+        if self.park.is_compacted() {
+            // sysmon compacted the parked stack: its bytes go back first (`compact.rs`).
+            crate::stacks::compact::restore(self);
+        }
         // SAFETY: exclusive by this function's contract (module docs, "Ownership of `body`").
         let result = match unsafe { &mut *self.body.get() } {
             Body::Live(co) => co.resume(()),
@@ -634,6 +639,11 @@ impl G {
         // SAFETY: exclusive by this function's contract.
         let body = unsafe { &mut *self.body.get() };
         if matches!(body, Body::Live(_) | Body::Pending(..)) {
+            #[cfg(not(loom))]
+            if self.park.is_compacted() {
+                // The unwind runs on the stack: its bytes go back first (`compact.rs`).
+                crate::stacks::compact::restore(self);
+            }
             // corosensei's Drop force-unwinds a suspended coroutine, then frees its stack; a
             // G that never ran just drops its closure and stack.
             drop(std::mem::replace(body, Body::Gone));
@@ -672,6 +682,22 @@ impl G {
     pub(crate) unsafe fn take_completion(&self) -> Option<Arc<dyn Completion>> {
         // SAFETY: exclusive by this function's contract.
         unsafe { (*self.completion.get()).take() }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+impl G {
+    /// The words of the G's `body` (its coroutine), for a test that finds corosensei's
+    /// saved stack pointer among them (`stacks/compact.rs`).
+    ///
+    /// # Safety
+    /// The G is switched out and stays so.
+    pub(crate) unsafe fn body_words(&self) -> Vec<usize> {
+        let p = self.body.get().cast::<usize>();
+        (0..std::mem::size_of::<Body>() / 8)
+            // SAFETY: inside the `body` field; a test reads the words as numbers only.
+            .map(|i| unsafe { std::ptr::read_volatile(p.add(i)) })
+            .collect()
     }
 }
 

@@ -36,7 +36,7 @@
 pub(crate) mod waiter_alloc;
 mod waiting_on;
 
-pub(crate) use waiting_on::{is_durable_wait, LockHolder};
+pub(crate) use waiting_on::{is_durable_wait, LockHolder, OUTSIDE_BUBBLE};
 pub use waiting_on::{WaitReason, WaitingOn};
 
 use std::cell::Cell;

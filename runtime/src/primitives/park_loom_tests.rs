@@ -99,3 +99,63 @@ fn loom_green_two_wakers_requeue_once() {
         assert_eq!(requeued.load(Ordering::Relaxed), 1);
     });
 }
+
+/// sysmon compacting a parked G's stack (`stacks/compact.rs`) while a waker notifies it:
+/// exactly one party requeues the G, and whoever resumes it sees the stack as sysmon left
+/// it (restoring it if compacted) — loom's `UnsafeCell` reports any unordered access.
+#[test]
+fn loom_green_hold_vs_notify_requeues_once_with_the_stack_in_place() {
+    use loom::cell::UnsafeCell;
+    /// The stack's live word: 7 in place, 0 while out (the saved copy holds it).
+    struct Stack {
+        word: UnsafeCell<usize>,
+        saved: UnsafeCell<usize>,
+    }
+    fn resume(state: &ParkState, stack: &Stack) {
+        if state.is_compacted() {
+            // SAFETY (model): the resumer owns the G; the hold's release ordered sysmon's
+            // writes before the requeue it observed.
+            stack
+                .word
+                .with_mut(|w| stack.saved.with(|s| unsafe { *w = *s }));
+            state.clear_compacted();
+        }
+        assert_eq!(
+            stack.word.with(|w| unsafe { *w }),
+            7,
+            "ran with its stack out"
+        );
+    }
+    loom::model(|| {
+        let state = Arc::new(ParkState::new());
+        let stack = Arc::new(Stack {
+            word: UnsafeCell::new(7),
+            saved: UnsafeCell::new(0),
+        });
+        let requeued = Arc::new(AtomicUsize::new(0));
+        // The G parks first (its worker commits), then sysmon and a waker race.
+        assert_eq!(state.commit(), Commit::Parked);
+        let (s2, k2, r2) = (state.clone(), stack.clone(), requeued.clone());
+        let sysmon = thread::spawn(move || {
+            if s2.hold() {
+                // SAFETY: sysmon holds the park word: nobody resumes the G meanwhile.
+                k2.saved
+                    .with_mut(|s| k2.word.with_mut(|w| unsafe { (*s, *w) = (*w, 0) }));
+                if s2.unhold(true) {
+                    r2.fetch_add(1, Ordering::Relaxed);
+                    resume(&s2, &k2);
+                }
+            }
+        });
+        let (s3, k3, r3) = (state.clone(), stack.clone(), requeued.clone());
+        let waker = thread::spawn(move || {
+            if s3.notify() == Notify::MustWake {
+                r3.fetch_add(1, Ordering::Relaxed);
+                resume(&s3, &k3);
+            }
+        });
+        sysmon.join().unwrap();
+        waker.join().unwrap();
+        assert_eq!(requeued.load(Ordering::Relaxed), 1);
+    });
+}

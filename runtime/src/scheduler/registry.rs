@@ -89,6 +89,40 @@ impl Registry {
         out
     }
 
+    /// Scans up to `budget` slots from `cursor` (shard, slot) on, one shard lock at a
+    /// time, and returns references to the Gs `pick` selects; moves the cursor. True when
+    /// the scan wrapped around (a whole pass is done). For sysmon's stack compaction: only
+    /// the picked Gs gain a reference, so the others stay poolable when they die.
+    pub(crate) fn scan(
+        &self,
+        cursor: &mut (usize, usize),
+        budget: usize,
+        mut pick: impl FnMut(&GRef) -> bool,
+    ) -> (Vec<GRef>, bool) {
+        let mut out = Vec::new();
+        let mut left = budget;
+        while left > 0 {
+            let (shard, from) = *cursor;
+            let s = self.shards[shard].lock();
+            let to = s.slots.len().min(from + left);
+            for g in s.slots.get(from..to).unwrap_or(&[]).iter().flatten() {
+                if pick(g) {
+                    out.push(g.clone());
+                }
+            }
+            left -= to.saturating_sub(from).max(1).min(left);
+            if to >= s.slots.len() {
+                *cursor = ((shard + 1) % SHARDS, 0);
+                if shard + 1 == SHARDS {
+                    return (out, true);
+                }
+            } else {
+                *cursor = (shard, to);
+            }
+        }
+        (out, false)
+    }
+
     /// Removes and returns every G (shutdown).
     pub(crate) fn drain(&self) -> Vec<GRef> {
         let mut out = Vec::new();

@@ -31,6 +31,8 @@
 //!   printer.) Hitting the budget, or a failed `mmap`/`mprotect`, becomes an `io::Error`
 //!   that names the limit and the fix, never a crash.
 
+#[cfg(not(loom))]
+pub(crate) mod compact;
 mod region;
 mod valgrind;
 
