@@ -50,6 +50,7 @@
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
 //! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
 //! | `std::thread::Builder` (Go has no per-goroutine options) | [`goro::Spawn::new()`](Spawn)`.name("parser").stack_size(8 << 20).go(f)` / `.try_go(f)` |
+//! | GC shrinking a parked goroutine's stack | `unsafe` [`Builder::compact_parked_stacks`]: stacks parked longer than a threshold are copied out and their pages released |
 //! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call or a sync crate's lock loses its processor to a spare thread as soon as sysmon sees it (within 1 ms; 10 ms when computing), any number at once |

@@ -27,8 +27,8 @@
 //! * It should be short: it delays the next green thread on this worker.
 //!
 //! # Keep wait records off the stack
-//! A parked green thread's stack may be released to the kernel in the future (compaction of
-//! parked stacks), so wait records and value slots that wakers write into belong in the heap
+//! A long-parked green thread's stack may be copied out and its pages released
+//! (`stacks/compact.rs`, `Builder::compact_parked_stacks`), so wait records and value slots that wakers write into belong in the heap
 //! (an `Arc`) or in the channel, not in the parked frame. `alloc_waiter` and
 //! `free_waiter` (`waiter_alloc.rs`; goro-chan reaches them through `__private`) box
 //! them, recycling one block per green thread (`g/waiter_cache.rs`).

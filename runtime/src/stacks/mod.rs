@@ -22,6 +22,8 @@
 //!   pages (`madvise(MADV_DONTNEED)`) when it returns to the pool, so one deep call
 //!   does not pin its pages forever. Depth is detected without a syscall by reading a
 //!   watermark line at a fixed depth: fresh or freed pages read as zero.
+//! * **Compacted** (opt-in): a long-parked green thread's live bytes are copied out and
+//!   its pages released, then copied back before it runs (`compact.rs`).
 //! * **Limits.** Each stack is 2 kernel mappings (VMAs), so `vm.max_map_count` (65530 by
 //!   default) caps live green threads near 30 000. goro stops mapping stacks while
 //!   `max_map_count / 16` mappings (at least 4096) are still free: the rest of the process
