@@ -33,7 +33,8 @@
 //! # Invariants
 //! 1. sysmon compacts only while it holds the park word (`PARKED → HELD`,
 //!    `primitives/park_state.rs` invariant 5): no worker resumes the green thread, and no
-//!    waker requeues it, until sysmon lets go.
+//!    waker requeues it, until sysmon lets go. What qualifies a stack (its wait, no
+//!    scope) is checked under the hold, when it can no longer change.
 //! 2. A green thread marked `COMPACTED` has exactly one entry in [`SAVED`], put before the
 //!    mark (the release of the hold orders it). The worker that resumes it takes the
 //!    entry out under its shard lock, copies it back, and clears the mark, all before the
@@ -147,7 +148,10 @@ pub(crate) fn compactable(reason: WaitReason) -> bool {
 /// The caller holds `g`'s park word (`ParkState::hold`, invariant 1) and a reference to
 /// `g` (its stack stays mapped).
 pub(crate) unsafe fn compact(g: &G) -> usize {
-    if is_lending(g) {
+    // Re-checked under the hold: sysmon picked `g` at an earlier park, and it may have
+    // been woken and parked again since, on another wait (the hold makes it stable now).
+    let reason = g.wait_reason.load(Ordering::Relaxed) & !crate::park::OUTSIDE_BUBBLE;
+    if !compactable(WaitReason::from_u8(reason)) || is_lending(g) {
         return 0;
     }
     let Some((lo, top)) = live_range(g) else {
