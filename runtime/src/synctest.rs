@@ -231,10 +231,8 @@ fn holder_is_inside(g: &crate::g::G, stacks: &[std::ops::Range<usize>]) -> bool 
     #[cfg(loom)]
     let holder = 0;
     #[cfg(not(loom))]
-    // SAFETY: a G parked on `MutexLock` recorded its mutex's `Sema` as its object, and it
-    // cannot resume while this runs: the bubble's step runs on the thread holding its
-    // only processor, and no other thread runs its green threads (no retake), so the
-    // parked `acquire` keeps the `Sema` alive.
+    // SAFETY: a parked `MutexLock` G recorded its `Sema`, kept alive by its `acquire`: it
+    // cannot resume while the step runs (one processor, on this thread; no retake).
     let holder = unsafe { crate::sync::sema::Sema::holder_at(object) } as usize;
     holder != 0 && stacks.iter().any(|r| r.contains(&holder))
 }

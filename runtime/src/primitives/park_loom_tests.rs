@@ -113,18 +113,17 @@ fn loom_green_hold_vs_notify_requeues_once_with_the_stack_in_place() {
     }
     fn resume(state: &ParkState, stack: &Stack) {
         if state.is_compacted() {
-            // SAFETY (model): the resumer owns the G; the hold's release ordered sysmon's
-            // writes before the requeue it observed.
-            stack
-                .word
-                .with_mut(|w| stack.saved.with(|s| unsafe { *w = *s }));
+            let restore = |w: *mut usize| {
+                // SAFETY: the resumer owns the G; the hold's release ordered sysmon's
+                // writes before the requeue it observed (loom checks exactly this).
+                stack.saved.with(|s| unsafe { *w = *s })
+            };
+            stack.word.with_mut(restore);
             state.clear_compacted();
         }
-        assert_eq!(
-            stack.word.with(|w| unsafe { *w }),
-            7,
-            "ran with its stack out"
-        );
+        // SAFETY: as above, the resumer owns the G.
+        let word = stack.word.with(|w| unsafe { *w });
+        assert_eq!(word, 7, "ran with its stack out");
     }
     loom::model(|| {
         let state = Arc::new(ParkState::new());

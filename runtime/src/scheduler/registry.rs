@@ -110,7 +110,7 @@ impl Registry {
                     out.push(g.clone());
                 }
             }
-            left -= to.saturating_sub(from).max(1).min(left);
+            left -= to.saturating_sub(from).max(1); // `to <= from + left`, `left >= 1`
             if to >= s.slots.len() {
                 *cursor = ((shard + 1) % SHARDS, 0);
                 if shard + 1 == SHARDS {

@@ -76,8 +76,13 @@ type Shard = Mutex<BTreeMap<usize, Saved>>;
 /// Every compacted stack of the process, by its G's address (invariant 2).
 static SAVED: [Shard; SHARDS] = [const { Mutex::new(BTreeMap::new()) }; SHARDS];
 
+/// The shard of `table` that `g`'s entry lives in (by address, as the registry).
+fn shard_of<T>(table: &'static [Mutex<T>; SHARDS], g: *const G) -> &'static Mutex<T> {
+    &table[(g as usize >> 8) % SHARDS]
+}
+
 fn shard(g: &G) -> &'static Shard {
-    &SAVED[(g as *const G as usize >> 8) % SHARDS]
+    shard_of(&SAVED, g)
 }
 
 /// Green threads inside a `goro::scope` (by G address, with the nesting depth): their
@@ -86,7 +91,7 @@ static LENDING: [Mutex<BTreeMap<usize, usize>>; SHARDS] =
     [const { Mutex::new(BTreeMap::new()) }; SHARDS];
 
 fn lending_shard(g: *const G) -> &'static Mutex<BTreeMap<usize, usize>> {
-    &LENDING[(g as usize >> 8) % SHARDS]
+    shard_of(&LENDING, g)
 }
 
 /// Marks the running green thread (if any) as lending its stack until the guard drops:
@@ -122,6 +127,12 @@ fn is_lending(g: &G) -> bool {
         .contains_key(&(g as *const G as usize))
 }
 
+/// True if `g`'s park (its `wait_reason`) is one whose frame nothing writes into.
+fn parked_compactably(g: &G) -> bool {
+    let byte = g.wait_reason.load(Ordering::Relaxed) & !crate::park::OUTSIDE_BUBBLE;
+    compactable(WaitReason::from_u8(byte))
+}
+
 /// True if a green thread parked for `reason` may be compacted (module docs).
 pub(crate) fn compactable(reason: WaitReason) -> bool {
     matches!(
@@ -150,8 +161,7 @@ pub(crate) fn compactable(reason: WaitReason) -> bool {
 pub(crate) unsafe fn compact(g: &G) -> usize {
     // Re-checked under the hold: sysmon picked `g` at an earlier park, and it may have
     // been woken and parked again since, on another wait (the hold makes it stable now).
-    let reason = g.wait_reason.load(Ordering::Relaxed) & !crate::park::OUTSIDE_BUBBLE;
-    if !compactable(WaitReason::from_u8(reason)) || is_lending(g) {
+    if !parked_compactably(g) || is_lending(g) {
         return 0;
     }
     let Some((lo, top)) = live_range(g) else {
@@ -189,8 +199,9 @@ fn live_range(g: &G) -> Option<(usize, usize)> {
     if !usable.contains(&sp) {
         return None;
     }
-    let lo = sp.checked_sub(MARGIN)?.max(usable.start) & !15;
-    Some((lo.max(usable.start), usable.end))
+    // `usable.start` is page-aligned, so the 16-byte rounding stays inside.
+    let lo = (sp.saturating_sub(MARGIN) & !15).max(usable.start);
+    Some((lo, usable.end))
 }
 
 /// The stack pointer of `g`'s switching frame (`diag/stack_trace.rs`, `SwitchRegs`).
@@ -287,9 +298,7 @@ impl Compactor {
                 && now.saturating_sub(g.diag.since()) >= after
                 && !g.park.is_compacted()
                 && g.locked_to.load(Ordering::Relaxed) == 0
-                && compactable(WaitReason::from_u8(
-                    g.wait_reason.load(Ordering::Relaxed) & !crate::park::OUTSIDE_BUBBLE,
-                ))
+                && parked_compactably(g)
         });
         if wrapped {
             // A pass over every G is done; the next starts when today's parks could be due.
