@@ -783,3 +783,38 @@ fn readable_waits_without_a_buffer_and_the_read_after_it_never_hangs() {
         assert!(t.elapsed() >= Duration::from_millis(15));
     });
 }
+
+/// After a short read `readable` parks before any syscall; it must still return for data
+/// sent later, for data and end of stream sent under one edge, and at its timeout.
+#[test]
+fn readable_after_a_short_read_sees_later_data_a_fin_with_data_and_its_timeout() {
+    rt(2).block_on(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (mut s, _) = ln.accept().unwrap();
+        let mut buf = [0u8; 64];
+        for _ in 0..3 {
+            let writer = go({
+                let mut c = c.try_clone().unwrap();
+                move || {
+                    goro_runtime::sleep(Duration::from_millis(2));
+                    c.write_all(b"abc").unwrap();
+                }
+            });
+            s.readable().unwrap();
+            assert_eq!(s.read(&mut buf).unwrap(), 3, "a short read: drained");
+            writer.join().unwrap();
+        }
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let t = Instant::now();
+        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert!(t.elapsed() >= Duration::from_millis(15));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"last").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        s.readable().unwrap();
+        assert_eq!(s.read(&mut buf).unwrap(), 4);
+        s.readable().unwrap(); // end of stream: readable, at once
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+    });
+}

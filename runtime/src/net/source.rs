@@ -202,6 +202,39 @@ impl Source {
         r
     }
 
+    /// Waits until a stream read would find data, end of stream or an error, reading
+    /// nothing (`TcpStream::readable`). After a short read (`read_drained`) it parks first,
+    /// by [`read_stream`](Self::read_stream)'s argument, and returns on the edge that new
+    /// data raises, without a syscall: a connection that waits here between requests pays
+    /// what a read that parks pays. Otherwise it peeks (one byte; `peek` is the socket's
+    /// `MSG_PEEK` receive), parking while that would block. Either way the next read tries
+    /// before it waits (invariant 3). A concurrent reader may take the data in between;
+    /// the read that follows then waits, as after any readiness report.
+    pub(crate) fn readable(
+        &self,
+        fd: RawFd,
+        peek: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let wait_first = self.read_drained.load(Ordering::Relaxed)
+            && self.reg.get().is_some_and(|reg| {
+                crate::park::in_green_thread() && !reg.take_read_ready() && !reg.read_closed()
+            });
+        let r = if wait_first {
+            let deadline = self
+                .timeout(Dir::Read)
+                .and_then(|t| Instant::now().checked_add(t));
+            match self.wait(fd, Dir::Read, deadline) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(timed_out()),
+                Err(e) => Err(e),
+            }
+        } else {
+            self.io(fd, Dir::Read, peek).map(drop)
+        };
+        self.peeked();
+        r
+    }
+
     /// A peek saw data (or end of stream) without consuming it, possibly consuming the
     /// READY that announced it: the next stream read must try before it waits
     /// (invariant 3).

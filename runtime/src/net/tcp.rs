@@ -246,7 +246,8 @@ impl TcpStream {
     /// });
     /// ```
     pub fn readable(&self) -> io::Result<()> {
-        self.peek(&mut [0u8; 1]).map(|_| ())
+        let fd = self.inner.as_raw_fd();
+        self.source.readable(fd, || self.inner.peek(&mut [0u8; 1]))
     }
 }
 

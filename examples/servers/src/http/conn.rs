@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use goro::net::TcpStream;
 
 use crate::support::budget::{Budget, Charge};
+use crate::support::buffers;
 use crate::support::read_buf::ReadBuf;
 use crate::support::shutdown::ConnGuard;
 
@@ -30,8 +31,6 @@ const MAX_BODY: usize = 1024 * 1024;
 /// How long, and for how many bytes, a refused client's input is drained before close.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
-/// A response buffer larger than this is given back between requests.
-const OUT_KEPT: usize = 64 * 1024;
 
 /// A server's timeouts (Go's `http.Server` fields of the same names).
 #[derive(Clone, Copy, Debug)]
@@ -193,13 +192,17 @@ fn serve(
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeouts.write));
     let mut buf = ReadBuf::new(MAX_HEAD + MAX_BODY + 64 * 1024);
-    let mut out = Vec::with_capacity(4096);
+    // Lent per burst (`support/buffers.rs`): none is held while the connection waits.
+    let mut out = Vec::new();
     let mut date = HttpDate::default();
     // The first request's read timeout runs from the accept, as Go's does: a client that
     // connects and sends nothing holds its place for `read`, not for `idle`.
     let mut request_start = Some(Instant::now());
     let mut continue_sent = false;
     loop {
+        if out.capacity() == 0 {
+            out = buffers::take_cleared();
+        }
         let draining = conn.is_some_and(ConnGuard::draining);
         // Answer every complete request already buffered, then write once.
         let close = loop {
@@ -241,12 +244,12 @@ fn serve(
             request_start.get_or_insert_with(Instant::now);
         }
         if between {
-            // A large request or response does not pin its buffers for the life of the
-            // connection (an idle keep-alive connection held 2 MiB after one 1 MiB body).
-            buf.shrink();
-            if out.capacity() > OUT_KEPT {
-                out = Vec::with_capacity(4096);
-            }
+            // Between requests the connection holds no buffer: both go back to the
+            // worker's pool, or to the allocator if one grew for a large request or
+            // response (an idle keep-alive connection once held 2 MiB after one 1 MiB
+            // body).
+            buf.release();
+            buffers::give(std::mem::take(&mut out));
             if let Some(conn) = conn {
                 if draining || !conn.idle(&stream) {
                     return; // shutting down: no next request
@@ -319,6 +322,11 @@ fn read_more(
         return Err((!buf.data().is_empty()).then_some(Status::RequestTimeout));
     }
     let _ = stream.set_read_timeout(Some(left));
+    if buf.data().is_empty() && stream.readable().is_err() {
+        // Nothing of a request yet: wait with no buffer lent. The idle or first-request
+        // timeout (`WouldBlock`) or a reset closes without a response, as below.
+        return Err(None);
+    }
     match buf.fill(stream) {
         Ok(0) => Err(None),
         Ok(_) => {

@@ -40,7 +40,7 @@ const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS] [--max-client-memory BYTES] [--debug on]"
+        "usage: http_server [--addr HOST:PORT] [--max-conns N] [--read-timeout-ms MS] [--idle-timeout-ms MS] [--max-client-memory BYTES] [--compact-parked-stacks-ms MS] [--debug on]"
     );
     std::process::exit(2)
 }
@@ -52,6 +52,7 @@ pub fn main() {
     let mut max_conns = 10_000;
     let mut timeouts = Timeouts::default();
     let mut max_client_memory = crate::kv::DEFAULT_MAX_CLIENT_MEMORY;
+    let mut compact_after = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -62,11 +63,12 @@ pub fn main() {
             "--read-timeout-ms" => timeouts.read = ms(),
             "--idle-timeout-ms" => timeouts.idle = ms(),
             "--max-client-memory" => max_client_memory = value.parse().unwrap_or_else(|_| usage()),
+            "--compact-parked-stacks-ms" => compact_after = Some(ms()),
             "--debug" if value == "on" => enable_debug_routes(),
             _ => usage(),
         }
     }
-    goro::run(move || {
+    support::run(compact_after, move || {
         let listener = goro::net::TcpListener::bind(&addr).unwrap_or_else(|e| {
             eprintln!("http_server: cannot listen on {addr}: {e}");
             std::process::exit(1)

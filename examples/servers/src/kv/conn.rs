@@ -4,10 +4,12 @@
 //! Writing only when the read buffer holds no further complete request is what makes
 //! pipelining both correct and cheap: a client that sends 100 requests in one packet gets
 //! 100 replies, in order, in one `write`; a client that sends one at a time gets each
-//! reply at once. The read that follows parks this green thread on the netpoller until
-//! the client sends more, and no OS thread waits with it.
+//! reply at once. The wait that follows (`readable`) parks this green thread on the
+//! netpoller until the client sends more, and no OS thread waits with it.
 //!
-//! Memory per connection is bounded and given back: replies are written out every
+//! Memory per connection is bounded and given back: between requests a connection holds
+//! no buffer (it waits with `readable` and borrows its read and reply buffers from its
+//! worker's pool only for a burst, `support/buffers.rs`), replies are written out every
 //! [`REPLY_FLUSH`] bytes (1 000 pipelined `GET`s of a 1 MiB value stream out instead of
 //! building a 1 GB reply), buffers that grew for one large request or reply shrink once
 //! it is done, and every connection's buffers count against one server-wide budget
@@ -24,6 +26,7 @@ use crate::kv::commands;
 use crate::kv::resp::{self, RequestReader};
 use crate::kv::store::{Batch, Shared, Work};
 use crate::support::budget::Charge;
+use crate::support::buffers;
 
 /// Replies are written out once this many bytes are waiting.
 pub(crate) const REPLY_FLUSH: usize = 64 * 1024;
@@ -62,6 +65,13 @@ pub fn serve_connection(mut stream: TcpStream, store: &super::Store) {
     let (reply_tx, reply_rx) = bounded::<Work>(1);
     let mut work = Work::default();
     loop {
+        if reader.is_empty() {
+            // Between requests: wait with no buffer lent (`support/buffers.rs`). A reset,
+            // or the idle timeout (`WouldBlock`), ends the connection.
+            if stream.readable().is_err() {
+                return;
+            }
+        }
         match reader.fill(&stream) {
             Ok(0) => return, // the client closed the connection
             Ok(_) => {}
@@ -82,6 +92,9 @@ pub fn serve_connection(mut stream: TcpStream, store: &super::Store) {
         };
         if !charge.set(reader.memory() + work.out.capacity()) {
             return over_budget(&mut stream, &mut work.out);
+        }
+        if work.out.capacity() == 0 {
+            work.out = buffers::take_cleared();
         }
         // Runs the requests, a reply chunk at a time.
         loop {
@@ -120,7 +133,8 @@ pub fn serve_connection(mut stream: TcpStream, store: &super::Store) {
                 break;
             }
         }
-        reader.shrink();
+        reader.release();
+        buffers::give(std::mem::take(&mut work.out));
         if !charge.set(reader.memory() + work.out.capacity()) {
             return over_budget(&mut stream, &mut work.out);
         }

@@ -83,7 +83,7 @@ const GRACE: Duration = Duration::from_secs(5);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kv_server [--addr HOST:PORT] [--store shared|owner] [--max-client-memory BYTES] [--idle-timeout SECS]"
+        "usage: kv_server [--addr HOST:PORT] [--store shared|owner] [--max-client-memory BYTES] [--idle-timeout SECS] [--compact-parked-stacks-ms MS]"
     );
     std::process::exit(2)
 }
@@ -93,6 +93,7 @@ pub fn main() {
     support::large_allocations_go_back_to_the_kernel();
     let (mut addr, mut shape) = ("127.0.0.1:6380".to_string(), "shared".to_string());
     let (mut max_client_memory, mut idle) = (DEFAULT_MAX_CLIENT_MEMORY, None);
+    let mut compact_after = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -104,10 +105,14 @@ pub fn main() {
                 let secs: u64 = value.parse().unwrap_or_else(|_| usage());
                 idle = (secs > 0).then(|| Duration::from_secs(secs));
             }
+            "--compact-parked-stacks-ms" => {
+                let ms = value.parse().unwrap_or_else(|_| usage());
+                compact_after = Some(Duration::from_millis(ms));
+            }
             _ => usage(),
         }
     }
-    goro::run(move || {
+    support::run(compact_after, move || {
         let store = Store::with_limits(&shape, max_client_memory, idle).unwrap_or_else(|| usage());
         let listener = goro::net::TcpListener::bind(&addr).unwrap_or_else(|e| {
             eprintln!("kv_server: cannot listen on {addr}: {e}");

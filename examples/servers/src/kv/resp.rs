@@ -92,11 +92,16 @@ impl RequestReader {
         self.buf.capacity() + self.partial.as_ref().map_or(0, |p| p.size)
     }
 
-    /// Gives a large buffer back once nothing is left in it (redis-server shrinks its
-    /// query buffers the same way): a connection that once sent a 15 MiB value does not
-    /// keep 16 MiB for the rest of its life.
-    pub(crate) fn shrink(&mut self) {
-        self.buf.shrink();
+    /// Gives the buffer back once nothing is left in it (redis-server frees idle clients'
+    /// query buffers the same way): a connection between requests holds none, and one
+    /// that once sent a 15 MiB value does not keep 16 MiB for the rest of its life.
+    pub(crate) fn release(&mut self) {
+        self.buf.release();
+    }
+
+    /// True if no unparsed byte is buffered: the next read may wait without a buffer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.data().is_empty()
     }
 
     /// The next complete request in the buffer, consumed; `Ok(None)` until one is whole.

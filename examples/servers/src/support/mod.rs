@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub(crate) mod budget;
+pub(crate) mod buffers;
 pub(crate) mod read_buf;
 pub(crate) mod shutdown;
 
@@ -18,6 +19,25 @@ pub(crate) fn large_allocations_go_back_to_the_kernel() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
+}
+
+/// `goro::run` for a server's main green thread; with `compact_after`, the stacks of
+/// green threads parked that long are compacted (`Builder::compact_parked_stacks`): an
+/// idle connection's green thread then costs its few hundred live bytes instead of its
+/// stack pages (ch.6 of the walkthrough has the figures).
+pub(crate) fn run<T: Send + 'static>(
+    compact_after: Option<std::time::Duration>,
+    main: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let mut builder = goro::Runtime::builder();
+    if let Some(after) = compact_after {
+        // SAFETY: the servers lend no stack frame to another thread: no scoped threads
+        // (std, rayon, crossbeam) and no stack buffer handed to code that writes into it
+        // later. What their green threads wait on is a socket, a channel, a lock or a
+        // timer, whose values live off the waiting stack or are copied at wake-up.
+        builder = unsafe { builder.compact_parked_stacks(after) };
+    }
+    builder.run(main)
 }
 
 /// `bytes` cut at the points `cuts` pick, empty pieces left out: how the parsers'

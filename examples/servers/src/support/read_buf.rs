@@ -3,19 +3,22 @@
 //!
 //! Both servers parse in place from [`ReadBuf::data`] and call [`ReadBuf::consume`] for
 //! what a whole request took, so a pipelined burst of small requests costs one `read`.
-//! A buffer that grew for one large request goes back to its initial size once that
-//! request is consumed ([`ReadBuf::shrink`]): an idle connection holds 16 KiB, whatever
-//! it once sent.
+//! The memory itself is lent (`buffers.rs`): a connection with nothing buffered gives it
+//! back ([`ReadBuf::release`]) and waits for its next request without one, and the next
+//! [`ReadBuf::fill`] borrows a buffer again. A buffer that grew for one large request is
+//! freed then instead: an idle connection holds no read buffer, whatever it once sent.
 
 use std::io::{self, Read};
 
-/// The initial size, and the size a grown buffer shrinks back to.
-const INITIAL: usize = 16 * 1024;
+use super::buffers;
+
+/// The size of a borrowed buffer, and the size a grown one starts again from.
+const INITIAL: usize = buffers::SIZE;
 
 /// Arguments this large are handed over by [`ReadBuf::take_front`] without a copy.
 const TAKE_WHOLE: usize = 64 * 1024;
 
-/// Bytes read but not yet consumed are `buf[lo..hi]`.
+/// Bytes read but not yet consumed are `buf[lo..hi]`; `buf` is empty while none is lent.
 #[derive(Debug)]
 pub(crate) struct ReadBuf {
     buf: Vec<u8>,
@@ -26,13 +29,23 @@ pub(crate) struct ReadBuf {
 }
 
 impl ReadBuf {
-    /// A 16 KiB buffer (Go's `bufio` size in the anchors) that may grow to `limit`.
+    /// An empty buffer that borrows 16 KiB (Go's `bufio` size in the anchors) at its first
+    /// read and may grow to `limit`.
     pub(crate) fn new(limit: usize) -> ReadBuf {
         ReadBuf {
-            buf: vec![0; INITIAL],
+            buf: Vec::new(),
             lo: 0,
             hi: 0,
             limit,
+        }
+    }
+
+    /// Borrows a buffer if none is lent (nothing is buffered then).
+    fn borrow(&mut self) {
+        if self.buf.is_empty() {
+            let mut b = buffers::take();
+            b.resize(INITIAL, 0);
+            self.buf = b;
         }
     }
 
@@ -50,6 +63,7 @@ impl ReadBuf {
     /// buffer up to its limit), so that a large request announced by its length is read
     /// into one allocation.
     pub(crate) fn reserve_total(&mut self, n: usize) {
+        self.borrow();
         if self.buf.len() - self.lo >= n {
             return;
         }
@@ -72,7 +86,12 @@ impl ReadBuf {
             return v;
         }
         let rest = &self.buf[n + skip..self.hi];
-        let mut fresh = vec![0; rest.len().max(INITIAL)];
+        let mut fresh = if rest.len() <= INITIAL {
+            buffers::take()
+        } else {
+            Vec::new()
+        };
+        fresh.resize(rest.len().max(INITIAL), 0);
         fresh[..rest.len()].copy_from_slice(rest);
         let hi = rest.len();
         let mut taken = std::mem::replace(&mut self.buf, fresh);
@@ -81,10 +100,11 @@ impl ReadBuf {
         taken
     }
 
-    /// Back to the initial size if the buffer grew and holds nothing now.
-    pub(crate) fn shrink(&mut self) {
-        if self.lo == self.hi && self.buf.len() > INITIAL {
-            self.buf = vec![0; INITIAL];
+    /// Gives the buffer back if it holds nothing now: to the pool at its initial size,
+    /// to the allocator if it grew.
+    pub(crate) fn release(&mut self) {
+        if self.lo == self.hi && !self.buf.is_empty() {
+            buffers::give(std::mem::take(&mut self.buf));
             (self.lo, self.hi) = (0, 0);
         }
     }
@@ -108,6 +128,7 @@ impl ReadBuf {
     /// One `read` into the free end of the buffer; `Ok(0)` is the peer's EOF. Fails with
     /// `InvalidData` when the unconsumed bytes already fill `limit`.
     pub(crate) fn fill(&mut self, mut from: impl Read) -> io::Result<usize> {
+        self.borrow();
         if self.hi == self.buf.len() {
             self.make_room()?;
         }
@@ -128,5 +149,61 @@ impl ReadBuf {
             self.buf.resize((self.buf.len() * 2).min(self.limit), 0);
         }
         Ok(())
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            buffers::give(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_buffer_lends_nothing_and_borrows_at_its_first_read() {
+        let mut b = ReadBuf::new(1 << 20);
+        assert_eq!(b.capacity(), 0, "a new connection holds no buffer");
+        assert_eq!(b.fill(&b"PING\r\n"[..]).unwrap(), 6);
+        assert_eq!(b.capacity(), INITIAL);
+        assert_eq!(b.data(), b"PING\r\n");
+        b.release();
+        assert_eq!(b.capacity(), INITIAL, "unconsumed bytes keep the buffer");
+        b.consume(6);
+        b.release();
+        assert_eq!(b.capacity(), 0, "an emptied buffer goes back");
+        assert_eq!(b.fill(&b"x"[..]).unwrap(), 1);
+        assert_eq!(b.data(), b"x", "a borrowed buffer starts clean");
+    }
+
+    #[test]
+    fn a_grown_buffer_is_freed_at_release_and_the_next_read_borrows_the_initial_size() {
+        let mut b = ReadBuf::new(1 << 20);
+        let big = vec![7u8; 3 * INITIAL];
+        let mut from = &big[..];
+        while !from.is_empty() {
+            let n = b.fill(&mut from).unwrap();
+            assert!(n > 0);
+        }
+        assert_eq!(b.data().len(), big.len());
+        assert!(b.capacity() > INITIAL);
+        b.consume(big.len());
+        b.release();
+        assert_eq!(b.capacity(), 0);
+        b.fill(&b"y"[..]).unwrap();
+        assert_eq!(b.capacity(), INITIAL);
+    }
+
+    #[test]
+    fn a_buffer_at_its_limit_refuses_more() {
+        let mut b = ReadBuf::new(INITIAL);
+        let full = vec![1u8; INITIAL];
+        assert_eq!(b.fill(&full[..]).unwrap(), INITIAL);
+        let err = b.fill(&b"z"[..]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }
