@@ -35,14 +35,16 @@ fn serve(listener: TcpListener) {
     }
 }
 
-/// One connection: wait for data with no buffer (`readable`), then echo what came with a
-/// buffer borrowed for the burst. An idle connection's green thread is parked one stack
+/// One connection: wait for data with no buffer (`readable`), then read what came without
+/// waiting (`try_read`) into a buffer borrowed for the burst and echo it. An idle connection's green thread is parked one stack
 /// page deep, and the 4 KiB buffers exist only for connections with data in flight.
 fn handle(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     while stream.readable().is_ok() {
         let mut buf = take_buffer();
-        let echoed = match stream.read(&mut buf[..]) {
+        let echoed = match stream.try_read(&mut buf[..]) {
+            // The readiness was stale (data already read): give the buffer back, wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
             Ok(0) | Err(_) => false, // EOF or reset: the green thread ends, the fd closes
             Ok(n) => stream.write_all(&buf[..n]).is_ok(),
         };

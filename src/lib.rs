@@ -48,6 +48,7 @@
 //! | `wg.Go(f)` (Go 1.25) | [`WaitGroup::go`](sync::WaitGroup::go) |
 //! | `context.WithTimeoutCause`, `DeadlineExceeded.Timeout()` | [`Context::with_timeout_cause`](context::Context::with_timeout_cause), [`ContextError::is_timeout`](context::ContextError::is_timeout) |
 //! | `ln.Close()` | [`TcpListener::close`](net::TcpListener::close) |
+//! | (a readable-wait, golang/go#15735) | [`TcpStream::readable`](net::TcpStream::readable) + [`try_read`](net::TcpStream::try_read): an idle connection waits with no read buffer |
 //! | `net.Listen("unix", ..)` | [`goro::net::{UnixListener, UnixStream, UnixDatagram}`](net) |
 //! | `std::thread::Builder` (Go has no per-goroutine options) | [`goro::Spawn::new()`](Spawn)`.name("parser").stack_size(8 << 20).go(f)` / `.try_go(f)` |
 //! | GC shrinking a parked goroutine's stack | `unsafe` [`Builder::compact_parked_stacks`]: stacks parked longer than a threshold are copied out and their pages released |

@@ -818,3 +818,51 @@ fn readable_after_a_short_read_sees_later_data_a_fin_with_data_and_its_timeout()
         assert_eq!(s.read(&mut buf).unwrap(), 0);
     });
 }
+
+/// `try_read` never waits; a readiness `readable` reports from an edge whose data was
+/// already read is stale, and the `WouldBlock` that follows makes the next `readable` park
+/// for real (and time out), not spin.
+#[test]
+fn try_read_says_would_block_and_a_stale_readiness_costs_one_attempt() {
+    rt(2).block_on(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (mut s, _) = ln.accept().unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            s.try_read(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        // A read that waits (and so registers), then data read without a wait: its edge
+        // is left on the slot.
+        let writer = go({
+            let mut c = c.try_clone().unwrap();
+            move || {
+                goro_runtime::sleep(Duration::from_millis(5));
+                c.write_all(b"a").unwrap();
+            }
+        });
+        assert_eq!(s.read(&mut buf).unwrap(), 1);
+        writer.join().unwrap();
+        c.write_all(b"b").unwrap();
+        goro_runtime::sleep(Duration::from_millis(20)); // the edge reaches the slot
+        assert_eq!(s.try_read(&mut buf).unwrap(), 1);
+        s.readable().unwrap(); // stale: the edge of "b"
+        assert_eq!(
+            s.try_read(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let t = Instant::now();
+        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert!(
+            t.elapsed() >= Duration::from_millis(15),
+            "parked, not answered stale"
+        );
+        c.write_all(b"c").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.readable().unwrap();
+        assert_eq!(s.try_read(&mut buf).unwrap(), 1);
+        assert_eq!(buf[0], b'c');
+    });
+}

@@ -203,35 +203,74 @@ impl Source {
     }
 
     /// Waits until a stream read would find data, end of stream or an error, reading
-    /// nothing (`TcpStream::readable`). After a short read (`read_drained`) it parks first,
-    /// by [`read_stream`](Self::read_stream)'s argument, and returns on the edge that new
-    /// data raises, without a syscall: a connection that waits here between requests pays
-    /// what a read that parks pays. Otherwise it peeks (one byte; `peek` is the socket's
-    /// `MSG_PEEK` receive), parking while that would block. Either way the next read tries
-    /// before it waits (invariant 3). A concurrent reader may take the data in between;
-    /// the read that follows then waits, as after any readiness report.
+    /// nothing (`TcpStream::readable`). After a short read or a `WouldBlock` from
+    /// [`try_read_stream`](Self::try_read_stream) (`read_drained`) it makes no syscall: an
+    /// edge already on the slot answers at once, else it parks for the next one, by
+    /// [`read_stream`](Self::read_stream)'s argument. A connection that waits here between
+    /// requests pays what a read that parks pays. Otherwise it peeks (one byte; `peek` is
+    /// the socket's `MSG_PEEK` receive), parking while that would block. Either way the
+    /// next read tries before it waits (invariant 3). The answer can be stale (an edge for
+    /// data already read, or data another reader took): a read after it then waits, and
+    /// `try_read` says `WouldBlock`.
     pub(crate) fn readable(
         &self,
         fd: RawFd,
         peek: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<()> {
-        let wait_first = self.read_drained.load(Ordering::Relaxed)
-            && self.reg.get().is_some_and(|reg| {
-                crate::park::in_green_thread() && !reg.take_read_ready() && !reg.read_closed()
-            });
-        let r = if wait_first {
-            let deadline = self
-                .timeout(Dir::Read)
-                .and_then(|t| Instant::now().checked_add(t));
-            match self.wait(fd, Dir::Read, deadline) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(timed_out()),
-                Err(e) => Err(e),
-            }
+        let drained = if self.read_drained.load(Ordering::Relaxed) && crate::park::in_green_thread()
+        {
+            // Registered now if it never waited: an edge-triggered registration reports
+            // data already queued, so nothing that came since the drain is missed.
+            Some(self.registration(fd)?)
         } else {
-            self.io(fd, Dir::Read, peek).map(drop)
+            None
+        };
+        let r = match drained {
+            // An edge since the drain (or end of stream): readable, no syscall. It may be
+            // the edge of data the draining read already took; `try_read` then says
+            // `WouldBlock` and the caller waits again.
+            Some(reg) if reg.take_read_ready() || reg.read_closed() => Ok(()),
+            Some(_) => {
+                let deadline = self
+                    .timeout(Dir::Read)
+                    .and_then(|t| Instant::now().checked_add(t));
+                match self.wait(fd, Dir::Read, deadline) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(timed_out()),
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.io(fd, Dir::Read, peek).map(drop),
         };
         self.peeked();
+        r
+    }
+
+    /// One stream read attempt that never waits (`TcpStream::try_read`): `WouldBlock` if
+    /// nothing is queued. A short read or `WouldBlock` marks the stream drained, so that
+    /// the next `readable` or read parks before its syscall (invariant 3: a READY that
+    /// came since is still on the slot and ends that wait at once).
+    pub(crate) fn try_read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = loop {
+            // Past the `hook` feature's hooks: this socket is non-blocking already.
+            #[cfg(feature = "hook")]
+            let r = crate::hook::bypass(&mut op);
+            #[cfg(not(feature = "hook"))]
+            let r = op();
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        let drained = match &r {
+            Ok(n) => *n > 0 && *n < len,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        self.read_drained.store(drained, Ordering::Relaxed);
         r
     }
 

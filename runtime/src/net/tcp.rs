@@ -227,7 +227,10 @@ impl TcpStream {
     /// time can wait here with no read buffer on its stack and take one only when there
     /// is something to read: the echo example's idle connection costs one stack page
     /// instead of two. A read timeout set on the stream bounds the wait
-    /// (`ErrorKind::WouldBlock`, as for `read`).
+    /// (`ErrorKind::WouldBlock`, as for `read`). After a read that drained the socket it
+    /// parks without a syscall and returns on the poller's edge, so waiting here costs
+    /// what parking in `read` costs. Another reader of the same socket may take the data
+    /// in between; the read that follows then waits, as a read does.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -248,6 +251,36 @@ impl TcpStream {
     pub fn readable(&self) -> io::Result<()> {
         let fd = self.inner.as_raw_fd();
         self.source.readable(fd, || self.inner.peek(&mut [0u8; 1]))
+    }
+
+    /// Reads what is queued without waiting: `ErrorKind::WouldBlock` if nothing is
+    /// (tokio's `try_read`). With [`readable`](Self::readable) it makes the loop of a
+    /// server whose idle connections hold no buffer: wait, borrow a buffer, try; on
+    /// `WouldBlock` (the readiness was stale) give the buffer back and wait again.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Write};
+    /// goro_runtime::run(|| {
+    ///     let ln = goro_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let mut c = goro_runtime::net::TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+    ///     let (s, _) = ln.accept().unwrap();
+    ///     let mut buf = [0u8; 16];
+    ///     assert_eq!(s.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     c.write_all(b"hi").unwrap();
+    ///     let n = loop {
+    ///         s.readable().unwrap();
+    ///         match s.try_read(&mut buf) {
+    ///             Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+    ///             r => break r.unwrap(),
+    ///         }
+    ///     };
+    ///     assert_eq!(&buf[..n], b"hi");
+    /// });
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        let len = buf.len();
+        self.source.try_read_stream(len, || (&self.inner).read(buf))
     }
 }
 

@@ -87,6 +87,11 @@ impl RequestReader {
         self.buf.fill(from)
     }
 
+    /// One `read` attempt that does not wait (see [`ReadBuf::fill_with`]).
+    pub(crate) fn try_fill(&mut self, from: &goro::net::TcpStream) -> io::Result<usize> {
+        self.buf.fill_with(|free| from.try_read(free))
+    }
+
     /// Bytes this reader holds: its buffer and the arguments of a request in progress.
     pub(crate) fn memory(&self) -> usize {
         self.buf.capacity() + self.partial.as_ref().map_or(0, |p| p.size)

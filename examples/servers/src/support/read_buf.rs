@@ -43,9 +43,7 @@ impl ReadBuf {
     /// Borrows a buffer if none is lent (nothing is buffered then).
     fn borrow(&mut self) {
         if self.buf.is_empty() {
-            let mut b = buffers::take();
-            b.resize(INITIAL, 0);
-            self.buf = b;
+            self.buf = buffers::take_full();
         }
     }
 
@@ -87,11 +85,10 @@ impl ReadBuf {
         }
         let rest = &self.buf[n + skip..self.hi];
         let mut fresh = if rest.len() <= INITIAL {
-            buffers::take()
+            buffers::take_full()
         } else {
-            Vec::new()
+            vec![0; rest.len()]
         };
-        fresh.resize(rest.len().max(INITIAL), 0);
         fresh[..rest.len()].copy_from_slice(rest);
         let hi = rest.len();
         let mut taken = std::mem::replace(&mut self.buf, fresh);
@@ -128,11 +125,21 @@ impl ReadBuf {
     /// One `read` into the free end of the buffer; `Ok(0)` is the peer's EOF. Fails with
     /// `InvalidData` when the unconsumed bytes already fill `limit`.
     pub(crate) fn fill(&mut self, mut from: impl Read) -> io::Result<usize> {
+        self.fill_with(|free| from.read(free))
+    }
+
+    /// [`fill`](Self::fill) with `read` filling the free end: a `try_read` that says
+    /// `WouldBlock` instead of waiting, for the caller to [`release`](Self::release) the
+    /// buffer and wait for readability without it.
+    pub(crate) fn fill_with(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         self.borrow();
         if self.hi == self.buf.len() {
             self.make_room()?;
         }
-        let n = from.read(&mut self.buf[self.hi..])?;
+        let n = read(&mut self.buf[self.hi..])?;
         self.hi += n;
         Ok(n)
     }
