@@ -372,15 +372,20 @@ impl Sysmon {
             let r = &sched.remotes[i];
             let queued = !r.stealer.is_empty() || !r.runnext.is_empty();
             let in_g = own.in_g();
-            let blocked = retake
-                && in_g
-                && (first_sight || stuck_for >= BLOCKED_AFTER)
-                && self.stats.blocked_in_kernel(&r.tid);
-            if blocked && first_sight && !queued {
+            let sleep = if retake && in_g && (first_sight || stuck_for >= BLOCKED_AFTER) {
+                self.stats.sleep_of(&r.tid)
+            } else {
+                Sleep::None
+            };
+            let blocked = sleep != Sleep::None;
+            if blocked && first_sight && (!queued || sleep == Sleep::Uninterruptible) {
                 // Go retakes a processor seen in the same system call at two rounds in a
                 // row: look again within a millisecond. One whose queue waits behind the
-                // call is taken at first sight: a burst of green threads that each block
-                // in a `std` call is handed off one per round, not one per two.
+                // call is taken at first sight — a burst of green threads that each block
+                // in a `std` call is handed off one per round, not one per two — unless
+                // the sleep is uninterruptible (`D`): the kernel's own short waits (a page
+                // fault, the fd table growing past a power of two, which waits for an RCU
+                // grace period) end by themselves, and a thread per such wait is waste.
                 pace = pace.max(Pace::Busy);
                 continue;
             }
@@ -701,6 +706,19 @@ pub mod helpers {
     }
 }
 
+/// How a worker thread sleeps in the kernel, from its `stat` state letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sleep {
+    /// Running or runnable (`R`), or not known.
+    None,
+    /// `S`: a system call that waits for something outside the thread (a socket, a futex,
+    /// a timer) for as long as that takes.
+    Interruptible,
+    /// `D`: the kernel's own wait (a page fault, an RCU grace period, disk I/O), usually
+    /// short.
+    Uninterruptible,
+}
+
 /// Worker threads' `/proc/self/task/<tid>/stat` files, kept open by thread id: sysmon
 /// reads one every round while a worker is inside one green thread, and a re-read of an
 /// open file costs half an open, read and close. Spares are reused, so in a burst of
@@ -714,9 +732,9 @@ struct ThreadStats {
 const STAT_FILES_MAX: usize = 128;
 
 impl ThreadStats {
-    /// True if the thread whose id is in `tid` sleeps in the kernel (`S` or `D`): a worker
-    /// blocked in a system call, not computing.
-    fn blocked_in_kernel(&mut self, tid: &std::sync::atomic::AtomicI32) -> bool {
+    /// How the thread whose id is in `tid` sleeps in the kernel (`S` or `D`: a worker
+    /// blocked in a system call, not computing), if it does.
+    fn sleep_of(&mut self, tid: &std::sync::atomic::AtomicI32) -> Sleep {
         use std::os::unix::fs::FileExt;
         let tid = tid.load(std::sync::atomic::Ordering::Relaxed);
         if !self.open.contains_key(&tid) {
@@ -724,7 +742,7 @@ impl ThreadStats {
                 self.open.clear();
             }
             let Ok(file) = std::fs::File::open(format!("/proc/self/task/{tid}/stat")) else {
-                return false;
+                return Sleep::None;
             };
             self.open.insert(tid, file);
         }
@@ -733,7 +751,7 @@ impl ThreadStats {
             Ok(n) => n,
             Err(_) => {
                 self.open.remove(&tid); // the thread exited (its id may come back)
-                return false;
+                return Sleep::None;
             }
         };
         let stat = &buf[..n];
@@ -742,10 +760,11 @@ impl ThreadStats {
             .iter()
             .rposition(|&b| b == b')')
             .map_or(&[][..], |i| &stat[i + 1..]);
-        matches!(
-            after.iter().find(|b| !b.is_ascii_whitespace()),
-            Some(b'S' | b'D')
-        )
+        match after.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'S') => Sleep::Interruptible,
+            Some(b'D') => Sleep::Uninterruptible,
+            _ => Sleep::None,
+        }
     }
 }
 
@@ -789,4 +808,46 @@ fn warn_long_running(sched: &Sched, limit: Duration, warned: &mut Vec<u64>) {
         }
     }
     *warned = still; // each green thread is named once per stretch of running
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicI32;
+
+    /// A thread blocked reading a pipe reads as `S` (taken at first sight when work waits
+    /// behind it); the thread asking is running.
+    #[test]
+    fn a_thread_blocked_in_a_read_sleeps_interruptibly_and_a_running_one_not_at_all() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) writes two descriptors into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let tid = Arc::new(AtomicI32::new(0));
+        let t = tid.clone();
+        let reader = std::thread::spawn(move || {
+            t.store(current_tid(), std::sync::atomic::Ordering::Relaxed);
+            let mut b = [0u8; 1];
+            // SAFETY: reads one byte into a live buffer from a descriptor this test owns.
+            unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) }
+        });
+        let mut stats = ThreadStats::default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.sleep_of(&tid) != Sleep::Interruptible {
+            assert!(
+                Instant::now() < deadline,
+                "the reader never slept in read(2)"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let me = AtomicI32::new(current_tid());
+        assert_eq!(stats.sleep_of(&me), Sleep::None);
+        // SAFETY: writes one byte from a live buffer to the pipe this test owns.
+        assert_eq!(unsafe { libc::write(fds[1], [7u8].as_ptr().cast(), 1) }, 1);
+        assert_eq!(reader.join().unwrap(), 1);
+        // SAFETY: both descriptors are this test's and closed once.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
 }
