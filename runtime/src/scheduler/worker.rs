@@ -527,12 +527,21 @@ impl WorkerCtx {
         // Only the registry and we hold it: nobody can reach it to unpark it any more. A
         // G with a stack size of its own (`Spawn::stack_size`) is not pooled.
         if GRef::count(&g) == 2 && g.guard.usable_kib() == sched.stack_kib {
-            // A small join slot stays in the G until its next start frees it, on the
+            // A small join slot that only the G still holds (its handle was dropped: a
+            // detached green thread) stays in the G until its next start frees it, on the
             // thread that spawns there (usually the one that allocated it), not here
-            // (`join.rs`); a big one (a big result type) is not held that long.
+            // (`join.rs`). One a handle still holds is let go here, on the line
+            // `complete` just wrote: at the next start that decrement missed the cache
+            // (the handle frees it, usually on the spawning thread). A big one (a big
+            // result type) is not held that long.
             // SAFETY: dead, and exclusively ours until pooled below.
             match unsafe { g.completion() } {
-                Some(c) if std::mem::size_of_val(&**c) <= KEPT_JOIN_SLOT_MAX => c.complete(),
+                Some(c)
+                    if std::sync::Arc::strong_count(c) == 1
+                        && std::mem::size_of_val(&**c) <= KEPT_JOIN_SLOT_MAX =>
+                {
+                    c.complete()
+                }
                 // SAFETY: as above.
                 _ => complete(unsafe { g.take_completion() }),
             }
