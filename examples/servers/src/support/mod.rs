@@ -31,10 +31,9 @@ pub(crate) fn run<T: Send + 'static>(
 ) -> T {
     let mut builder = goro::Runtime::builder();
     if let Some(after) = compact_after {
-        // SAFETY: the servers lend no stack frame to another thread: no scoped threads
-        // (std, rayon, crossbeam) and no stack buffer handed to code that writes into it
-        // later. What their green threads wait on is a socket, a channel, a lock or a
-        // timer, whose values live off the waiting stack or are copied at wake-up.
+        // The servers wait only on sockets, channels, locks and timers, never in a scope.
+        // SAFETY: no server green thread lends a stack frame to another thread (no scoped
+        // threads, no stack buffer handed to code that writes into it later).
         builder = unsafe { builder.compact_parked_stacks(after) };
     }
     builder.run(main)
