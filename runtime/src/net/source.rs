@@ -13,11 +13,12 @@
 //! 2. At most one green thread waits per direction (the poll slot's invariant): waiters of
 //!    the same direction queue on `read_lock`/`write_lock` first. The I/O itself is not
 //!    serialized — only the waiting.
-//! 3. `read_drained` is a hint, never a promise: it only lets a stream read park *before*
-//!    its syscall (see [`Source::read_stream`]); a wrong value costs one syscall or one
-//!    trip through the poll slot, never a lost wake-up. A read-side wait that does not
-//!    drain what it saw (a peek, `readable`) clears it ([`Source::peeked`]): it may have
-//!    consumed the READY of data still queued.
+//! 3. `read_drained` is a hint, never a promise: it only lets a stream read or
+//!    `readable` park *before* any syscall (see [`Source::read_stream`]); a wrong value
+//!    costs one syscall or one trip through the poll slot, never a lost wake-up. A short
+//!    read sets it, and so does a `try_read` that found nothing; a read-side wait that
+//!    does not drain what it saw (a peek, `readable`) clears it ([`Source::peeked`]): it
+//!    may have consumed the READY of data still queued.
 
 use std::io;
 use std::os::fd::RawFd;
