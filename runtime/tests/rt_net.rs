@@ -777,10 +777,7 @@ fn readable_waits_without_a_buffer_and_the_read_after_it_never_hangs() {
         let addr = ln.local_addr().unwrap();
         let _quiet = TcpStream::connect(addr).unwrap();
         let (s, _) = ln.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        let t = Instant::now();
-        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
-        assert!(t.elapsed() >= Duration::from_millis(15));
+        readable_times_out(&s);
     });
 }
 
@@ -805,10 +802,7 @@ fn readable_after_a_short_read_sees_later_data_a_fin_with_data_and_its_timeout()
             assert_eq!(s.read(&mut buf).unwrap(), 3, "a short read: drained");
             writer.join().unwrap();
         }
-        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        let t = Instant::now();
-        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
-        assert!(t.elapsed() >= Duration::from_millis(15));
+        readable_times_out(&s);
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         c.write_all(b"last").unwrap();
         c.shutdown(Shutdown::Write).unwrap();
@@ -852,17 +846,20 @@ fn try_read_says_would_block_and_a_stale_readiness_costs_one_attempt() {
             s.try_read(&mut buf).unwrap_err().kind(),
             ErrorKind::WouldBlock
         );
-        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        let t = Instant::now();
-        assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
-        assert!(
-            t.elapsed() >= Duration::from_millis(15),
-            "parked, not answered stale"
-        );
+        readable_times_out(&s); // parked, not answered from the stale edge
         c.write_all(b"c").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.readable().unwrap();
         assert_eq!(s.try_read(&mut buf).unwrap(), 1);
         assert_eq!(buf[0], b'c');
     });
+}
+
+/// `readable` on `s`, with nothing coming, ends at a 20 ms read timeout (`WouldBlock`),
+/// not before.
+fn readable_times_out(s: &TcpStream) {
+    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let t = Instant::now();
+    assert_eq!(s.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert!(t.elapsed() >= Duration::from_millis(15), "it parked");
 }

@@ -149,27 +149,25 @@ impl Source {
         let mut first = true;
         loop {
             if !std::mem::take(&mut wait_first) {
-                // Past the `hook` feature's hooks: this socket is non-blocking already.
-                #[cfg(feature = "hook")]
-                let r = crate::hook::bypass(&mut op);
-                #[cfg(not(feature = "hook"))]
-                let r = op();
-                match r {
+                match attempt(&mut op) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     r => return r,
                 }
             }
             if first {
                 first = false;
-                deadline = self
-                    .timeout(dir)
-                    .and_then(|t| Instant::now().checked_add(t));
+                deadline = self.deadline(dir);
             }
             if !self.wait(fd, dir, deadline)? {
                 return Err(timed_out());
             }
         }
+    }
+
+    /// When a wait for `dir` starting now times out (its timeout, if one is set).
+    fn deadline(&self, dir: Dir) -> Option<Instant> {
+        self.timeout(dir)
+            .and_then(|t| Instant::now().checked_add(t))
     }
 
     /// A stream (TCP) read of up to `len` bytes: [`io`](Self::io), except that after a
@@ -231,16 +229,11 @@ impl Source {
             // the edge of data the draining read already took; `try_read` then says
             // `WouldBlock` and the caller waits again.
             Some(reg) if reg.take_read_ready() || reg.read_closed() => Ok(()),
-            Some(_) => {
-                let deadline = self
-                    .timeout(Dir::Read)
-                    .and_then(|t| Instant::now().checked_add(t));
-                match self.wait(fd, Dir::Read, deadline) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(timed_out()),
-                    Err(e) => Err(e),
-                }
-            }
+            Some(_) => match self.wait(fd, Dir::Read, self.deadline(Dir::Read)) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(timed_out()),
+                Err(e) => Err(e),
+            },
             None => self.io(fd, Dir::Read, peek).map(drop),
         };
         self.peeked();
@@ -256,17 +249,7 @@ impl Source {
         len: usize,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let r = loop {
-            // Past the `hook` feature's hooks: this socket is non-blocking already.
-            #[cfg(feature = "hook")]
-            let r = crate::hook::bypass(&mut op);
-            #[cfg(not(feature = "hook"))]
-            let r = op();
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r,
-            }
-        };
+        let r = attempt(&mut op);
         let drained = match &r {
             Ok(n) => *n > 0 && *n < len,
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
@@ -344,6 +327,21 @@ impl Source {
         match dir {
             Dir::Read => &self.read_timeout,
             Dir::Write => &self.write_timeout,
+        }
+    }
+}
+
+/// One attempt at a non-blocking operation, repeated while a signal interrupts it. It runs
+/// past the `hook` feature's hooks: the socket is non-blocking already.
+fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    loop {
+        #[cfg(feature = "hook")]
+        let r = crate::hook::bypass(&mut *op);
+        #[cfg(not(feature = "hook"))]
+        let r = op();
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
         }
     }
 }

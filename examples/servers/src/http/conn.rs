@@ -322,23 +322,8 @@ fn read_more(
         return Err((!buf.data().is_empty()).then_some(Status::RequestTimeout));
     }
     let _ = stream.set_read_timeout(Some(left));
-    let read = if buf.data().is_empty() {
-        // Nothing of a request yet: wait with no buffer lent, then try a read with one.
-        // The idle or first-request timeout (`WouldBlock`) or a reset closes without a
-        // response, as below; a stale readiness sends the buffer back to wait again.
-        loop {
-            if stream.readable().is_err() {
-                return Err(None);
-            }
-            match buf.fill_with(|free| stream.try_read(free)) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf.release(),
-                read => break read,
-            }
-        }
-    } else {
-        buf.fill(stream)
-    };
-    match read {
+    // With nothing of a request yet this waits with no buffer lent (`support/buffers.rs`).
+    match buf.fill_from(stream) {
         Ok(0) => Err(None),
         Ok(_) => {
             request_start.get_or_insert_with(Instant::now);

@@ -65,24 +65,8 @@ pub fn serve_connection(mut stream: TcpStream, store: &super::Store) {
     let (reply_tx, reply_rx) = bounded::<Work>(1);
     let mut work = Work::default();
     loop {
-        let read = if reader.is_empty() {
-            // Between requests: wait with no buffer lent (`support/buffers.rs`), then try
-            // a read with one. A reset, or the idle timeout (`WouldBlock`), ends the
-            // connection; a stale readiness sends the buffer back and waits again.
-            if stream.readable().is_err() {
-                return;
-            }
-            match reader.try_fill(&stream) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    reader.release();
-                    continue;
-                }
-                read => read,
-            }
-        } else {
-            reader.fill(&stream)
-        };
-        match read {
+        // Between requests this waits with no buffer lent (`support/buffers.rs`).
+        match reader.fill_from(&stream) {
             Ok(0) => return, // the client closed the connection
             Ok(_) => {}
             Err(e) => {

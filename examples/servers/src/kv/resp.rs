@@ -11,7 +11,7 @@
 //! below; a frame that breaks them is a protocol error, which closes that connection
 //! (what redis-server does) and nothing else.
 
-use std::io::{self, Read};
+use std::io;
 
 use crate::support::read_buf::ReadBuf;
 
@@ -82,14 +82,16 @@ impl RequestReader {
         }
     }
 
-    /// One `read` from `from` (see [`ReadBuf::fill`]).
-    pub(crate) fn fill(&mut self, from: impl Read) -> io::Result<usize> {
+    /// One `read` from `from` (see [`ReadBuf::fill`]): the parser's tests feed it slices.
+    #[cfg(test)]
+    pub(crate) fn fill(&mut self, from: impl std::io::Read) -> io::Result<usize> {
         self.buf.fill(from)
     }
 
-    /// One `read` attempt that does not wait (see [`ReadBuf::fill_with`]).
-    pub(crate) fn try_fill(&mut self, from: &goro::net::TcpStream) -> io::Result<usize> {
-        self.buf.fill_with(|free| from.try_read(free))
+    /// One read from a connection, waiting with no buffer lent while nothing is buffered
+    /// (see [`ReadBuf::fill_from`]).
+    pub(crate) fn fill_from(&mut self, stream: &goro::net::TcpStream) -> io::Result<usize> {
+        self.buf.fill_from(stream)
     }
 
     /// Bytes this reader holds: its buffer and the arguments of a request in progress.
@@ -102,11 +104,6 @@ impl RequestReader {
     /// that once sent a 15 MiB value does not keep 16 MiB for the rest of its life.
     pub(crate) fn release(&mut self) {
         self.buf.release();
-    }
-
-    /// True if no unparsed byte is buffered: the next read may wait without a buffer.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.data().is_empty()
     }
 
     /// The next complete request in the buffer, consumed; `Ok(None)` until one is whole.

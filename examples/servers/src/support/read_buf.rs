@@ -10,6 +10,8 @@
 
 use std::io::{self, Read};
 
+use goro::net::TcpStream;
+
 use super::buffers;
 
 /// The size of a borrowed buffer, and the size a grown one starts again from.
@@ -128,10 +130,26 @@ impl ReadBuf {
         self.fill_with(|free| from.read(free))
     }
 
-    /// [`fill`](Self::fill) with `read` filling the free end: a `try_read` that says
-    /// `WouldBlock` instead of waiting, for the caller to [`release`](Self::release) the
-    /// buffer and wait for readability without it.
-    pub(crate) fn fill_with(
+    /// One read from a connection. With nothing buffered it first waits for readability
+    /// holding no buffer (`readable`), then borrows one for a `try_read`; a `WouldBlock`
+    /// there (the readiness was stale) gives it back and waits again. Mid-request it keeps
+    /// its buffer and reads with `read`. Errors are the socket's: `WouldBlock` is the
+    /// stream's read timeout.
+    pub(crate) fn fill_from(&mut self, stream: &TcpStream) -> io::Result<usize> {
+        if !self.data().is_empty() {
+            return self.fill(stream);
+        }
+        loop {
+            stream.readable()?;
+            match self.fill_with(|free| stream.try_read(free)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
+                read => return read,
+            }
+        }
+    }
+
+    /// [`fill`](Self::fill) with `read` filling the free end.
+    fn fill_with(
         &mut self,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
