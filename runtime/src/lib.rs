@@ -94,6 +94,7 @@ mod stacks;
 mod g;
 // Parking, the drivers, the scheduler.
 mod driver;
+mod fd_table;
 mod netpoll;
 mod overflow;
 pub mod park;

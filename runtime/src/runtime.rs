@@ -70,11 +70,14 @@ impl Runtime {
         max_threads: usize,
         monitor: Monitor,
         bubble: Option<u64>,
+        reserve_fds: usize,
         configure: impl FnOnce(&Sched),
     ) -> io::Result<Runtime> {
         crate::spawn::name_panics();
         crate::overflow::install();
         let sched = Sched::new(workers, stack_size, max_threads)?;
+        // Before the first worker starts (`fd_table.rs` says why).
+        crate::fd_table::reserve(&*sched.driver.poller, reserve_fds);
         configure(&sched); // before any worker starts
         let mut rt = Runtime {
             sched: sched.clone(),

@@ -350,3 +350,66 @@ fn the_minimum_stack_holds_a_panic_with_a_backtrace() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD joined the panic"));
     }
 }
+
+/// The descriptor table's size as the kernel reports it (`FDSize`).
+fn fd_table_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
+    line["FDSize:".len()..].trim().parse().unwrap()
+}
+
+/// Sets the soft descriptor limit of this (child) process.
+fn set_soft_nofile(n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls with valid pointers, in a single-purpose child process.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = n.min(lim.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+}
+
+#[test]
+fn a_runtime_grows_the_descriptor_table_up_front_unless_told_not_to() {
+    const NAME: &str = "a_runtime_grows_the_descriptor_table_up_front_unless_told_not_to";
+    if is_child(NAME) {
+        set_soft_nofile(4096);
+        let before = fd_table_size();
+        let mode = std::env::var("RESERVE").unwrap();
+        let b = goro_runtime::Runtime::builder().workers(1);
+        let b = match mode.as_str() {
+            "default" => b,
+            n => b.reserve_fds(n.parse().unwrap()),
+        };
+        let rt = b.build().unwrap();
+        // A descriptor opened afterwards still gets the lowest free number.
+        let fd = rt.block_on(|| {
+            use std::os::fd::AsRawFd;
+            std::fs::File::open("/dev/null").unwrap().as_raw_fd()
+        });
+        println!("CHILD before={before} after={} fd={fd}", fd_table_size());
+        return;
+    }
+    for (mode, grown) in [("default", true), ("0", false), ("2000", true)] {
+        let out = child_with(NAME, &[("RESERVE", mode)]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = |k: &str| -> usize {
+            let at = stdout.find(&format!("{k}=")).unwrap() + k.len() + 1;
+            let end = stdout[at..].find([' ', '\n']).unwrap() + at;
+            stdout[at..end].parse().unwrap()
+        };
+        let (before, after) = (field("before"), field("after"));
+        assert!(before < 2000, "{mode}: {stdout}");
+        let want = if mode == "default" { 4096 } else { 2000 };
+        assert_eq!(after >= want, grown, "{mode}: {stdout}");
+        assert!(field("fd") < 64, "{mode}: {stdout}");
+    }
+}

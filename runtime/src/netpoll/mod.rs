@@ -109,6 +109,13 @@ impl Drop for Released {
     }
 }
 
+impl AsRawFd for Poller {
+    /// The epoll descriptor (used to grow the descriptor table, `fd_table.rs`).
+    fn as_raw_fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
+    }
+}
+
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
         // SAFETY: plain syscalls; the returned fds are checked and then owned.
