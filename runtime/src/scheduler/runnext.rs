@@ -58,7 +58,10 @@ impl RunNext {
 
     /// Steals the slot only if it still holds `expected`.
     pub(crate) fn steal_if(&self, expected: *const G) -> Option<GRef> {
-        if expected.is_null() {
+        // Look before the CAS: a CAS takes the slot's cache line exclusively even when it
+        // fails, and the owner, which swaps the slot at every spawn or wake-up, would then
+        // miss on its next swap. A G that stayed put is the rare case.
+        if expected.is_null() || self.slot.load(Ordering::Relaxed) != expected.cast_mut() {
             return None;
         }
         self.slot
