@@ -20,7 +20,9 @@
 //! The server is a goro runtime of its own in this process (one worker, `goro::net`). The
 //! "peak threads" column is the client runtime's worker threads (`Metrics::worker_threads`;
 //! for `threads`, the pool), sampled every millisecond; "after 15 s" is the same count
-//! 15 s after the run (idle spares exit after 10 s), with `--settle`.
+//! 15 s after the run (idle spares exit after 10 s), with `--settle`; "SYNs dropped" counts
+//! connections the kernel dropped meanwhile because the server's listen queue was full
+//! (each waits a second for its SYN to be sent again: such a run is the kernel's timing).
 //!
 //! `cargo run --release --example blocked_calls -- [N] [--settle] [--only MODE]`
 
@@ -114,6 +116,25 @@ impl Mode {
             Mode::Ureq => "ureq, direct",
         }
     }
+}
+
+/// The kernel's count of connections dropped because a listen queue was full
+/// (`ListenOverflows` in `/proc/net/netstat`; 0 if it cannot be read). A dropped SYN is
+/// sent again after a second, so a run that overflowed the server's backlog (4 096 on a
+/// default `net.core.somaxconn`) measures the kernel's retransmission timer, not the
+/// client: the table says when that happened.
+fn listen_overflows() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Samples `count` every millisecond until `stop`; returns the peak.
@@ -212,8 +233,8 @@ fn main() {
     println!(
         "{n} requests, server answers after {REPLY_AFTER:?}; client runtime: {processors} processors; {build}"
     );
-    println!("| client | time | peak threads | after 15 s |");
-    println!("|---|---:|---:|---:|");
+    println!("| client | time | peak threads | after 15 s | SYNs dropped |");
+    println!("|---|---:|---:|---:|---:|");
     for mode in [
         Mode::Direct,
         Mode::Blocking,
@@ -224,10 +245,12 @@ fn main() {
         if only.as_deref().is_some_and(|o| !mode.name().starts_with(o)) {
             continue;
         }
+        let dropped = listen_overflows();
         let (elapsed, peak, after) = measure(mode, n, addr, settle);
+        let dropped = listen_overflows().saturating_sub(dropped);
         let after = after.map_or("-".to_string(), |a| a.to_string());
         println!(
-            "| {} | {:.2} s | {peak} | {after} |",
+            "| {} | {:.2} s | {peak} | {after} | {dropped} |",
             mode.name(),
             elapsed.as_secs_f64()
         );
