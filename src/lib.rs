@@ -54,6 +54,7 @@
 //! | GC shrinking a parked goroutine's stack | `unsafe` [`Builder::compact_parked_stacks`]: stacks parked longer than a threshold are copied out and their pages released |
 //! | a goroutine stack that grows to 1 GiB | [`goro::stack::maybe_grow`](stack::maybe_grow) (deep recursion on pooled segments), [`goro::stack::remaining`](stack::remaining) |
 //! | `runtime.LockOSThread` / `UnlockOSThread` | [`goro::lock_os_thread`](lock_os_thread) / [`goro::unlock_os_thread`](unlock_os_thread) |
+//! | raising `RLIMIT_NOFILE` for a server of many connections | [`Builder::reserve_fds`]: the descriptor table grown up front (default: the soft limit, at most 65 536), so accepting thousands of sockets never sleeps workers in the kernel's table growth |
 //! | `debug.SetMaxThreads`; a goroutine blocked in a syscall (its P is handed off) | [`Builder::max_threads`]; a green thread blocked in a `std` call or a sync crate's lock loses its processor to a spare thread as soon as sysmon sees it (within 1 ms; 10 ms when computing), any number at once |
 //! | `fatal error: all goroutines are asleep - deadlock!` | the same, from [`run`]; where a thread goro does not know could still wake a green thread, a "possible deadlock" report instead ([`Builder::possible_deadlock_after`]) |
 //! | `semaphore.Weighted`: `Acquire(ctx, n)` / `TryAcquire(n)`; a permit moved into a goroutine | [`sync::Semaphore::acquire_many`] / [`try_acquire_many`](sync::Semaphore::try_acquire_many); [`acquire_owned`](sync::Semaphore::acquire_owned) on an `Arc<Semaphore>` → [`sync::OwnedSemaphorePermit`] |
