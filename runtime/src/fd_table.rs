@@ -53,12 +53,12 @@ pub(crate) fn default_reservation() -> usize {
 /// Makes the descriptor table hold at least `slots` descriptors, using `owned` (any open
 /// descriptor) as the one to duplicate. Returns whether the table now has that room.
 pub(crate) fn reserve(owned: &impl AsRawFd, slots: usize) -> bool {
-    let Ok(highest) = libc::c_int::try_from(slots.saturating_sub(1)) else {
-        return false;
-    };
     if slots == 0 {
         return true;
     }
+    let Ok(highest) = libc::c_int::try_from(slots - 1) else {
+        return false;
+    };
     // SAFETY: `owned` is an open descriptor for the duration of the call; F_DUPFD_CLOEXEC
     // only creates a new descriptor, at or above `highest`, and closes none.
     let dup = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest) };

@@ -773,10 +773,7 @@ fn readable_waits_without_a_buffer_and_the_read_after_it_never_hangs() {
         c.shutdown(Shutdown::Write).unwrap();
         assert!(server.join().unwrap() >= 500);
         // A read timeout bounds `readable` like `read`.
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = ln.local_addr().unwrap();
-        let _quiet = TcpStream::connect(addr).unwrap();
-        let (s, _) = ln.accept().unwrap();
+        let (_quiet, s) = connected_pair();
         readable_times_out(&s);
     });
 }
@@ -786,9 +783,7 @@ fn readable_waits_without_a_buffer_and_the_read_after_it_never_hangs() {
 #[test]
 fn readable_after_a_short_read_sees_later_data_a_fin_with_data_and_its_timeout() {
     rt(2).block_on(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (mut s, _) = ln.accept().unwrap();
+        let (mut c, mut s) = connected_pair();
         let mut buf = [0u8; 64];
         for _ in 0..3 {
             let writer = go({
@@ -819,9 +814,7 @@ fn readable_after_a_short_read_sees_later_data_a_fin_with_data_and_its_timeout()
 #[test]
 fn try_read_says_would_block_and_a_stale_readiness_costs_one_attempt() {
     rt(2).block_on(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (mut s, _) = ln.accept().unwrap();
+        let (mut c, mut s) = connected_pair();
         let mut buf = [0u8; 64];
         assert_eq!(
             s.try_read(&mut buf).unwrap_err().kind(),
@@ -853,6 +846,14 @@ fn try_read_says_would_block_and_a_stale_readiness_costs_one_attempt() {
         assert_eq!(s.try_read(&mut buf).unwrap(), 1);
         assert_eq!(buf[0], b'c');
     });
+}
+
+/// A loopback connection: (client end, server end).
+fn connected_pair() -> (TcpStream, TcpStream) {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+    let (s, _) = ln.accept().unwrap();
+    (c, s)
 }
 
 /// `readable` on `s`, with nothing coming, ends at a 20 ms read timeout (`WouldBlock`),
