@@ -19,13 +19,14 @@ use common::{child_command, is_child, output_within};
 const SIZES: [u64; 3] = [10, 100, 1000];
 
 /// Runs `case(n)` for every N, on one worker and on the default count, `rounds` times, in
-/// a child process of this test binary that must finish within two minutes.
+/// a child process of this test binary that must finish within two minutes (and 5 s more
+/// per round).
 fn each_size_in_child(name: &str, case: fn(u64)) {
+    let rounds: u64 = std::env::var("GORO_LIVENESS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
     if is_child(name) {
-        let rounds: usize = std::env::var("GORO_LIVENESS_ROUNDS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(1);
         for _ in 0..rounds {
             for workers in [Some(1), None] {
                 for n in SIZES {
@@ -39,7 +40,9 @@ fn each_size_in_child(name: &str, case: fn(u64)) {
         }
         return;
     }
-    let out = output_within(child_command(name), Duration::from_secs(120));
+    // A hang never ends; the slowest shape takes ~1.2 s a round on two cores (2026-12-08).
+    let bound = Duration::from_secs(120 + 5 * rounds);
+    let out = output_within(child_command(name), bound);
     assert!(
         out.status.success(),
         "{}",
@@ -158,5 +161,64 @@ fn green_threads_in_std_thread_sleep_do_not_stop_the_others() {
     each_size_in_child(
         "green_threads_in_std_thread_sleep_do_not_stop_the_others",
         std_thread_sleepers,
+    );
+}
+
+/// A run of green threads that each block their thread is handed off in a chain: after
+/// sysmon takes the processor from the first, each next owner hands it on before it
+/// resumes the next green thread (`runtime/src/scheduler/chain.rs`), so 200 green threads
+/// in `std::thread::sleep` on one worker do not each wait for a sysmon round.
+#[test]
+fn a_run_of_green_threads_blocked_in_calls_is_handed_off_in_a_chain() {
+    let rt = goro::Runtime::builder().workers(1).build().unwrap();
+    let m = rt.block_on(|| {
+        let hs: Vec<_> = (0..200)
+            .map(|_| goro::go(|| std::thread::sleep(Duration::from_millis(200))))
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        goro::metrics().unwrap()
+    });
+    // sysmon starts the chain, and restarts it if a link found nothing queued yet; the
+    // rest are links. Without chains every one of them is sysmon's.
+    assert!(
+        m.chained_handoffs >= 100 && m.handoffs >= m.chained_handoffs,
+        "{m:?}"
+    );
+}
+
+/// The chain ends at the first green thread that comes back without having blocked: a
+/// burst of blocking green threads followed by many that only compute costs a handoff or
+/// two past the burst, not one per green thread.
+#[test]
+fn a_handoff_chain_ends_at_the_first_green_thread_that_does_not_block() {
+    let rt = goro::Runtime::builder().workers(1).build().unwrap();
+    let (before, after) = rt.block_on(|| {
+        let blocked: Vec<_> = (0..50)
+            .map(|_| goro::go(|| std::thread::sleep(Duration::from_millis(100))))
+            .collect();
+        let quick: Vec<_> = (0..2000u64)
+            .map(|i| goro::go(move || (0..100u64).fold(i, |a, b| a.wrapping_mul(31) ^ b)))
+            .collect();
+        quick.into_iter().for_each(|h| {
+            h.join().unwrap();
+        });
+        let before = goro::metrics().unwrap().chained_handoffs;
+        blocked.into_iter().for_each(|h| h.join().unwrap());
+        // More quick green threads once the burst is over: no chain runs any more.
+        let quick: Vec<_> = (0..2000u64)
+            .map(|i| goro::go(move || (0..100u64).fold(i, |a, b| a.wrapping_mul(31) ^ b)))
+            .collect();
+        quick.into_iter().for_each(|h| {
+            h.join().unwrap();
+        });
+        (before, goro::metrics().unwrap().chained_handoffs)
+    });
+    // At most the 50 blocked ones and a few quick ones caught mid-chain (each chain that
+    // sysmon starts ends at most one link past its last blocking green thread).
+    assert!(before <= 100, "chained handoffs during the burst: {before}");
+    assert!(
+        after - before <= 5,
+        "chained handoffs after it: {}",
+        after - before
     );
 }

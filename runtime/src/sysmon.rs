@@ -232,8 +232,9 @@ struct Sysmon {
     seen_ticks: Vec<(u64, Instant)>,
     /// Worker threads' `stat` files.
     stats: ThreadStats,
-    /// This round's processors to hand off: (index, owner's switch count when seen).
-    stuck: Vec<(usize, u64)>,
+    /// This round's processors to hand off: (index, owner's switch count when seen,
+    /// whether the next owner starts a handoff chain, `scheduler/chain.rs`).
+    stuck: Vec<(usize, u64, bool)>,
     /// Green threads already named by the long-running warning (still running).
     warned: Vec<u64>,
     /// Netpoller poll count at the last check, and when it last changed.
@@ -395,7 +396,8 @@ impl Sysmon {
                 // is handed off).
                 pace = pace.max(Pace::Busy);
                 if retake && in_g {
-                    self.stuck.push((i, epoch));
+                    // Blocked with work queued behind: the next owner starts a chain.
+                    self.stuck.push((i, epoch, blocked && queued));
                 } else if queued {
                     sched.wake_idle_worker();
                 }
@@ -412,7 +414,7 @@ impl Sysmon {
             if hand_off(sched, &self.stuck) > 0 {
                 pace = Pace::Urgent;
             }
-            for &(i, _) in &self.stuck {
+            for &(i, _, _) in &self.stuck {
                 self.seen_ticks[i].0 = u64::MAX; // the next owner is new: a first sight
             }
             self.stuck.clear();
@@ -523,11 +525,12 @@ fn possible_deadlock_report(sched: &Sched, parked_for: Duration, outside: &[Stri
 
 /// Gives each processor `i` of `stuck`, whose owner has been inside one green thread since
 /// it counted `epoch` switches, to a spare (started if none is idle and the budget
-/// allows), with one barrier for all of them. Returns how many were handed off.
-fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
+/// allows), with one barrier for all of them, starting a handoff chain on it if `chain`.
+/// Returns how many were handed off.
+fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64, bool)]) -> usize {
     use std::sync::atomic::Ordering;
     let mut marked = Vec::with_capacity(stuck.len());
-    for &(i, epoch) in stuck {
+    for &(i, epoch, chain) in stuck {
         let spare = match sched.spares.take() {
             Some(spare) => spare,
             None => match crate::scheduler::worker::spawn_spare(sched) {
@@ -536,7 +539,7 @@ fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
             },
         };
         match sched.procs[i].ownership.begin_revoke() {
-            Some(owner) => marked.push((i, epoch, owner, spare)),
+            Some(owner) => marked.push((i, epoch, owner, spare, chain)),
             None => sched.spares.put(spare),
         }
     }
@@ -545,13 +548,16 @@ fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64)]) -> usize {
     }
     crate::scheduler::handoff::revoke_barrier();
     let mut given = 0;
-    for (i, epoch, owner, spare) in marked {
+    for (i, epoch, owner, spare, chain) in marked {
         let own = &sched.procs[i].ownership;
         if own.end_revoke(owner, || own.epoch() == epoch) {
             sched.lost_running.fetch_add(1, Ordering::AcqRel);
             sched.handoffs.fetch_add(1, Ordering::Relaxed);
             if crate::diag::trace::on() {
                 crate::diag::trace::record(crate::diag::trace::Kind::Handoff, 0, i as u64);
+            }
+            if chain {
+                crate::scheduler::chain::start(&sched.remotes[i].chain);
             }
             spare.assign(i);
             given += 1;

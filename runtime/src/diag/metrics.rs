@@ -73,6 +73,10 @@ pub struct Metrics {
     pub spare_threads: usize,
     /// Processors handed from a worker thread stuck in one green thread to another.
     pub handoffs: u64,
+    /// Of `handoffs`, those a worker made itself before resuming a green thread, in a
+    /// chain that sysmon started: a run of green threads that each block their thread in
+    /// a call is handed off at the pace of thread wake-ups (docs ch.2).
+    pub chained_handoffs: u64,
     /// Netpoller polls made by the workers (also counted in `netpoll_polls`, which
     /// includes polls from elsewhere).
     pub worker_netpolls: u64,
@@ -192,6 +196,7 @@ pub(crate) fn read(sched: &Sched) -> Metrics {
         worker_threads: sched.spares.threads(),
         spare_threads: sched.spares.idle_count(),
         handoffs: sched.handoffs.load(Ordering::Relaxed),
+        chained_handoffs: sched.chained_handoffs.load(Ordering::Relaxed),
         worker_netpolls: per_processor.iter().map(|p| p.netpolls).sum(),
         busy: per_processor.iter().map(|p| p.busy).sum(),
         scheduling_latency: merged(|p| &p.scheduling_latency),

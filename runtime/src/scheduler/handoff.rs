@@ -432,4 +432,53 @@ mod loom_tests {
     fn loom_handoff_two_switches() {
         model(2);
     }
+
+    /// A handoff chain's link (`chain.rs`) and `goro::blocking`: the owner leaves its
+    /// green thread and, still owning the processor, gives it to a spare itself, while
+    /// sysmon may be revoking it. One of them wins; the processor's state is never
+    /// touched by two threads at once; whoever owns it last can still be taken.
+    #[test]
+    fn loom_owner_gives_while_sysmon_revokes() {
+        const SPARE: usize = FIRST_TOKEN + 2;
+        loom::model(|| {
+            let p = processor();
+            // The spare's flags live as long as the runtime would keep them (invariant 6).
+            let spare_flags = Arc::new(WorkerFlags::default());
+            let sysmon = {
+                let p = p.clone();
+                thread::spawn(move || sysmon_then_new_owner(&p))
+            };
+            // The owner: back in the scheduler, it touches its processor and gives it on.
+            let gave = p.own.leave_g(&p.old, OLD);
+            let spare = gave.then(|| {
+                // SAFETY: owned (`leave_g` said so).
+                p.queue.with_mut(|q| unsafe { *q += 1 });
+                p.own.give(OLD);
+                // The assignment (a release store and the spare's acquire, here the spawn).
+                let (p, flags) = (p.clone(), spare_flags.clone());
+                thread::spawn(move || {
+                    p.own.claim(&flags, SPARE);
+                    // SAFETY: claimed: loom checks the giver is done with it.
+                    p.queue.with_mut(|q| unsafe { *q += 10 });
+                    flags.enter_g(); // and blocks in its green thread
+                })
+            });
+            let revoked = sysmon.join().unwrap();
+            if let Some(spare) = spare {
+                spare.join().unwrap();
+            }
+            // SAFETY: every thread that could touch it is done or never will.
+            let q = p.queue.with(|q| unsafe { *q });
+            // sysmon took it from the old owner (100), or the owner gave it (1 + 10); sysmon
+            // may then also have taken it from the spare, blocked in its green thread.
+            match (gave, revoked) {
+                (false, true) => assert_eq!(q, 100),
+                (true, false) => assert_eq!(q, 11),
+                (true, true) => assert_eq!(q, 111),
+                (false, false) => unreachable!("the owner lost a processor nobody took"),
+            }
+            assert!(p.own.revoke(|| true), "a stuck owner hidden from sysmon");
+            drop(spare_flags);
+        });
+    }
 }

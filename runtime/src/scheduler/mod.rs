@@ -53,6 +53,7 @@
 //! `NETPOLL_SHARE` or more queued (`worker.rs`), and sysmon wakes one for a queue that
 //! waits behind a long-running green thread (`sysmon::retake`).
 
+pub(crate) mod chain;
 pub(crate) mod context;
 pub(crate) mod gpool;
 pub(crate) mod handoff;
@@ -64,7 +65,7 @@ pub(crate) mod spares;
 pub(crate) mod syscall;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,6 +99,11 @@ pub(crate) struct Remote {
     /// a green thread, parks committed, successful steals. Sysmon reads `ticks` to spot a
     /// worker stuck in one green thread; `metrics()` reads all three.
     pub(crate) ticks: AtomicU64,
+    /// The credit of the handoff chain running on this processor, 0 if none (`chain.rs`):
+    /// set by sysmon when it takes the processor from a worker blocked in a call with
+    /// green threads queued behind it, spent by green threads that do not block. A hint,
+    /// on the line the owner writes `ticks` to: one load per resume.
+    pub(crate) chain: AtomicU32,
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
     /// The owner's OS thread id, for sysmon to see whether it is blocked in the kernel.
@@ -140,6 +146,10 @@ pub(crate) struct Sched {
     pub(crate) finished_outside: AtomicU64,
     /// Processors handed off so far (`Metrics::handoffs`).
     pub(crate) handoffs: AtomicU64,
+    /// Of those, the ones a worker made itself in a handoff chain (`chain.rs`).
+    pub(crate) chained_handoffs: AtomicU64,
+    /// Spawn sites a chain runs without handing its processor on (`chain.rs`).
+    pub(crate) quick_sites: chain::QuickSites,
     pub(crate) injector: Injector<GRef>,
     pub(crate) idle: Idle,
     /// The timer heap and the netpoller, beside the scheduler (`driver.rs`).
@@ -193,6 +203,7 @@ impl Sched {
                     started: AtomicU64::new(0),
                     finished: AtomicU64::new(0),
                     ticks: AtomicU64::new(0),
+                    chain: AtomicU32::new(0),
                     parks: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
                     tid: std::sync::atomic::AtomicI32::new(0),
@@ -217,6 +228,8 @@ impl Sched {
             lost_running: AtomicUsize::new(0),
             finished_outside: AtomicU64::new(0),
             handoffs: AtomicU64::new(0),
+            chained_handoffs: AtomicU64::new(0),
+            quick_sites: chain::QuickSites::new(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             driver,

@@ -26,7 +26,7 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
-use super::spares::NO_P;
+use super::spares::{Spare, NO_P};
 use super::worker::{spawn_spare, WorkerCtx};
 use crate::g::Status;
 
@@ -89,11 +89,17 @@ impl WorkerCtx {
                 }
             },
         };
-        own.give(self.token);
+        self.give_processor(index, &spare);
+        HandOff::Given
+    }
+
+    /// Gives processor `index`, owned here and not touched from a green thread right now,
+    /// to `spare` (also a handoff chain's link, `chain.rs`).
+    pub(super) fn give_processor(&self, index: usize, spare: &Spare) {
+        self.sched.procs[index].ownership.give(self.token);
         self.sched.lost_running.fetch_add(1, Ordering::AcqRel); // invariant 2
         self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
         self.set_p(NO_P);
         spare.assign(index); // invariant 3
-        HandOff::Given
     }
 }

@@ -405,6 +405,13 @@ impl WorkerCtx {
             } else {
                 0
             };
+            // A chain hands the processor on before a green thread that may block too
+            // (`chain.rs`); then `p` is not ours any more while `g` runs.
+            let link = if remote.chain.load(Ordering::Relaxed) != 0 {
+                self.chain_hand_off(p, &g)
+            } else {
+                None
+            };
             self.context.running.set(GRef::as_ptr(&g));
             self.in_g.set(true);
             self.flags.enter_g();
@@ -423,6 +430,11 @@ impl WorkerCtx {
             let owned = p.ownership.leave_g(&self.flags, self.token);
             self.in_g.set(false);
             if !owned {
+                match link {
+                    Some(link) => link.end(&self.sched),
+                    // sysmon took it (or `goro::blocking` gave it): not a quick site.
+                    None => self.sched.quick_sites.forget(&g),
+                }
                 self.set_p(NO_P);
                 self.run_lost(g, result);
                 return false;
