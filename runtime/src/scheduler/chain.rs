@@ -22,17 +22,18 @@
 //! A link is wasted on a green thread that does not block (it parks on a goro channel,
 //! sleeps on a timer, finishes): two thread wake-ups for nothing, and the processor idles
 //! while the spare wakes. Two things bound that waste:
-//! * **Credit.** A chain starts with `CREDIT`; a green thread that comes back from a link
-//!   without having slept in the kernel for `CHAIN_BLOCKED` spends one, one that blocked
-//!   adds `BLOCKED_ADDS` back (up to `CREDIT`). At zero the chain ends, and only sysmon
-//!   starts another. A run of green threads that do not block costs at most `CREDIT`
-//!   wasted links.
+//! * **Credit.** A chain starts with a credit of 32. A green thread that comes back from
+//!   a link without having slept in the kernel for `CHAIN_BLOCKED` costs 8, one run in
+//!   place (below) costs 1, and one that blocked adds 16 back (up to 32: its credit
+//!   arrives when its call returns). At zero the chain ends, and only sysmon starts
+//!   another. A run of green threads that do not block costs at most four wasted links.
 //! * **Quick spawn sites.** The `go` call that spawned a green thread that came back
 //!   quickly is remembered (`QuickSites`); a chain runs the next green threads from that
-//!   site on its processor, spending a credit but no handoff. 1 000 receivers blocked in
+//!   site on its processor, spending credit but no handoff. 1 000 receivers blocked in
 //!   `std::sync::mpsc` with their 1 000 senders (which `goro::sleep`) queued between
 //!   them took 150–160 ms when every sender cost a link, 106–110 ms with the sites
-//!   remembered, and 88–96 ms before chains (medians, two workers, 2026-12-08). A green thread
+//!   remembered but a skip costing as much as a waste, 68–84 ms with skips cheap, and
+//!   87–96 ms before chains (medians of five, two workers, 2026-12-08). A green thread
 //!   from a quick site that blocks after all is seen by sysmon, which takes the site out
 //!   again.
 //!
@@ -64,11 +65,27 @@ use crate::g::GRef;
 /// blocking after 20 µs).
 const CHAIN_BLOCKED: Duration = Duration::from_micros(20);
 
-/// A chain's credit when sysmon starts it, and at most: the green threads that may run
-/// in a row without blocking before it ends (each cost two wake-ups for nothing).
-const CREDIT: u32 = 4;
-/// Credit a green thread that blocked adds back.
-const BLOCKED_ADDS: u32 = 2;
+/// A chain's credit when sysmon starts it, and at most.
+const CREDIT: u32 = 32;
+/// What a link wasted on a green thread that did not block costs (two wake-ups for
+/// nothing, and the processor idle while the spare wakes): at most four in a row.
+const WASTED: u32 = 8;
+/// What a green thread of a quick site costs, run in place (nothing wasted, but a chain
+/// that only skips must still end: at most 32 in a row).
+const SKIPPED: u32 = 1;
+/// Credit a green thread that blocked in a link adds back.
+const BLOCKED_ADDS: u32 = 16;
+
+/// How a green thread a chain came to went.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Run by a link, it slept in the kernel: the link paid off.
+    Blocked,
+    /// Run by a link, it came back without blocking.
+    Wasted,
+    /// Spawned at a quick site: run in place, no link.
+    Skipped,
+}
 
 /// sysmon took a processor from a worker blocked with green threads queued behind it: its
 /// next owners chain (`credit` is its `Remote::chain`).
@@ -76,14 +93,14 @@ pub(crate) fn start(credit: &AtomicU32) {
     credit.store(CREDIT, Ordering::Relaxed);
 }
 
-/// A link's green thread came back: one that blocked adds credit, one that did not spends
-/// one. A racy read-modify-write: the credit is a hint (invariant 2).
-fn settle(credit: &AtomicU32, blocked: bool) {
+/// Books `outcome` on a chain's credit. A racy read-modify-write: the credit is a hint
+/// (invariant 2).
+fn settle(credit: &AtomicU32, outcome: Outcome) {
     let left = credit.load(Ordering::Relaxed);
-    let left = if blocked {
-        (left + BLOCKED_ADDS).min(CREDIT)
-    } else {
-        left.saturating_sub(1)
+    let left = match outcome {
+        Outcome::Blocked => (left + BLOCKED_ADDS).min(CREDIT),
+        Outcome::Wasted => left.saturating_sub(WASTED),
+        Outcome::Skipped => left.saturating_sub(SKIPPED),
     };
     credit.store(left, Ordering::Relaxed);
 }
@@ -103,10 +120,13 @@ impl Link {
     /// block ends here.
     pub(super) fn end(self, sched: &Sched) {
         let blocked = voluntary_switches() > self.slept && self.at.elapsed() >= CHAIN_BLOCKED;
-        if !blocked {
+        let outcome = if blocked {
+            Outcome::Blocked
+        } else {
             sched.quick_sites.insert(self.site);
-        }
-        settle(&sched.remotes[self.index].chain, blocked);
+            Outcome::Wasted
+        };
+        settle(&sched.remotes[self.index].chain, outcome);
     }
 }
 
@@ -121,7 +141,7 @@ impl WorkerCtx {
         let remote = &sched.remotes[p.index];
         let site = site_of(g);
         if sched.quick_sites.contains(site) {
-            settle(&remote.chain, false); // skipped, but it spends credit: the chain must end
+            settle(&remote.chain, Outcome::Skipped);
             return None;
         }
         let waiting = p.queued() > 0 || !remote.runnext.is_empty() || !sched.injector.is_empty();
@@ -221,17 +241,27 @@ mod tests {
     #[test]
     fn a_chain_ends_after_its_credit_of_green_threads_that_do_not_block() {
         let credit = AtomicU32::new(0);
+        let left = || credit.load(Ordering::Relaxed);
         start(&credit);
-        settle(&credit, true); // capped
-        assert_eq!(credit.load(Ordering::Relaxed), CREDIT);
-        for left in (0..CREDIT).rev() {
-            settle(&credit, false);
-            assert_eq!(credit.load(Ordering::Relaxed), left);
+        settle(&credit, Outcome::Blocked); // capped
+        assert_eq!(left(), CREDIT);
+        let mut wasted = 0;
+        while left() > 0 {
+            settle(&credit, Outcome::Wasted);
+            wasted += 1;
         }
-        settle(&credit, false);
-        assert_eq!(credit.load(Ordering::Relaxed), 0, "no credit below zero");
-        settle(&credit, true);
-        assert_eq!(credit.load(Ordering::Relaxed), BLOCKED_ADDS);
+        assert_eq!(wasted, 4, "four wasted links end a chain");
+        settle(&credit, Outcome::Wasted);
+        assert_eq!(left(), 0, "no credit below zero");
+        settle(&credit, Outcome::Blocked);
+        settle(&credit, Outcome::Skipped);
+        assert_eq!(left(), BLOCKED_ADDS - 1);
+        start(&credit);
+        let skipped = (0..).take_while(|_| {
+            settle(&credit, Outcome::Skipped);
+            left() > 0
+        });
+        assert_eq!(skipped.count() + 1, 32, "32 skips end a chain");
     }
 
     #[test]
