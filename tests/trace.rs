@@ -32,6 +32,8 @@ fn the_trace_records_runs_spawns_wakeups_and_the_flight_recorder_keeps_the_last(
         drop(tx);
         assert_eq!(consumer.join().unwrap(), 4950);
         goro::sleep(Duration::from_millis(5));
+        // A marked blocking call gives its processor away: a handoff event.
+        goro::blocking(|| std::thread::sleep(Duration::from_millis(1)));
     });
     let events = goro::trace::stop().unwrap();
     let json = std::fs::read_to_string(&path).unwrap();
@@ -50,6 +52,10 @@ fn the_trace_records_runs_spawns_wakeups_and_the_flight_recorder_keeps_the_last(
     );
     assert!(count(&json, "i", "unpark") >= 50, "channel wake-ups");
     assert!(count(&json, "i", "timers fired") >= 1, "the sleep's timer");
+    assert!(
+        count(&json, "i", "handoff") >= 1,
+        "the blocking call's handoff"
+    );
     assert!(json.contains("\"name\":\"processor 0\"") || json.contains("\"name\":\"processor 1\""));
 
     // Flight recorder: recording without a file, a snapshot on demand, the rings bounded.

@@ -63,7 +63,8 @@ pub(crate) enum Kind {
     Netpoll,
     /// Timers fired (`arg`: how many).
     Timers,
-    /// sysmon handed a processor to another thread (`arg`: the processor).
+    /// A processor was handed to another thread: by sysmon, by `goro::blocking`, or by a
+    /// handoff chain's link (`arg`: the processor).
     Handoff,
     /// sysmon gave freed stacks' memory back (`arg` bit 0) or freed retired green
     /// threads (bit 1): goro's stack GC.

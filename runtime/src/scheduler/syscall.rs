@@ -99,6 +99,9 @@ impl WorkerCtx {
         self.sched.procs[index].ownership.give(self.token);
         self.sched.lost_running.fetch_add(1, Ordering::AcqRel); // invariant 2
         self.sched.handoffs.fetch_add(1, Ordering::Relaxed);
+        if crate::diag::trace::on() {
+            crate::diag::trace::record(crate::diag::trace::Kind::Handoff, 0, index as u64);
+        }
         self.set_p(NO_P);
         spare.assign(index); // invariant 3
     }
