@@ -531,12 +531,8 @@ fn hand_off(sched: &Arc<Sched>, stuck: &[(usize, u64, bool)]) -> usize {
     use std::sync::atomic::Ordering;
     let mut marked = Vec::with_capacity(stuck.len());
     for &(i, epoch, chain) in stuck {
-        let spare = match sched.spares.take() {
-            Some(spare) => spare,
-            None => match crate::scheduler::worker::spawn_spare(sched) {
-                Ok(spare) => spare,
-                Err(_) => break, // the budget (warned once) or the OS refused a thread
-            },
+        let Ok(spare) = crate::scheduler::worker::idle_or_new_spare(sched) else {
+            break; // the budget (warned once) or the OS refused a thread
         };
         match sched.procs[i].ownership.begin_revoke() {
             Some(owner) => marked.push((i, epoch, owner, spare, chain)),

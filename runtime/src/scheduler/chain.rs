@@ -56,7 +56,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::processor::Processor;
-use super::worker::{spawn_spare, WorkerCtx};
+use super::worker::{idle_or_new_spare, WorkerCtx};
 use super::Sched;
 use crate::g::GRef;
 
@@ -146,7 +146,7 @@ impl WorkerCtx {
         }
         let waiting = p.queued() > 0 || !remote.runnext.is_empty() || !sched.injector.is_empty();
         let spare = if waiting && !self.is_locked(g) {
-            sched.spares.take().or_else(|| spawn_spare(sched).ok())
+            idle_or_new_spare(sched).ok()
         } else {
             None
         };

@@ -27,7 +27,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 
 use super::spares::{Spare, NO_P};
-use super::worker::{spawn_spare, WorkerCtx};
+use super::worker::{idle_or_new_spare, WorkerCtx};
 use crate::g::Status;
 
 /// `goro::blocking`'s exit: the call returned (or unwinds); the green thread is running
@@ -79,15 +79,12 @@ impl WorkerCtx {
             self.set_p(NO_P); // sysmon was faster (invariant 1)
             return HandOff::AlreadyLost;
         }
-        let spare = match self.sched.spares.take() {
-            Some(spare) => spare,
-            None => match spawn_spare(&self.sched) {
-                Ok(spare) => spare,
-                Err(e) => {
-                    self.flags.enter_g();
-                    return HandOff::Kept(e);
-                }
-            },
+        let spare = match idle_or_new_spare(&self.sched) {
+            Ok(spare) => spare,
+            Err(e) => {
+                self.flags.enter_g();
+                return HandOff::Kept(e);
+            }
         };
         self.give_processor(index, &spare);
         HandOff::Given

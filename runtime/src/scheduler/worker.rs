@@ -132,7 +132,7 @@ pub(crate) fn spawn(
 
 /// Starts a spare worker (it waits on the returned mailbox for a processor), within the
 /// thread budget.
-pub(crate) fn spawn_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
+fn spawn_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
     if !sched.spares.reserve() {
         sched.spares.warn_budget();
         return Err(io::Error::other("worker thread budget reached"));
@@ -152,6 +152,15 @@ pub(crate) fn spawn_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
             sched.spares.release();
             Err(e)
         }
+    }
+}
+
+/// A spare for a handoff: an idle one, else a new one within the thread budget (Go's
+/// `startm`). Shared by sysmon, `goro::blocking` and handoff chains.
+pub(crate) fn idle_or_new_spare(sched: &Arc<Sched>) -> io::Result<Arc<Spare>> {
+    match sched.spares.take() {
+        Some(spare) => Ok(spare),
+        None => spawn_spare(sched),
     }
 }
 
